@@ -1,0 +1,71 @@
+"""xmpspec command line.
+
+Each subcommand lives in its own module ``xmpspec/cli/cmd_<name>.py`` that
+registers itself on :data:`xmpspec.cli.app.app`; modules are discovered here
+so that adding a command never touches another one. Heavy libraries
+(PypeIt, PyNeb, dask) are imported inside the command functions to keep
+``xmpspec --help`` fast.
+
+Exit codes: 0 success, 1 some objects of a batch failed, 2 usage or input error,
+3 internal error (a bug: please report it with the ``--verbose`` traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from ..errors import XmpspecError
+from .app import app
+from .common import EXIT_INPUT, EXIT_INTERNAL, err_console, state
+
+# Order in which commands are listed by ``xmpspec --help``; others follow alphabetically.
+COMMAND_ORDER = ["demo", "simulate", "cache", "setup", "reduce", "run", "measure", "derive",
+                 "compare", "tables", "plots", "batch", "config"]
+
+
+def _load_commands() -> None:
+    names = [m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")]
+    key = {n: i for i, n in enumerate(COMMAND_ORDER)}
+    names.sort(key=lambda n: (key.get(n[4:], len(key)), n))
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+_load_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app, turning xmpspec errors into one-line messages."""
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="xmpspec")
+    except XmpspecError as exc:
+        if state.verbose:
+            err_console.print_exception()
+        err_console.print(f"[bold red]xmpspec: error:[/] {exc}", highlight=False)
+        code = getattr(exc, "exit_code", EXIT_INPUT)
+    except click.exceptions.Abort:
+        err_console.print("[red]aborted[/]")
+        code = 130
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:  # usage errors
+        exc.show()
+        code = EXIT_INPUT
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]")
+        code = 130
+    except Exception as exc:  # a bug, not a user error: say so, keep it short
+        if state.verbose:
+            err_console.print_exception()
+        err_console.print(f"[bold red]xmpspec: internal error:[/] {type(exc).__name__}: {exc} "
+                          "(run with --verbose for the traceback)", highlight=False)
+        code = EXIT_INTERNAL
+    else:
+        code = rv if isinstance(rv, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

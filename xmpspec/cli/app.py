@@ -1,0 +1,47 @@
+"""The typer application; command modules register their commands on :data:`app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._version import __version__
+from .common import setup_logging, state
+
+app = typer.Typer(
+    name="xmpspec",
+    help="Spectroscopic follow-up of extremely metal-poor galaxy candidates: "
+         "reduce (PypeIt), measure lines, derive abundances, compare with the CNN, "
+         "write paper tables and figures.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool):
+    if value:
+        typer.echo(f"xmpspec {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_callback(
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Debug logging and full tracebacks on errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="Only warnings and errors; no progress bars."),
+    config: Path | None = typer.Option(None, "--config", "-c",
+                                       help="TOML configuration file (default: ./xmpspec.toml "
+                                            "if present)."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback,
+                                 is_eager=True, help="Print the version and exit."),
+):
+    """xmpspec: from raw frames of XMP candidates to paper tables."""
+    state.verbose = verbose
+    state.quiet = quiet and not verbose
+    state.config_path = config
+    state._config = None
+    setup_logging(state.verbose, state.quiet)

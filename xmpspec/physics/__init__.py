@@ -1,0 +1,1 @@
+"""xmpspec.physics"""
