@@ -1,0 +1,73 @@
+"""``xmpspec cache``: import offline reference data for PypeIt/astropy, show what is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+from .common import EXIT_OK, EXIT_PARTIAL, console, track
+
+cache_app = typer.Typer(help="Offline reference data (PypeIt templates, standards, astropy "
+                             "sites) in PypeIt's and astropy's download caches.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("import")
+def import_cmd(folders: list[Path] = typer.Argument(..., help="Folders laid out like PypeIt's "
+                                                     "data tree or like astropy-data.")):
+    """Copy reference-data folders into PypeIt's and astropy's download caches.
+
+    Each folder is recognised by its layout: PypeIt's `pypeit/data` tree
+    (`arc_lines/`, `standards/`, `skisim/`, ...) or astropy-data
+    (`coordinates/sites.json`). Files are stored under the URLs the packages
+    request, so PypeIt runs with no network. `$XDG_CACHE_HOME` is honoured.
+    Re-import after upgrading PypeIt (its version is part of the cache key).
+
+    Examples:
+        xmpspec cache import ../shared/pypeit-data ../shared/astropy-data
+        XDG_CACHE_HOME=/tmp/cache xmpspec cache import ../shared/astropy-data
+    """
+    from ..reduce.cache import import_reference_data
+
+    done = import_reference_data(folders, progress=track)
+    n_p = sum(f.package == "pypeit" for f in done)
+    n_a = sum(f.package == "astropy" for f in done)
+    console.print(f"imported {len(done)} file(s): {n_p} into PypeIt's cache, "
+                  f"{n_a} into astropy's cache")
+
+
+@cache_app.command("status")
+def status_cmd(instrument: str = typer.Option(None, "--instrument", "-i",
+                                              help="Only this instrument (goodman, int_ids, "
+                                                   "mage).")):
+    """List, per instrument, which reference files are installed, cached or missing.
+
+    Exit code 1 if any file is missing.
+
+    Examples:
+        xmpspec cache status
+        xmpspec cache status --instrument goodman
+    """
+    from rich.table import Table
+
+    from ..reduce.cache import reference_status
+    from ..reduce.registry import all_instruments, get_instrument
+
+    plugins = [get_instrument(instrument)] if instrument else all_instruments()
+    table = Table(title="reference data for offline reductions")
+    for col in ("instrument", "file", "state", "purpose", "where"):
+        table.add_column(col, overflow="fold")
+    n_missing = 0
+    for p in plugins:
+        for s in reference_status(p.name):
+            n_missing += not s.present
+            style = "green" if s.present else "red"
+            table.add_row(p.name, f"{s.ref.package}:{s.ref.relpath}",
+                          f"[{style}]{s.state}[/]", s.ref.purpose, s.where)
+    console.print(table)
+    if n_missing:
+        console.print(f"[red]{n_missing} file(s) missing[/]: `xmpspec cache import FOLDER`")
+    raise typer.Exit(EXIT_PARTIAL if n_missing else EXIT_OK)
