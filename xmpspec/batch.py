@@ -1,0 +1,1349 @@
+"""Survey-scale batch runs: a task mapped over many spectra, resumable and kill-safe.
+
+One code path serves a night's ten targets and an archive of 10^6 spectra:
+
+* **Executors.** By default a local process pool
+  (:class:`concurrent.futures.ProcessPoolExecutor`, one worker per core);
+  with a scheduler address the same chunks are submitted to an existing Dask
+  distributed cluster (``dask.distributed.Client(address)``; clusters from
+  ``dask-jobqueue`` on Slurm/PBS are started by the user and passed by
+  address). There is no home-made distribution layer.
+* **Chunks.** Work is submitted as chunks of ``chunk_size`` inputs (amortises
+  the per-task overhead) in a bounded window of chunks in flight, so memory
+  stays bounded however many inputs there are; results stream back as chunks
+  complete.
+* **Parts.** The driver writes each completed chunk's tables as Parquet parts
+  (``OUTDIR/parts/<chunk>.<table>.parquet``), atomically (temporary file,
+  fsync, rename).
+* **Manifest.** ``OUTDIR/manifest.jsonl`` is an append-only JSON-lines log
+  (each record written in one ``write`` and fsync'ed): the run settings, the
+  list of inputs, and one record per completed chunk naming its parts, its
+  done inputs and its failed inputs with the reason. An input is recorded as
+  done only after its part is renamed into place, so a kill at any moment
+  leaves a consistent state: a part without a manifest record (killed between
+  rename and record) is an orphan and is deleted on the next run; a torn last
+  line is discarded. Inputs without a record are pending.
+* **Resume.** Re-running the same command skips done inputs and, unless
+  ``retry_failed``, failed ones. A kill (Ctrl-C, SIGKILL, a dying worker)
+  loses at most the chunks in flight. A chunk whose worker died is retried,
+  then split into single inputs, and an input that kills its worker twice is
+  recorded as failed.
+* **Merge.** At the end the parts of the current inputs are merged, in input
+  order, into one table per task output (``lines``, ``objects``), written
+  with :func:`xmpspec.tableio.write_table` in ECSV, FITS and Parquet with
+  provenance; above ``batch.merge_text_max_rows`` rows only Parquet is written
+  (streamed part by part with pyarrow, bounded memory). Failures go to
+  ``failed.ecsv`` (input, error type, reason).
+
+Per-input failures (:class:`xmpspec.errors.XmpspecError`: unreadable files,
+fits that fail, ...) never stop a batch; they are recorded with the file and
+the reason. Unexpected exceptions inside a task are recorded the same way
+(``error_type`` names the exception) so that one odd spectrum cannot stop a
+survey run.
+
+A task is a picklable module-level function ``task(path, context) ->
+dict[str, Table]`` returning named tables for one input; every row gets an
+``input_file`` column. Built-in tasks: :func:`measure_task` (line
+measurement, optionally followed by derive) and :func:`inventory_task` (read
+each spectrum and summarise it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import resource
+import socket
+import time
+import traceback
+import uuid
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from glob import glob, has_magic
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+from .config import Config, get_active_config, set_active_config
+from .errors import InputError, XmpspecError
+
+__all__ = [
+    "SPECTRUM_SUFFIXES",
+    "BatchContext",
+    "BatchSummary",
+    "BatchRun",
+    "ChunkResult",
+    "Manifest",
+    "discover_inputs",
+    "run_batch",
+    "run_chunk",
+    "measure_task",
+    "inventory_task",
+    "TASKS",
+]
+
+log = logging.getLogger("xmpspec.batch")
+
+#: File name endings taken as spectra when an input is a folder.
+SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
+
+MANIFEST_NAME = "manifest.jsonl"
+PARTS_DIR = "parts"
+LOCK_NAME = ".batch.lock"
+FAILED_NAME = "failed"
+MANIFEST_VERSION = 1
+_INPUTS_PER_RECORD = 10_000
+_CRASH_ATTEMPTS = 2
+
+
+# --------------------------------------------------------------------------- inputs
+def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in suffixes)
+
+
+def _looks_like_file_list(path: Path) -> bool:
+    """True if a text file lists paths (its first data line does not start with a number)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                first = text.replace(",", " ").split()[0]
+                try:
+                    float(first)
+                except ValueError:
+                    return True
+                return False
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc})", path) from None
+    return True  # empty or only comments: an empty list
+
+
+def _read_file_list(path: Path) -> list[Path]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            p = Path(text).expanduser()
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def discover_inputs(specs: str | Path | Iterable[str | Path],
+                    suffixes: Sequence[str] = SPECTRUM_SUFFIXES,
+                    exclude: Iterable[str | Path] = ()) -> list[Path]:
+    """Expand folders, globs and file lists into the ordered list of input spectra.
+
+    Parameters
+    ----------
+    specs : path-like or iterable of path-like
+        Each item is a folder (every file ending in one of ``suffixes``,
+        searched recursively, hidden files skipped, sorted), a glob pattern
+        (``'data/*/spec-*.fits'``; ``**`` recurses), a file list (``.txt``,
+        ``.lst`` or ``.list`` file with one path per line, relative paths
+        taken from the list's folder, ``#`` comments), or one spectrum file.
+    suffixes : sequence of str
+        File name endings taken as spectra inside folders.
+    exclude : iterable of path-like
+        Folders whose content is never an input (the output folder).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Absolute paths, duplicates removed, in discovery order.
+
+    Raises
+    ------
+    InputError
+        A named file or folder does not exist, a glob matches nothing, or a
+        listed file is missing.
+    """
+    if isinstance(specs, str | Path):
+        specs = [specs]
+    excluded = [Path(e).resolve() for e in exclude]
+
+    def keep(p: Path) -> bool:
+        return not any(p == e or e in p.parents for e in excluded)
+
+    found: list[Path] = []
+    for spec in specs:
+        text = str(spec)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and _has_suffix(p, suffixes)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found.extend(p for p in files if keep(p.resolve()))
+        elif path.is_file():
+            if path.suffix.lower() in (".txt", ".lst", ".list") and _looks_like_file_list(path):
+                listed = _read_file_list(path)
+                missing = [str(p) for p in listed if not p.is_file()]
+                if missing:
+                    more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+                    raise InputError(f"listed file(s) not found: {', '.join(missing[:5])}{more}",
+                                     path)
+                found.extend(listed)
+            else:
+                found.append(path)
+        elif has_magic(text):
+            matches = sorted(Path(m) for m in glob(str(path), recursive=True))
+            matches = [m for m in matches if m.is_file() and keep(m.resolve())]
+            if not matches:
+                raise InputError("glob pattern matches no file", text)
+            found.extend(matches)
+        else:
+            raise InputError("no such file, folder or glob match", text)
+    seen: set[str] = set()
+    out = []
+    for p in found:
+        key = str(p.resolve())
+        if key not in seen:
+            seen.add(key)
+            out.append(Path(key))
+    return out
+
+
+# --------------------------------------------------------------------------- context
+@dataclass
+class BatchContext:
+    """Everything a task needs besides its input path; shipped once to each worker.
+
+    Parameters
+    ----------
+    config : dict
+        The resolved configuration (``Config.to_dict()``).
+    config_sources : list of str
+        Where the configuration came from.
+    targets : astropy.table.Table, optional
+        The targets table (name, z, ra, dec, ...), if given.
+    options : dict
+        Task options (``derive``, ``format``, ``verbose``, ...).
+    """
+
+    config: dict
+    config_sources: list = field(default_factory=list)
+    targets: Table | None = None
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._config_obj: Config | None = None
+        self._cache: dict = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_config_obj"] = None
+        state["_cache"] = {}
+        return state
+
+    @property
+    def config_obj(self) -> Config:
+        """The configuration as a :class:`~xmpspec.config.Config` (built once per worker)."""
+        if self._config_obj is None:
+            self._config_obj = Config(self.config, self.config_sources)
+        return self._config_obj
+
+    def cached(self, key: str, factory: Callable[[], Any]) -> Any:
+        """A per-worker cached value (e.g. an index of the targets table)."""
+        if key not in self._cache:
+            self._cache[key] = factory()
+        return self._cache[key]
+
+
+# --------------------------------------------------------------------------- tasks
+def _read(path: str, context: BatchContext):
+    from .io import read_spectrum
+    fmt = context.options.get("format")
+    return read_spectrum(path, format=fmt) if fmt else read_spectrum(path)
+
+
+def inventory_task(path: str, context: BatchContext) -> dict[str, Table]:
+    """Read one spectrum and summarise it (one row: coverage, pixels, S/N).
+
+    Useful to check an archive before measuring it: every unreadable file is
+    reported as failed with the reason.
+
+    Parameters
+    ----------
+    path : str
+        The spectrum file.
+    context : BatchContext
+        Batch context (``options['format']`` selects the reader).
+
+    Returns
+    -------
+    dict
+        ``{"objects": Table}`` with name, instrument, n_pix, n_masked,
+        wave_min, wave_max (Angstrom), median_snr and redshift.
+    """
+    import astropy.units as u
+    spec = _read(path, context)
+    good = spec.good
+    if not good.any():
+        raise InputError("all pixels are masked", path)
+    wave = spec.wavelength.to_value(u.AA)
+    snr = spec.flux.value[good] / np.where(spec.error.value[good] > 0,
+                                           spec.error.value[good], np.nan)
+    row = Table()
+    row["name"] = [spec.name]
+    row["instrument"] = [str(spec.meta.get("instrument") or "")]
+    row["n_pix"] = [int(wave.size)]
+    row["n_masked"] = [int((~good).sum())]
+    row["wave_min"] = [float(wave[good].min())] * u.AA
+    row["wave_max"] = [float(wave[good].max())] * u.AA
+    row["median_snr"] = [float(np.nanmedian(snr)) if np.isfinite(snr).any() else np.nan]
+    row["redshift"] = np.ma.masked_array([spec.redshift if spec.redshift is not None else 0.0],
+                                         mask=[spec.redshift is None])
+    return {"objects": row}
+
+
+def _target_row(spec, context: BatchContext):
+    """The targets-table row of ``spec`` (by name, else within the match radius), or None."""
+    targets = context.targets
+    if targets is None or len(targets) == 0:
+        return None
+    try:
+        from .lines import match_target  # the measure module's matcher, when it has one
+    except ImportError:
+        match_target = None
+    if match_target is not None:
+        return match_target(spec, targets, config=context.config_obj)
+    index = context.cached("targets_by_name",
+                           lambda: {str(n).strip(): i for i, n in enumerate(targets["name"])})
+    i = index.get(str(spec.name).strip())
+    if i is not None:
+        return targets[i]
+    ra, dec = spec.meta.get("ra"), spec.meta.get("dec")
+    if ra is None or dec is None or "ra" not in targets.colnames or "dec" not in targets.colnames:
+        return None
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    coords = context.cached("targets_coords", lambda: SkyCoord(
+        np.asarray(targets["ra"], float) * u.deg, np.asarray(targets["dec"], float) * u.deg))
+    sep = SkyCoord(float(ra) * u.deg, float(dec) * u.deg).separation(coords).arcsec
+    radius = float(context.config_obj.get("compare.match_radius_arcsec", 2.0))
+    j = int(np.argmin(sep))
+    return targets[j] if sep[j] <= radius else None
+
+
+def measure_task(path: str, context: BatchContext) -> dict[str, Table]:
+    """Measure the emission lines of one spectrum (and derive properties if asked).
+
+    Parameters
+    ----------
+    path : str
+        The spectrum file.
+    context : BatchContext
+        Configuration, targets table and options (``derive``, ``format``).
+
+    Returns
+    -------
+    dict
+        ``{"lines": per-line table, "objects": per-object table}``; with
+        ``options['derive']`` the objects table carries the derived columns.
+    """
+    from . import lines as _lines
+    spec = _read(path, context)
+    row = _target_row(spec, context)
+    result = _lines.measure_spectrum(spec, target_row=row, config=context.config_obj)
+    line_table, object_table = _split_measure_result(result, path)
+    if context.options.get("derive"):
+        from .physics import derive_table
+        object_table = derive_table(object_table, config=context.config_obj)
+    return {"lines": line_table, "objects": object_table}
+
+
+def _split_measure_result(result, source) -> tuple[Table, Table]:
+    """(lines, objects) from what ``measure_spectrum`` returns (tuple or result object)."""
+    if isinstance(result, tuple) and len(result) == 2:
+        return result
+    for a, b in (("lines", "objects"), ("line_table", "object_table"), ("lines", "object")):
+        if hasattr(result, a) and hasattr(result, b):
+            lines_t, obj = getattr(result, a), getattr(result, b)
+            if not isinstance(obj, Table):
+                obj = Table(rows=[obj]) if not hasattr(obj, "as_table") else obj.as_table()
+            return lines_t, obj
+    raise XmpspecError(f"unexpected measurement result {type(result).__name__}", source)
+
+
+TASKS: dict[str, Callable[[str, BatchContext], dict[str, Table]]] = {
+    "measure": measure_task,
+    "inventory": inventory_task,
+}
+
+
+# --------------------------------------------------------------------------- worker side
+@dataclass
+class ChunkResult:
+    """What a worker returns for one chunk."""
+
+    chunk_id: str
+    tables: dict[str, Table]
+    done: list[str]
+    failed: list[tuple[str, str, str]]
+    pid: int
+    host: str
+    maxrss_mb: float
+    seconds: float
+
+
+_WORKER_CONTEXT: BatchContext | None = None
+
+
+def _init_worker(context: BatchContext, quiet_logs: bool = True) -> None:
+    """Process-pool initializer: keep the context, ignore Ctrl-C (the driver handles it)."""
+    global _WORKER_CONTEXT
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_CONTEXT = context
+    _configure_worker_logging(quiet_logs)
+
+
+def _configure_worker_logging(quiet: bool) -> None:
+    logger = logging.getLogger("xmpspec")
+    if quiet and not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+def _maxrss_mb() -> float:
+    # ru_maxrss is kilobytes on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _stack(tables: list[Table]) -> Table:
+    from astropy.table import vstack
+    if len(tables) == 1:
+        return tables[0]
+    return vstack(tables, join_type="outer", metadata_conflicts="silent")
+
+
+def run_chunk(task: Callable[[str, BatchContext], dict[str, Table]], chunk_id: str,
+              paths: Sequence[str], context: BatchContext | None = None) -> ChunkResult:
+    """Run ``task`` on every input of a chunk; never raises for a per-input failure.
+
+    Parameters
+    ----------
+    task : callable
+        ``task(path, context) -> dict[str, Table]``, module level (picklable).
+    chunk_id : str
+        Identifier of the chunk (names its parts).
+    paths : sequence of str
+        The inputs.
+    context : BatchContext, optional
+        Task context; default the one given to the worker at start-up.
+
+    Returns
+    -------
+    ChunkResult
+        Stacked tables (each row with ``input_file``), done inputs, failed
+        inputs as (path, error type, reason), worker pid, host, peak RSS.
+    """
+    t0 = time.perf_counter()
+    ctx = context if context is not None else _WORKER_CONTEXT
+    if ctx is None:
+        raise RuntimeError("run_chunk called without a batch context")
+    if get_active_config() is not ctx.config_obj:
+        set_active_config(ctx.config_obj)
+    collected: dict[str, list[Table]] = {}
+    done: list[str] = []
+    failed: list[tuple[str, str, str]] = []
+    for path in paths:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = task(path, ctx)
+            if not isinstance(out, dict):
+                raise TypeError(f"task returned {type(out).__name__}, not a dict of tables")
+            prepared = {}
+            for name, table in out.items():
+                if table is None:
+                    continue
+                t = Table(table, copy=False) if not isinstance(table, Table) else table
+                t = t.copy(copy_data=False)
+                if "input_file" in t.colnames:
+                    t.remove_column("input_file")
+                t.add_column([path] * len(t), name="input_file", index=0)
+                prepared[name] = t
+        except XmpspecError as exc:
+            failed.append((path, type(exc).__name__, str(exc)))
+            continue
+        except MemoryError:
+            failed.append((path, "MemoryError", f"{path}: out of memory"))
+            continue
+        except Exception as exc:  # a bug or an unforeseen input: record it, keep going
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            failed.append((path, type(exc).__name__,
+                           f"{path}: unexpected {type(exc).__name__}: {exc} "
+                           f"(at {Path(where.filename).name}:{where.lineno})"))
+            continue
+        for name, t in prepared.items():
+            collected.setdefault(name, []).append(t)
+        done.append(path)
+    tables = {}
+    for name, parts in collected.items():
+        try:
+            tables[name] = _stack(parts)
+        except Exception as exc:  # incompatible tables from one task: a bug, say where
+            raise RuntimeError(f"cannot stack '{name}' tables of chunk {chunk_id}: {exc}") from exc
+    return ChunkResult(chunk_id=chunk_id, tables=tables, done=done, failed=failed,
+                       pid=os.getpid(), host=socket.gethostname(), maxrss_mb=_maxrss_mb(),
+                       seconds=time.perf_counter() - t0)
+
+
+def _run_chunk_dask(task, chunk_id, paths, context):
+    _configure_worker_logging(True)
+    return run_chunk(task, chunk_id, paths, context)
+
+
+# --------------------------------------------------------------------------- manifest
+@dataclass
+class InputState:
+    """State of one input in the manifest."""
+
+    status: str  # "done" | "failed"
+    chunk: str | None = None
+    error_type: str = ""
+    reason: str = ""
+
+
+class Manifest:
+    """Append-only JSON-lines log of a batch run (``OUTDIR/manifest.jsonl``).
+
+    Records: ``run`` (settings, first line), ``inputs`` (paths added to the
+    run), ``chunk`` (parts written, inputs done, inputs failed with reasons).
+    Each record is one line written with one ``write`` call and fsync'ed. On
+    loading, a torn last line (a kill during the write) is discarded.
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest file.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.settings: dict | None = None
+        self.inputs: list[str] = []
+        self._input_set: set[str] = set()
+        self.states: dict[str, InputState] = {}
+        self.chunks: dict[str, dict] = {}
+        self._fh = None
+
+    # reading ---------------------------------------------------------------
+    def load(self) -> Manifest:
+        """Read the log (if it exists), repairing a torn last line."""
+        if not self.path.exists():
+            return self
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        tail = lines.pop()  # text after the last newline: empty unless torn
+        if tail:
+            log.warning("%s: discarding a partly written last record (interrupted run)",
+                        self.path)
+            with open(self.path, "r+b") as fh:
+                fh.truncate(len(data) - len(tail))
+                fh.flush()
+                os.fsync(fh.fileno())
+        for lineno, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError:
+                raise InputError(f"manifest line {lineno} is corrupt; delete the output folder "
+                                 "or run with --restart", self.path) from None
+            self._apply(rec)
+        return self
+
+    def _apply(self, rec: dict) -> None:
+        kind = rec.get("type")
+        if kind == "run":
+            self.settings = rec.get("settings", {})
+        elif kind == "inputs":
+            for p in rec["paths"]:
+                if p not in self._input_set:
+                    self._input_set.add(p)
+                    self.inputs.append(p)
+        elif kind == "chunk":
+            cid = rec["id"]
+            self.chunks[cid] = rec
+            for p in rec.get("done", []):
+                self.states[p] = InputState("done", cid)
+            for p, etype, reason in rec.get("failed", []):
+                self.states[p] = InputState("failed", cid, etype, reason)
+
+    # writing ---------------------------------------------------------------
+    def _append(self, rec: dict) -> None:
+        line = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode()
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab", buffering=0)
+        self._fh.write(line)
+        os.fsync(self._fh.fileno())
+        self._apply(rec)
+
+    def start(self, settings: dict) -> None:
+        """Write the first record of a new run."""
+        self._append({"type": "run", "version": MANIFEST_VERSION, "settings": settings,
+                      "created_utc": _utcnow()})
+
+    def add_inputs(self, paths: Sequence[str]) -> int:
+        """Record inputs not yet known; returns how many were new."""
+        new = [p for p in paths if p not in self._input_set]
+        for i in range(0, len(new), _INPUTS_PER_RECORD):
+            self._append({"type": "inputs", "paths": new[i:i + _INPUTS_PER_RECORD]})
+        return len(new)
+
+    def record_chunk(self, chunk_id: str, parts: dict[str, str], done: Sequence[str],
+                     failed: Sequence[tuple[str, str, str]], worker: dict | None = None) -> None:
+        """Record a completed chunk (call only after its parts are in place)."""
+        self._append({"type": "chunk", "id": chunk_id, "parts": parts, "done": list(done),
+                      "failed": [list(f) for f in failed], "worker": worker or {},
+                      "time_utc": _utcnow()})
+
+    def close(self) -> None:
+        """Close the log file."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    # queries ---------------------------------------------------------------
+    def status(self, path: str) -> str:
+        """``done``, ``failed`` or ``pending``."""
+        st = self.states.get(path)
+        return st.status if st else "pending"
+
+    def referenced_parts(self) -> set[str]:
+        """File names (relative to the output folder) of every recorded part."""
+        return {p for rec in self.chunks.values() for p in rec.get("parts", {}).values()}
+
+
+def _utcnow() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- parts
+def _write_part(table: Table, path: Path) -> None:
+    """Write a Parquet part atomically and durably (temp file, fsync, rename)."""
+    from .tableio import atomic_path
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table.write(tmp, format="parquet")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    with contextlib.suppress(OSError):
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+# --------------------------------------------------------------------------- executors
+def _is_worker_crash(exc: BaseException) -> bool:
+    if isinstance(exc, cf.process.BrokenProcessPool):
+        return True
+    name = type(exc).__name__
+    return name in ("KilledWorker", "CommClosedError", "FutureCancelledError")
+
+
+class _LocalExecutor:
+    """Bounded submission to a ProcessPoolExecutor, recreated if a worker dies."""
+
+    def __init__(self, workers: int, context: BatchContext):
+        self.workers = workers
+        self.context = context
+        self.pool: cf.ProcessPoolExecutor | None = None
+        self.futures: dict[cf.Future, Any] = {}
+        self._owner: dict[cf.Future, cf.ProcessPoolExecutor] = {}
+        self._start()
+
+    def describe(self) -> str:
+        return f"local process pool, {self.workers} worker(s)"
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                           initializer=_init_worker, initargs=(self.context,))
+
+    def restart_if_broken(self, fut: cf.Future | None = None) -> None:
+        """Replace the pool if it broke (a worker died); old futures keep failing."""
+        if fut is not None and self._owner.get(fut) is not self.pool:
+            return
+        log.warning("a worker process died; restarting the process pool")
+        self._kill_pool(self.pool)
+        self._start()
+
+    def submit(self, task, chunk) -> cf.Future:
+        try:
+            fut = self.pool.submit(run_chunk, task, chunk.id, chunk.paths)
+        except cf.process.BrokenProcessPool:
+            self.restart_if_broken()
+            fut = self.pool.submit(run_chunk, task, chunk.id, chunk.paths)
+        self.futures[fut] = chunk
+        self._owner[fut] = self.pool
+        return fut
+
+    def next_completed(self):
+        done, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
+        fut = next(iter(done))
+        chunk = self.futures.pop(fut)
+        try:
+            result = fut.result()
+        except BaseException as exc:  # noqa: BLE001 - classified by the caller
+            return chunk, None, exc, fut
+        self._owner.pop(fut, None)
+        return chunk, result, None, fut
+
+    def handle_crash(self, fut) -> None:
+        self.restart_if_broken(fut)
+        self._owner.pop(fut, None)
+
+    @staticmethod
+    def _kill_pool(pool: cf.ProcessPoolExecutor | None) -> None:
+        if pool is None:
+            return
+        procs = list(getattr(pool, "_processes", {}).values() or [])
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.terminate()
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(timeout=5)
+
+    def shutdown(self, abort: bool = False) -> None:
+        if abort:
+            self._kill_pool(self.pool)
+        else:
+            self.pool.shutdown(wait=True)
+
+
+class _DaskExecutor:
+    """Bounded submission to an existing Dask distributed cluster."""
+
+    def __init__(self, address, context: BatchContext):
+        from dask.distributed import Client, as_completed
+        if isinstance(address, str):
+            try:
+                self.client = Client(address, timeout="30s")
+            except Exception as exc:
+                raise InputError(f"cannot connect to the Dask scheduler ({type(exc).__name__}: "
+                                 f"{exc})", address) from None
+            self._own_client = True
+        else:  # an existing Client (library use, tests)
+            self.client = address
+            self._own_client = False
+        self.address = getattr(self.client.scheduler, "address", str(address))
+        self.workers = max(len(self.client.scheduler_info().get("workers", {})), 1)
+        self.context_future = self.client.scatter(context, broadcast=True, hash=False)
+        self.ac = as_completed([], with_results=False)
+        self.futures: dict[Any, Any] = {}
+
+    def describe(self) -> str:
+        return f"Dask cluster {self.address}, {self.workers} worker(s)"
+
+    def submit(self, task, chunk):
+        fut = self.client.submit(_run_chunk_dask, task, chunk.id, list(chunk.paths),
+                                 self.context_future, pure=False, key=f"xmpspec-batch-{chunk.id}")
+        self.futures[fut] = chunk
+        self.ac.add(fut)
+        return fut
+
+    def next_completed(self):
+        fut = next(self.ac)
+        chunk = self.futures.pop(fut)
+        try:
+            return chunk, fut.result(), None, fut
+        except BaseException as exc:  # noqa: BLE001 - classified by the caller
+            return chunk, None, exc, fut
+        finally:
+            fut.release()
+
+    def handle_crash(self, fut) -> None:
+        pass  # the scheduler replaces lost workers itself
+
+    def shutdown(self, abort: bool = False) -> None:
+        with contextlib.suppress(Exception):
+            if abort and self.futures:
+                self.client.cancel(list(self.futures))
+        with contextlib.suppress(Exception):
+            self.context_future.release()
+        if self._own_client:
+            with contextlib.suppress(Exception):
+                self.client.close()
+
+
+# --------------------------------------------------------------------------- the run
+@dataclass
+class _Chunk:
+    id: str
+    paths: list[str]
+    attempts: int = 0
+
+
+@dataclass
+class BatchSummary:
+    """Outcome of a batch run.
+
+    Attributes
+    ----------
+    n_inputs : int
+        Inputs of this run.
+    done_now, failed_now : int
+        Inputs measured / failed in this invocation.
+    skipped_done, skipped_failed : int
+        Inputs skipped because already done, or failed earlier and not retried.
+    n_done, n_failed, n_pending : int
+        Final states over all inputs of the run.
+    wall_seconds : float
+        Wall time of the processing (without discovery and merge).
+    rate : float
+        Spectra per second processed in this invocation.
+    failures : list of (str, str, str)
+        (input, error type, reason) of every failed input of the run.
+    worker_peak_rss_mb : dict
+        Peak resident memory (MB) per worker (``host:pid``).
+    outputs : dict
+        Merged files per table name.
+    executor : str
+        Description of the executor used.
+    interrupted : bool
+        True if the run was stopped (Ctrl-C) before the end.
+    """
+
+    n_inputs: int = 0
+    done_now: int = 0
+    failed_now: int = 0
+    skipped_done: int = 0
+    skipped_failed: int = 0
+    n_done: int = 0
+    n_failed: int = 0
+    n_pending: int = 0
+    wall_seconds: float = 0.0
+    rate: float = 0.0
+    failures: list = field(default_factory=list)
+    worker_peak_rss_mb: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    executor: str = ""
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 if every input is done, 1 if any failed or is still pending."""
+        return 0 if (self.n_failed == 0 and self.n_pending == 0) else 1
+
+
+def _sha256_text(items: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for s in items:
+        h.update(s.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class BatchRun:
+    """A resumable batch run in one output folder.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Input spectra (see :func:`discover_inputs` to expand folders/globs/lists).
+    outdir : path-like
+        Output folder (manifest, parts, merged tables).
+    task : str or callable
+        ``"measure"``, ``"inventory"`` or a module-level function
+        ``task(path, context) -> dict[str, Table]``.
+    config : Config, optional
+        Configuration (default: the active one).
+    targets : path-like or Table, optional
+        Targets table (name, z, ra, dec, ...).
+    options : dict, optional
+        Task options (``derive``, ``format``).
+    workers : int, optional
+        Local pool size (default ``os.cpu_count()``).
+    scheduler : str or dask.distributed.Client, optional
+        Dask scheduler address (``tcp://host:8786``) or a connected client;
+        when given, the local pool is not used.
+    chunk_size : int, optional
+        Inputs per task (default ``batch.chunk_size`` of the configuration).
+    retry_failed : bool
+        Process inputs that failed in an earlier run again.
+    restart : bool
+        Discard the manifest and parts of an earlier run in ``outdir``.
+    inputs_spec : sequence of str, optional
+        How the inputs were given (recorded in the provenance).
+
+    Raises
+    ------
+    InputError
+        ``outdir`` holds a run with different settings, or is in use by
+        another batch process.
+    """
+
+    def __init__(self, inputs: Sequence[str | Path], outdir: str | Path, task="measure",
+                 config: Config | None = None, targets=None, options: dict | None = None,
+                 workers: int | None = None, scheduler=None, chunk_size: int | None = None,
+                 retry_failed: bool = False, restart: bool = False,
+                 inputs_spec: Sequence[str] | None = None):
+        self.outdir = Path(outdir)
+        self.config = config if config is not None else get_active_config()
+        bcfg = self.config.get("batch", {}) or {}
+        self.task_name = task if isinstance(task, str) else f"{task.__module__}.{task.__qualname__}"
+        if isinstance(task, str):
+            if task not in TASKS:
+                raise InputError(f"unknown batch task '{task}' (known: {', '.join(TASKS)})")
+            task = TASKS[task]
+        self.task = task
+        self.options = dict(options or {})
+        self.inputs = [str(Path(p).resolve()) for p in inputs]
+        if len(set(self.inputs)) != len(self.inputs):
+            seen, uniq = set(), []
+            for p in self.inputs:
+                if p not in seen:
+                    seen.add(p)
+                    uniq.append(p)
+            self.inputs = uniq
+        self.inputs_spec = list(inputs_spec) if inputs_spec else None
+        self.workers = int(workers) if workers else (os.cpu_count() or 1)
+        if self.workers < 1:
+            raise InputError(f"--workers must be >= 1, not {self.workers}")
+        self.scheduler = scheduler
+        self.chunk_size = int(chunk_size or bcfg.get("chunk_size", 200))
+        if self.chunk_size < 1:
+            raise InputError(f"--chunk-size must be >= 1, not {self.chunk_size}")
+        self.window_per_worker = int(bcfg.get("window_per_worker", 2))
+        self.merge_text_max_rows = int(bcfg.get("merge_text_max_rows", 500_000))
+        self.retry_failed = retry_failed
+        self.restart = restart
+        self.targets_path = None
+        self.targets = None
+        if targets is not None:
+            if isinstance(targets, Table):
+                self.targets = targets
+            else:
+                from .tableio import read_table, require_columns
+                self.targets_path = Path(targets)
+                self.targets = read_table(self.targets_path)
+                require_columns(self.targets, ["name"], self.targets_path)
+        self.manifest = Manifest(self.outdir / MANIFEST_NAME)
+        self._lock_fh = None
+        self.pending: list[str] = []
+        self.summary = BatchSummary(n_inputs=len(self.inputs))
+        self._worker_rss: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ settings
+    def settings(self) -> dict:
+        """What must not change between a run and its resumption."""
+        targets_id = None
+        if self.targets_path is not None:
+            targets_id = _file_sha256(self.targets_path)
+        elif self.targets is not None:
+            targets_id = _sha256_text(",".join(map(str, r)) for r in self.targets)
+        return {"task": self.task_name, "options": {k: v for k, v in sorted(self.options.items())
+                                                    if k not in ("verbose",)},
+                "config_sha256": hashlib.sha256(self.config.to_json().encode()).hexdigest(),
+                "targets_sha256": targets_id}
+
+    # ------------------------------------------------------------------ prepare
+    def prepare(self) -> list[str]:
+        """Lock the folder, load or start the manifest, clean orphans; return pending inputs."""
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        if self.restart:
+            self._discard_previous()
+        self.manifest.load()
+        settings = self.settings()
+        if self.manifest.settings is None:
+            self.manifest.start(settings)
+        elif self.manifest.settings != settings:
+            diff = [k for k in settings if self.manifest.settings.get(k) != settings[k]]
+            self._unlock()
+            raise InputError(
+                f"holds a batch run with different settings ({', '.join(diff)} changed); "
+                "use --restart to discard it, or another output folder", self.outdir)
+        self.manifest.add_inputs(self.inputs)
+        self._clean_orphans()
+        s = self.summary
+        self.pending = []
+        for p in self.inputs:
+            st = self.manifest.status(p)
+            if st == "done":
+                s.skipped_done += 1
+            elif st == "failed" and not self.retry_failed:
+                s.skipped_failed += 1
+            else:
+                self.pending.append(p)
+        return self.pending
+
+    def _lock(self) -> None:
+        self._lock_fh = open(self.outdir / LOCK_NAME, "w")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise InputError("is in use by another running batch", self.outdir) from None
+
+    def _unlock(self) -> None:
+        if self._lock_fh is not None:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+        self.manifest.close()
+
+    def _discard_previous(self) -> None:
+        (self.outdir / MANIFEST_NAME).unlink(missing_ok=True)
+        parts = self.outdir / PARTS_DIR
+        if parts.is_dir():
+            for f in parts.iterdir():
+                if f.is_file() and (f.name.endswith(".parquet") or f.name.startswith(".")):
+                    f.unlink()
+
+    def _clean_orphans(self) -> None:
+        """Delete temporary files and parts the manifest does not reference."""
+        parts = self.outdir / PARTS_DIR
+        if not parts.is_dir():
+            return
+        referenced = self.manifest.referenced_parts()
+        n = 0
+        for f in parts.iterdir():
+            if not f.is_file():
+                continue
+            rel = f"{PARTS_DIR}/{f.name}"
+            if f.name.startswith(".") or (f.name.endswith(".parquet") and rel not in referenced):
+                f.unlink()
+                n += 1
+        if n:
+            log.info("removed %d unrecorded or partly written part file(s) of an interrupted run",
+                     n)
+
+    # ------------------------------------------------------------------ execute
+    def context(self) -> BatchContext:
+        """The context shipped to the workers."""
+        return BatchContext(config=self.config.to_dict(), config_sources=list(self.config.sources),
+                            targets=self.targets, options=self.options)
+
+    def _make_chunks(self) -> deque:
+        chunks = deque()
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+        tag = uuid.uuid4().hex[:6]
+        for k, i in enumerate(range(0, len(self.pending), self.chunk_size)):
+            chunks.append(_Chunk(f"{stamp}-{tag}-{k:06d}", self.pending[i:i + self.chunk_size]))
+        return chunks
+
+    def execute(self, progress: Callable[[int, int], None] | None = None,
+                on_start: Callable[[str], None] | None = None) -> BatchSummary:
+        """Process the pending inputs.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called as ``progress(n_done, n_failed)`` after each chunk.
+        on_start : callable, optional
+            Called with the executor description once it is ready.
+
+        Returns
+        -------
+        BatchSummary
+            Counts of this invocation (merge not yet done).
+        """
+        s = self.summary
+        t0 = time.perf_counter()
+        try:
+            if self.pending:
+                self._execute(progress, on_start)
+        except KeyboardInterrupt:
+            s.interrupted = True
+        finally:
+            s.wall_seconds = time.perf_counter() - t0
+            s.rate = (s.done_now + s.failed_now) / s.wall_seconds if s.wall_seconds > 0 else 0.0
+            self._final_counts()
+        return s
+
+    def _execute(self, progress, on_start) -> None:
+        s = self.summary
+        chunks = self._make_chunks()
+        context = self.context()
+        if self.scheduler is not None:
+            executor = _DaskExecutor(self.scheduler, context)
+        else:
+            executor = _LocalExecutor(min(self.workers, max(len(chunks), 1)), context)
+        s.executor = executor.describe()
+        if on_start:
+            on_start(s.executor)
+        window = max(self.window_per_worker * executor.workers, 2)
+        in_flight = 0
+        aborted = True
+        try:
+            while chunks or in_flight:
+                while chunks and in_flight < window:
+                    executor.submit(self.task, chunks.popleft())
+                    in_flight += 1
+                chunk, result, exc, fut = executor.next_completed()
+                in_flight -= 1
+                if exc is None:
+                    self._store(result)
+                    s.done_now += len(result.done)
+                    s.failed_now += len(result.failed)
+                    if progress:
+                        progress(len(result.done), len(result.failed))
+                elif isinstance(exc, KeyboardInterrupt):
+                    raise exc
+                elif _is_worker_crash(exc):
+                    executor.handle_crash(fut)
+                    failed = self._requeue_crashed(chunk, chunks, exc)
+                    if failed and progress:
+                        progress(0, failed)
+                else:
+                    reason = f"batch task error: {type(exc).__name__}: {exc}"
+                    self._record_failures(chunk, [(p, type(exc).__name__, f"{p}: {reason}")
+                                                  for p in chunk.paths])
+                    s.failed_now += len(chunk.paths)
+                    if progress:
+                        progress(0, len(chunk.paths))
+            aborted = False
+        finally:
+            executor.shutdown(abort=aborted)
+
+    def _requeue_crashed(self, chunk: _Chunk, chunks: deque, exc: BaseException) -> int:
+        """Retry, split or fail a chunk whose worker died; returns inputs marked failed."""
+        chunk.attempts += 1
+        if chunk.attempts < _CRASH_ATTEMPTS:
+            chunks.appendleft(chunk)
+            return 0
+        if len(chunk.paths) > 1:
+            for k, p in enumerate(reversed(chunk.paths)):
+                chunks.appendleft(_Chunk(f"{chunk.id}-s{len(chunk.paths) - 1 - k:04d}", [p],
+                                         attempts=_CRASH_ATTEMPTS - 1))
+            return 0
+        p = chunk.paths[0]
+        reason = (f"{p}: the worker process died while processing this input "
+                  f"({type(exc).__name__}; crash or out of memory)")
+        self._record_failures(chunk, [(p, "WorkerDied", reason)])
+        self.summary.failed_now += 1
+        return 1
+
+    def _record_failures(self, chunk: _Chunk, failed) -> None:
+        self.manifest.record_chunk(chunk.id, {}, [], failed, worker={})
+
+    def _store(self, result: ChunkResult) -> None:
+        parts = {}
+        for name, table in result.tables.items():
+            if len(table) == 0:
+                continue
+            rel = f"{PARTS_DIR}/{result.chunk_id}.{name}.parquet"
+            _write_part(table, self.outdir / rel)
+            parts[name] = rel
+        worker = {"pid": result.pid, "host": result.host, "maxrss_mb": round(result.maxrss_mb, 1),
+                  "seconds": round(result.seconds, 3)}
+        self.manifest.record_chunk(result.chunk_id, parts, result.done, result.failed, worker)
+        key = f"{result.host}:{result.pid}"
+        self._worker_rss[key] = max(self._worker_rss.get(key, 0.0), result.maxrss_mb)
+        self.summary.worker_peak_rss_mb = dict(self._worker_rss)
+
+    def _final_counts(self) -> None:
+        s = self.summary
+        s.n_done = s.n_failed = s.n_pending = 0
+        s.failures = []
+        for p in self.inputs:
+            st = self.manifest.states.get(p)
+            if st is None:
+                s.n_pending += 1
+            elif st.status == "done":
+                s.n_done += 1
+            else:
+                s.n_failed += 1
+                s.failures.append((p, st.error_type, st.reason))
+
+    # ------------------------------------------------------------------ merge
+    def merge(self, formats: Sequence[str] = ("ecsv", "fits", "parquet")) -> dict[str, list[Path]]:
+        """Merge the parts of the run's done inputs into one table per task output.
+
+        Rows are ordered as the inputs. Tables above ``batch.merge_text_max_rows``
+        rows are written as Parquet only (streamed with bounded memory).
+
+        Returns
+        -------
+        dict
+            Files written per table name (and ``failed``).
+        """
+        from .provenance import provenance_record
+        from .tableio import write_table
+        order = {p: i for i, p in enumerate(self.inputs)}
+        # the chunk that holds each done input of this run
+        holder = {p: st.chunk for p, st in self.manifest.states.items()
+                  if st.status == "done" and p in order}
+        by_table: dict[str, list[str]] = {}
+        for cid in dict.fromkeys(holder.values()):
+            for name, rel in self.manifest.chunks[cid].get("parts", {}).items():
+                by_table.setdefault(name, []).append(rel)
+        prov = provenance_record(config=self.config, step="batch", extra={"batch": self._prov()})
+        written: dict[str, list[Path]] = {}
+        for name, rels in sorted(by_table.items()):
+            files = [self.outdir / r for r in rels]
+            import pyarrow.parquet as pq
+            nrows = sum(pq.read_metadata(f).num_rows for f in files)
+            stem = self.outdir / name
+            if nrows <= self.merge_text_max_rows:
+                table = self._merge_small(files, holder, order)
+                table.meta.pop("provenance", None)
+                written[name] = write_table(table, stem, provenance=prov, formats=formats)
+            else:
+                log.info("%s: %d rows, writing Parquet only (batch.merge_text_max_rows = %d)",
+                         name, nrows, self.merge_text_max_rows)
+                written[name] = [self._merge_large(files, holder, stem.with_suffix(".parquet"),
+                                                   prov)]
+                for ext in ("ecsv", "fits"):  # do not leave stale copies of an earlier merge
+                    (self.outdir / f"{name}.{ext}").unlink(missing_ok=True)
+        failed = Table(names=("input_file", "error_type", "reason"), dtype=(str, str, str))
+        for p in self.inputs:
+            st = self.manifest.states.get(p)
+            if st is not None and st.status == "failed":
+                failed.add_row((p, st.error_type, st.reason))
+        written[FAILED_NAME] = write_table(failed, self.outdir / f"{FAILED_NAME}.ecsv",
+                                           provenance=prov)
+        self.summary.outputs = written
+        return written
+
+    def _merge_small(self, files: list[Path], holder: dict, order: dict) -> Table:
+        tables = []
+        for f in files:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t = Table.read(f, format="parquet")
+            cid = f.name.split(".")[0]
+            keep = np.array([holder.get(str(p)) == cid for p in t["input_file"]], bool)
+            tables.append(t[keep] if not keep.all() else t)
+        merged = _stack(tables)
+        idx = np.array([order[str(p)] for p in merged["input_file"]])
+        return merged[np.argsort(idx, kind="stable")]
+
+    def _merge_large(self, files: list[Path], holder: dict, target: Path, prov: dict) -> Path:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from .tableio import atomic_path
+        # parts in input order of their first row; rows inside a part are in input order
+        order = {p: i for i, p in enumerate(self.inputs)}
+
+        def first_index(f: Path) -> int:
+            col = pq.read_table(f, columns=["input_file"]).column(0)
+            return order.get(str(col[0]), 0) if len(col) else 0
+
+        files = sorted(files, key=first_index)
+        schemas = [pq.read_schema(f) for f in files]
+        same_cols = all(s.names == schemas[0].names for s in schemas)
+        schema = pa.unify_schemas([s.remove_metadata() for s in schemas],
+                                  promote_options="permissive")
+        meta = dict(schemas[0].metadata or {}) if same_cols else {}
+        meta[b"xmpspec_provenance"] = json.dumps(prov, default=str).encode()
+        schema = schema.with_metadata(meta)
+        with atomic_path(target) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for f in files:
+                    t = pq.read_table(f)
+                    cid = f.name.split(".")[0]
+                    mine = pa.array([p for p, c in holder.items() if c == cid])
+                    t = t.filter(pc.is_in(t.column("input_file"), value_set=mine))
+                    writer.write_table(t.select(schema.names).cast(schema))
+        return target
+
+    def _prov(self) -> dict:
+        s = self.summary
+        return {
+            "task": self.task_name,
+            "options": self.options,
+            "inputs_spec": self.inputs_spec,
+            "n_inputs": len(self.inputs),
+            "n_done": s.n_done,
+            "n_failed": s.n_failed,
+            "n_pending": s.n_pending,
+            "inputs_sha256": _sha256_text(self.inputs),
+            "first_inputs": self.inputs[:5],
+            "targets": str(self.targets_path) if self.targets_path else None,
+            "chunk_size": self.chunk_size,
+            "executor": s.executor or "none (nothing pending)",
+        }
+
+    def close(self) -> None:
+        """Release the output-folder lock and close the manifest."""
+        self._unlock()
+
+    def __enter__(self) -> BatchRun:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_batch(inputs, outdir, task="measure", *, config: Config | None = None, targets=None,
+              options: dict | None = None, workers: int | None = None, scheduler=None,
+              chunk_size: int | None = None, retry_failed: bool = False, restart: bool = False,
+              merge: bool = True, progress: Callable[[int, int], None] | None = None
+              ) -> BatchSummary:
+    """Run (or resume) a batch: discover inputs, process pending ones, merge.
+
+    Parameters
+    ----------
+    inputs : path-like or iterable of path-like
+        Folders, globs, file lists or spectrum files (see :func:`discover_inputs`).
+    outdir : path-like
+        Output folder.
+    task : str or callable
+        ``"measure"`` (default), ``"inventory"`` or a module-level function.
+    config, targets, options, workers, scheduler, chunk_size, retry_failed, restart
+        See :class:`BatchRun`.
+    merge : bool
+        Merge the parts at the end (skipped if the run was interrupted).
+    progress : callable, optional
+        ``progress(n_done, n_failed)`` after each chunk.
+
+    Returns
+    -------
+    BatchSummary
+
+    Examples
+    --------
+    >>> from xmpspec.batch import run_batch
+    >>> summary = run_batch("spectra/", "out/", workers=2)      # doctest: +SKIP
+    >>> summary.n_done, summary.n_failed, summary.rate          # doctest: +SKIP
+    """
+    specs = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+    paths = discover_inputs(specs, exclude=[outdir])
+    with BatchRun(paths, outdir, task=task, config=config, targets=targets, options=options,
+                  workers=workers, scheduler=scheduler, chunk_size=chunk_size,
+                  retry_failed=retry_failed, restart=restart,
+                  inputs_spec=[str(s) for s in specs]) as run:
+        run.prepare()
+        summary = run.execute(progress=progress)
+        if merge and not summary.interrupted:
+            run.merge()
+    return summary
