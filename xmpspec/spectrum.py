@@ -18,10 +18,10 @@ from .errors import InputError
 
 __all__ = ["Spectrum", "FLUX_UNIT", "LINE_FLUX_UNIT", "air_to_vacuum", "vacuum_to_air"]
 
-FLUX_UNIT = 1e-17 * u.erg / u.s / u.cm**2 / u.AA
-"""Default flux-density unit (a scaled astropy unit)."""
+FLUX_UNIT = u.Unit(1e-17 * u.erg / u.s / u.cm**2 / u.AA)
+"""Default flux-density unit (a scaled astropy unit, not a Quantity)."""
 
-LINE_FLUX_UNIT = 1e-17 * u.erg / u.s / u.cm**2
+LINE_FLUX_UNIT = u.Unit(1e-17 * u.erg / u.s / u.cm**2)
 """Default integrated line-flux unit."""
 
 META_KEYS = ("name", "ra", "dec", "instrument", "setup", "exptime", "source_file",

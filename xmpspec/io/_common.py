@@ -1,0 +1,317 @@
+"""Helpers shared by the spectrum readers: safe FITS opening, units, errors, masks."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+
+from ..errors import InputError
+from ..spectrum import FLUX_UNIT
+
+log = logging.getLogger("xmpspec.io")
+
+MATCH_RADIUS_ARCSEC = 2.0
+"""Objects are selected by position within this radius (arcsec)."""
+
+FITS_MAGIC = b"SIMPLE  ="
+GZIP_MAGIC = b"\x1f\x8b"
+
+# Column / extension names understood by the generic readers (lower case).
+WAVE_NAMES = ("wavelength", "wave", "lambda", "lam", "wl", "wav", "wavelen", "awav",
+              "wave_air", "air_wave", "lambda_air", "wave_vac", "vac_wave", "lambda_vac",
+              "vacuum_wave", "wave_vacuum", "opt_wave", "box_wave")
+LOGWAVE_NAMES = ("loglam", "log_lambda", "log_wave", "logwave", "log10lam")
+AIR_WAVE_NAMES = ("awav", "wave_air", "air_wave", "lambda_air")
+FLUX_NAMES = ("flux", "flam", "f_lambda", "flux_density", "fluxdensity", "spec", "spectrum",
+              "fnu", "counts", "opt_flam", "box_flam")
+ERR_NAMES = ("error", "err", "sigma", "flux_err", "flux_error", "fluxerr", "e_flux", "eflux",
+             "uncertainty", "unc", "noise", "stddev", "std", "flux_sigma", "sig", "flam_sig",
+             "opt_flam_sig", "box_flam_sig")
+IVAR_NAMES = ("ivar", "invvar", "inverse_variance", "flux_ivar", "inv_var", "weight",
+              "opt_flam_ivar", "box_flam_ivar")
+VAR_NAMES = ("var", "variance", "flux_var")
+BADMASK_NAMES = ("mask", "bad", "badpix", "bad_pixel", "and_mask", "flag", "flags", "dq")
+GOODMASK_NAMES = ("good", "goodpix", "good_pixel", "opt_mask", "box_mask")
+
+AIR_WORDS = ("air",)
+VAC_WORDS = ("vac", "vacuum")
+
+
+def check_file(path: Path) -> None:
+    """Raise :class:`InputError` if ``path`` is missing, a folder or empty."""
+    if not path.exists():
+        raise InputError("file not found", path)
+    if path.is_dir():
+        raise InputError("is a folder, not a spectrum file", path)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", path)
+
+
+def head_bytes(path: Path, n: int = 2880) -> bytes:
+    """First ``n`` bytes of ``path`` (decompressed if gzip)."""
+    with open(path, "rb") as fh:
+        start = fh.read(2)
+    opener = gzip.open if start == GZIP_MAGIC else open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read file ({exc})", path) from None
+
+
+def is_fits(path: Path) -> bool:
+    """True if the file starts like a FITS file (plain or gzip-compressed)."""
+    return head_bytes(path, len(FITS_MAGIC)) == FITS_MAGIC
+
+
+@contextmanager
+def open_fits(path: Path) -> Iterator[fits.HDUList]:
+    """Open a FITS file fully, turning corruption and truncation into :class:`InputError`.
+
+    Every HDU header is parsed and every data array read on opening so that
+    a truncated file fails here, with the file named, not deep inside a reader.
+    """
+    check_file(path)
+    if not is_fits(path):
+        raise InputError("not a FITS file (no 'SIMPLE' card at the start)", path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+        except Exception as exc:  # astropy raises OSError, ValueError, TypeError ...
+            raise InputError(f"corrupt FITS file ({exc})", path) from None
+        try:
+            for hdu in hdul:
+                _ = hdu.data  # force reading: truncated data fail here
+        except Exception as exc:
+            hdul.close()
+            raise InputError(f"corrupt or truncated FITS file ({type(exc).__name__}: {exc})",
+                             path) from None
+    for w in caught:
+        msg = str(w.message)
+        if "truncated" in msg.lower() or "corrupt" in msg.lower():
+            hdul.close()
+            raise InputError(f"truncated or corrupt FITS file ({msg.splitlines()[0]})", path)
+    try:
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def parse_unit(text, default: u.UnitBase | None, path: Path | None = None,
+               what: str = "unit") -> u.UnitBase | None:
+    """Parse a unit string from a header/column, tolerating common spellings.
+
+    Returns ``default`` for empty values; raises :class:`InputError` for a
+    string that cannot be understood.
+    """
+    if text is None:
+        return default
+    if isinstance(text, u.UnitBase):
+        return text
+    s = str(text).strip()
+    if not s:
+        return default
+    low = s.lower().replace(" ", "")
+    aliases = {
+        "angstrom": u.AA, "angstroms": u.AA, "a": u.AA, "ang": u.AA, "aa": u.AA,
+        "nm": u.nm, "um": u.um, "micron": u.um, "microns": u.um,
+        "counts": u.count, "count": u.count, "ct": u.count, "adu": u.adu, "e-": u.electron,
+        "electrons": u.electron,
+    }
+    if low in aliases:
+        return aliases[low]
+    candidates = [s, s.replace("Ang", "Angstrom").replace("Angstromstrom", "Angstrom"),
+                  s.replace("ergs", "erg").replace("Ang", "Angstrom")
+                  .replace("Angstromstrom", "Angstrom").replace("^", "")]
+    for cand in candidates:
+        for fmt in (None, "fits", "cds"):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return u.Unit(cand, format=fmt) if fmt else u.Unit(cand)
+            except (ValueError, TypeError):
+                continue
+    raise InputError(f"cannot understand {what} '{s}'", path)
+
+
+def to_wave_unit(unit, path: Path | None) -> u.UnitBase:
+    """Validate a wavelength unit (a length)."""
+    unit = parse_unit(unit, u.AA, path, "wavelength unit")
+    if unit is u.dimensionless_unscaled or unit == u.one:
+        return u.AA
+    if not unit.is_equivalent(u.AA):
+        raise InputError(f"wavelength unit '{unit}' is not a length", path)
+    return unit
+
+
+def error_from(kind: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-sigma error and a bad-pixel mask from an uncertainty array.
+
+    Parameters
+    ----------
+    kind : {'sigma', 'ivar', 'var'}
+        What ``values`` holds.
+    values : ndarray
+
+    Returns
+    -------
+    error, bad : ndarray, ndarray of bool
+        For inverse variances, pixels with ``ivar <= 0`` (PypeIt's and SDSS's
+        convention for no data) are flagged bad and get a NaN error. Sigma
+        arrays are returned unchanged (zero/negative sigma is caught later by
+        :meth:`Spectrum.validate_errors`).
+    """
+    v = np.asarray(values, float)
+    if kind == "sigma":
+        return v.copy(), ~np.isfinite(v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "ivar":
+            bad = ~(np.isfinite(v) & (v > 0))
+            err = np.where(bad, np.nan, 1.0 / np.sqrt(np.where(bad, 1.0, v)))
+        elif kind == "var":
+            bad = ~(np.isfinite(v) & (v > 0))
+            err = np.where(bad, np.nan, np.sqrt(np.where(bad, 1.0, v)))
+        else:  # pragma: no cover - programming error
+            raise ValueError(kind)
+    return err, bad
+
+
+def medium_from_text(value) -> str | None:
+    """'air' / 'vacuum' from a header or metadata value, None if undetermined."""
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "vacuum" if value else "air"  # e.g. VACUUM = T
+    s = str(value).strip().lower()
+    if not s:
+        return None
+    if s.startswith("air") or s == "awav":
+        return "air"
+    if s.startswith("vac") or s == "wave":
+        return "vacuum"
+    return None
+
+
+def medium_from_header(header) -> str | None:
+    """Medium declared by common header cards (AIRORVAC, VACUUM, MEDIUM, CTYPE1, WAVEMED)."""
+    for key in ("AIRORVAC", "MEDIUM", "WAVEMED", "WAVMEDIU", "WAV_MED", "AIRVAC"):
+        if key in header:
+            m = medium_from_text(header[key])
+            if m:
+                return m
+    if "VACUUM" in header:
+        return medium_from_text(bool(header["VACUUM"]))
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    if ctype.startswith("AWAV"):
+        return "air"
+    if ctype == "WAVE" or ctype.startswith("WAVE-") or ctype.startswith("VWAV"):
+        return "vacuum"
+    return None
+
+
+def resolve_medium(requested: str | None, declared: str | None, path: Path) -> str:
+    """The medium to use: the caller's, else the file's, else vacuum."""
+    if requested is not None:
+        m = medium_from_text(requested)
+        if m is None:
+            raise InputError(f"medium must be 'vacuum' or 'air', not {requested!r}", path)
+        if declared is not None and declared != m:
+            log.warning("%s: file declares %s wavelengths; using %s as requested",
+                        path, declared, m)
+        return m
+    return declared or "vacuum"
+
+
+def orient(wave: np.ndarray, *arrays: np.ndarray, path: Path | None = None):
+    """Reverse all arrays if ``wave`` is strictly decreasing (stored red to blue)."""
+    w = np.asarray(wave, float)
+    if w.size > 1 and np.all(np.isfinite(w)) and np.all(np.diff(w) < 0):
+        return (w[::-1].copy(),) + tuple(None if a is None else np.asarray(a)[::-1].copy()
+                                         for a in arrays)
+    return (w,) + tuple(arrays)
+
+
+def header_value(header, *keys, default=None):
+    """First present, non-empty value of ``keys`` in ``header`` (case-insensitive)."""
+    for key in keys:
+        if key in header:
+            val = header[key]
+            if val is None or (isinstance(val, str) and not val.strip()):
+                continue
+            if isinstance(val, fits.card.Undefined):
+                continue
+            return val.strip() if isinstance(val, str) else val
+    return default
+
+
+def float_or_none(value) -> float | None:
+    """``float(value)`` or None if it is missing / not a finite number."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def coerce_meta(value):
+    """Plain Python types for metadata (numpy scalars -> Python, bytes -> str)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, dict):
+        return {str(k): coerce_meta(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [coerce_meta(v) for v in value]
+    return value
+
+
+def default_flux_unit() -> u.UnitBase:
+    """The xmpspec default flux-density unit."""
+    return FLUX_UNIT
+
+
+def position_deg(ra, dec, path: Path | None) -> tuple[float, float]:
+    """RA/Dec in degrees from numbers (deg), Quantities, or sexagesimal strings.
+
+    Strings with ':' or letters are read as hours (RA) and degrees (Dec).
+    """
+    from astropy.coordinates import SkyCoord
+
+    try:
+        if isinstance(ra, u.Quantity) or isinstance(dec, u.Quantity):
+            c = SkyCoord(u.Quantity(ra, u.deg), u.Quantity(dec, u.deg))
+        elif isinstance(ra, str) and not _is_number(ra):
+            c = SkyCoord(ra, str(dec), unit=(u.hourangle, u.deg))
+        else:
+            c = SkyCoord(float(ra) * u.deg, float(dec) * u.deg)
+    except Exception as exc:
+        raise InputError(f"cannot understand position RA={ra!r} Dec={dec!r} ({exc})",
+                         path) from None
+    return float(c.ra.deg), float(c.dec.deg)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def angular_sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Angular separation (arcsec) between two positions in degrees (astropy SkyCoord)."""
+    from astropy.coordinates import SkyCoord
+
+    a = SkyCoord(ra1 * u.deg, dec1 * u.deg)
+    b = SkyCoord(ra2 * u.deg, dec2 * u.deg)
+    return float(a.separation(b).arcsec)

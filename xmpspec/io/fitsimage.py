@@ -1,0 +1,267 @@
+"""Generic 1D FITS image spectra with a linear or log-linear wavelength solution.
+
+The flux is the first HDU holding a 1D array (a 2D/3D array with one
+non-degenerate axis is squeezed; IRAF band-stacked ``multispec`` images are
+split with their ``BANDIDn`` cards). The wavelength of pixel ``p`` (1-based)
+comes from the header of that HDU:
+
+* ``CRVAL1``, ``CDELT1`` or ``CD1_1``, ``CRPIX1`` (default 1):
+  ``x = CRVAL1 + CDELT1 * (p - CRPIX1)``;
+* ``DC-FLAG = 1`` (IRAF) : ``lambda = 10**x`` (log10-linear);
+* ``CTYPE1 = 'WAVE-LOG'`` / ``'AWAV-LOG'`` (FITS WCS paper III):
+  ``lambda = CRVAL1 * exp(CDELT1 * (p - CRPIX1) / CRVAL1)``;
+* old SDSS ``COEFF0``/``COEFF1``: ``lambda = 10**(COEFF0 + COEFF1 * (p - 1))``.
+
+``CUNIT1`` gives the wavelength unit (default Angstrom) and ``BUNIT`` the
+flux unit (default :data:`xmpspec.FLUX_UNIT`). The error is taken from an
+extension named like ``ERROR``/``ERR``/``SIGMA``/``NOISE``/``STDDEV``
+(1-sigma), ``IVAR``/``INVVAR`` (inverse variance) or ``VAR``/``VARIANCE``;
+if no extension is so named, a single other image extension of the same
+length is taken as the 1-sigma error. A ``MASK``/``BADPIX``/``DQ`` extension
+(non-zero = bad) is used when present. ``CTYPE1 = 'AWAV...'`` or
+``AIRORVAC = 'air'`` declares air wavelengths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+
+from ..errors import InputError
+from ..spectrum import FLUX_UNIT, Spectrum
+from ._common import (
+    error_from,
+    float_or_none,
+    header_value,
+    log,
+    medium_from_header,
+    open_fits,
+    orient,
+    parse_unit,
+    resolve_medium,
+    to_wave_unit,
+)
+
+__all__ = ["read_fits_image_spectrum", "wcs_wavelength"]
+
+_SIGMA_EXT = ("ERROR", "ERR", "ERRS", "SIGMA", "NOISE", "STDDEV", "STDEV", "UNCERT",
+              "UNCERTAINTY", "FLUX_ERR", "ERROR_SPECTRUM", "SIG")
+_IVAR_EXT = ("IVAR", "INVVAR", "INV_VAR", "WEIGHT", "INVERSE_VARIANCE")
+_VAR_EXT = ("VAR", "VARIANCE")
+_MASK_EXT = ("MASK", "BADPIX", "BPM", "DQ", "QUALITY", "FLAGS")
+
+
+def wcs_wavelength(header: fits.Header, npix: int, path: Path | None = None) -> u.Quantity:
+    """Wavelengths of ``npix`` pixels from a 1D spectral WCS header.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Header with ``CRVAL1`` and ``CDELT1``/``CD1_1`` (``CRPIX1``,
+        ``DC-FLAG``, ``CTYPE1``, ``CUNIT1`` optional) or ``COEFF0``/``COEFF1``.
+    npix : int
+        Number of pixels.
+    path : Path, optional
+        File name for error messages.
+
+    Returns
+    -------
+    Quantity
+        Wavelengths (unit from ``CUNIT1``, default Angstrom).
+
+    Raises
+    ------
+    InputError
+        Missing ``CRVAL1`` or step keys, or a non-positive result.
+    """
+    p = np.arange(1, npix + 1, dtype=float)
+    if "CRVAL1" not in header and "COEFF0" in header and "COEFF1" in header:
+        c0, c1 = float_or_none(header["COEFF0"]), float_or_none(header["COEFF1"])
+        if c0 is None or c1 is None:
+            raise InputError("header keys COEFF0/COEFF1 are not numbers", path)
+        return 10.0 ** (c0 + c1 * (p - 1.0)) * u.AA
+    if "CRVAL1" not in header:
+        raise InputError("missing header key CRVAL1 (no wavelength solution; expected "
+                         "CRVAL1, CDELT1 or CD1_1, CRPIX1)", path)
+    crval = float_or_none(header["CRVAL1"])
+    step = float_or_none(header_value(header, "CDELT1", "CD1_1"))
+    if crval is None:
+        raise InputError(f"header key CRVAL1 is not a number ({header['CRVAL1']!r})", path)
+    if step is None:
+        raise InputError("missing header key CDELT1 or CD1_1 (wavelength step)", path)
+    if step == 0:
+        raise InputError("wavelength step CDELT1/CD1_1 is zero", path)
+    crpix = float_or_none(header.get("CRPIX1", 1.0))
+    if crpix is None:
+        raise InputError(f"header key CRPIX1 is not a number ({header['CRPIX1']!r})", path)
+    x = crval + step * (p - crpix)
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    dcflag = header.get("DC-FLAG", 0)
+    try:
+        dcflag = int(dcflag)
+    except (TypeError, ValueError):
+        raise InputError(f"header key DC-FLAG is not an integer ({dcflag!r})", path) from None
+    unit = to_wave_unit(header.get("CUNIT1") or header.get("WAT1_UNI"), path)
+    if dcflag == 1:
+        wave = 10.0 ** x
+    elif ctype.endswith("-LOG"):
+        wave = crval * np.exp(step * (p - crpix) / crval)
+    else:
+        wave = x
+    if not np.all(np.isfinite(wave)) or np.any(wave <= 0):
+        raise InputError("wavelength solution gives non-positive or non-finite wavelengths "
+                         f"(CRVAL1={crval}, step={step}, CRPIX1={crpix}, DC-FLAG={dcflag})",
+                         path)
+    return wave * unit
+
+
+def _squeeze(data, path: Path, what: str) -> np.ndarray:
+    arr = np.asarray(data)
+    arr = np.squeeze(arr)
+    if arr.ndim != 1:
+        raise InputError(f"{what} is not one-dimensional (shape {np.shape(data)})", path)
+    return arr.astype(float)
+
+
+def _band_split(hdu, path: Path):
+    """IRAF band-stacked multispec: (flux, sigma) from BANDIDn cards, else None."""
+    data = np.squeeze(np.asarray(hdu.data))
+    if data.ndim != 2:
+        return None
+    bands = {i: str(hdu.header.get(f"BANDID{i + 1}", "")).lower() for i in range(data.shape[0])}
+    if not any(bands.values()):
+        return None
+    flux_i = next((i for i, b in bands.items() if b.startswith("spectrum")), None)
+    sig_i = next((i for i, b in bands.items() if b.startswith("sigma")), None)
+    if flux_i is None:
+        return None
+    return data[flux_i].astype(float), (None if sig_i is None else data[sig_i].astype(float))
+
+
+def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
+    """Read a 1D FITS image spectrum with a WCS wavelength solution.
+
+    Parameters
+    ----------
+    path : Path
+        The FITS file (layout in the module docstring).
+    medium : {'vacuum', 'air'}, optional
+        Overrides the medium declared by the header (default vacuum).
+
+    Raises
+    ------
+    InputError
+        No image data, missing wavelength keys, missing error extension,
+        shape mismatches, unreadable units.
+    """
+    with open_fits(path) as hdul:
+        flux_idx = None
+        for i, h in enumerate(hdul):
+            if isinstance(h, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU) \
+                    and h.data is not None and h.data.size > 1:
+                name = (h.name or "").upper()
+                if name in _SIGMA_EXT + _IVAR_EXT + _VAR_EXT + _MASK_EXT:
+                    continue
+                flux_idx = i
+                break
+        if flux_idx is None:
+            raise InputError("FITS file has no image HDU with a spectrum", path)
+        fhdu = hdul[flux_idx]
+        header = fits.Header(hdul[0].header)
+        if flux_idx != 0:
+            header.update(fhdu.header)
+        err_vals, err_kind, err_src = None, None, None
+        split = _band_split(fhdu, path)
+        if split is not None:
+            flux, err_vals = split
+            err_kind, err_src = "sigma", "BANDID sigma band"
+        else:
+            flux = _squeeze(fhdu.data, path, f"image in HDU {flux_idx}")
+        npix = flux.size
+        mask_vals, err_unit = None, None
+        others = [(i, h) for i, h in enumerate(hdul) if i != flux_idx
+                  and isinstance(h, fits.ImageHDU | fits.PrimaryHDU | fits.CompImageHDU)
+                  and h.data is not None and h.data.size > 1]
+        for _i, h in others:
+            name = (h.name or "").upper()
+            if err_vals is None:
+                for kind, names in (("sigma", _SIGMA_EXT), ("ivar", _IVAR_EXT),
+                                    ("var", _VAR_EXT)):
+                    if name in names:
+                        err_vals = _squeeze(h.data, path, f"{name} extension")
+                        err_kind, err_src = kind, f"extension {name}"
+                        err_unit = h.header.get("BUNIT")
+                        break
+            if name in _MASK_EXT and mask_vals is None:
+                mask_vals = _squeeze(h.data, path, f"{name} extension")
+        if err_vals is None:
+            unnamed = [(i, h) for i, h in others
+                       if (h.name or "").upper() not in _MASK_EXT
+                       and np.squeeze(h.data).shape == (npix,)]
+            if len(unnamed) == 1:
+                i, h = unnamed[0]
+                err_vals = _squeeze(h.data, path, f"HDU {i}")
+                err_kind, err_src = "sigma", f"HDU {i} ({h.name or 'unnamed'})"
+                err_unit = h.header.get("BUNIT")
+            elif len(unnamed) > 1:
+                names = ", ".join(f"{i}:{h.name or '?'}" for i, h in unnamed)
+                raise InputError(f"cannot tell which extension holds the error ({names}); "
+                                 "name it ERROR, SIGMA, IVAR or VAR", path)
+            else:
+                raise InputError("missing error extension: no second HDU (ERROR/SIGMA/IVAR/"
+                                 "VAR or an unnamed image of the same length) with the "
+                                 "uncertainty", path)
+        if err_vals.size != npix:
+            raise InputError(f"error array ({err_src}) has {err_vals.size} pixels, flux has "
+                             f"{npix}", path)
+        if mask_vals is not None and mask_vals.size != npix:
+            raise InputError(f"mask extension has {mask_vals.size} pixels, flux has {npix}",
+                             path)
+        wave = wcs_wavelength(fhdu.header if "CRVAL1" in fhdu.header or
+                              "COEFF0" in fhdu.header else header, npix, path)
+        flux_unit = parse_unit(fhdu.header.get("BUNIT", header.get("BUNIT")), None, path,
+                               "flux unit (BUNIT)")
+        if flux_unit is None:
+            flux_unit = FLUX_UNIT
+            log.debug("%s: no BUNIT; assuming %s", path, FLUX_UNIT)
+        error, bad = error_from(err_kind, err_vals)
+        if err_unit:
+            eu = parse_unit(err_unit, None, path, "error unit (BUNIT)")
+            if eu is not None:
+                if err_kind == "ivar":
+                    eu = eu ** -0.5
+                elif err_kind == "var":
+                    eu = eu ** 0.5
+                try:
+                    error = (error * eu).to_value(flux_unit)
+                except u.UnitConversionError:
+                    raise InputError(f"error unit '{err_unit}' does not match flux unit "
+                                     f"'{flux_unit}'", path) from None
+        mask = bad if mask_vals is None else (bad | (mask_vals != 0))
+        declared = medium_from_header(fhdu.header) or medium_from_header(header)
+        meta = {"source_file": str(path), "format": "fits-image", "error_from": err_src}
+        name = header_value(header, "OBJECT", "OBJNAME", "TARGET", "NAME")
+        if name is not None:
+            meta["name"] = str(name)
+        for key, cards in (("ra", ("RA_OBJ", "RA", "PLUG_RA")), ("dec", ("DEC_OBJ", "DEC",
+                                                                         "PLUG_DEC")),
+                           ("exptime", ("EXPTIME", "EXPOSURE")), ("airmass", ("AIRMASS",))):
+            v = float_or_none(header_value(header, *cards))
+            if v is not None:
+                meta[key] = v
+        inst = header_value(header, "INSTRUME", "TELESCOP")
+        if inst is not None:
+            meta["instrument"] = str(inst)
+        date = header_value(header, "DATE-OBS")
+        if date is not None:
+            meta["date_obs"] = str(date)
+        z = float_or_none(header_value(header, "REDSHIFT", "Z"))
+        zerr = float_or_none(header_value(header, "REDSHERR", "Z_ERR"))
+    meta["fluxed"] = bool(flux_unit.is_equivalent(FLUX_UNIT) or flux_unit.is_equivalent(u.Jy))
+    w, flux, error, mask = orient(wave.value, flux, error, mask, path=path)
+    return Spectrum(wavelength=w * wave.unit, flux=flux * flux_unit, error=error * flux_unit,
+                    mask=mask, redshift=z, redshift_err=zerr,
+                    medium=resolve_medium(medium, declared, path), meta=meta)
