@@ -17,6 +17,7 @@ import pkgutil
 import sys
 
 import click
+from rich.markup import escape
 
 from ..errors import XmpspecError
 from .app import app
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except XmpspecError as exc:
         if state.verbose:
             err_console.print_exception()
-        err_console.print(f"[bold red]xmpspec: error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]xmpspec: error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)  # one line, however long
         code = getattr(exc, "exit_code", EXIT_INPUT)
     except click.exceptions.Abort:
         err_console.print("[red]aborted[/]")
@@ -61,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user error: say so, keep it short
         if state.verbose:
             err_console.print_exception()
-        err_console.print(f"[bold red]xmpspec: internal error:[/] {type(exc).__name__}: {exc} "
-                          "(run with --verbose for the traceback)", highlight=False)
+        err_console.print(f"[bold red]xmpspec: internal error:[/] {type(exc).__name__}: "
+                          f"{escape(str(exc))} "
+                          "(run with --verbose for the traceback)", highlight=False,
+                          soft_wrap=True)
         code = EXIT_INTERNAL
     else:
         code = rv if isinstance(rv, int) else 0
