@@ -1,0 +1,281 @@
+"""Tests of the batch engine (xmpspec.batch) and ``xmpspec batch``.
+
+Fast tests use the ``inventory`` task (read + summarise every spectrum with
+the real readers) on simulated spectra written as FITS; the measurement task
+is covered in ``test_batch_measure.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from xmpspec.batch import (
+    MANIFEST_NAME,
+    BatchRun,
+    Manifest,
+    discover_inputs,
+    inventory_task,
+    run_batch,
+)
+from xmpspec.cli import main as cli_main
+from xmpspec.config import default_config
+from xmpspec.tableio import read_table
+
+N_SPECTRA = 40
+
+
+def write_simulated(folder: Path, n: int, seed: int = 11, start: int = 0) -> list[Path]:
+    """``n`` simulated SDSS-like spectra written as FITS with the real writer."""
+    from xmpspec.io import write_spectrum
+    from xmpspec.simulate.spectra import iter_batch
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for spec, _ in iter_batch(n, "sdss", seed=seed, start=start, sky_lines=False):
+        path = folder / f"{spec.name}.fits"
+        write_spectrum(spec, path)
+        out.append(path)
+    return out
+
+
+def corrupt_copies(folder: Path, good: list[Path]) -> list[Path]:
+    """Two corrupt spectra (truncated FITS, text garbage) next to good ones."""
+    truncated = folder / "ZZBAD_truncated.fits"
+    data = good[0].read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    garbage = folder / "AABAD_garbage.fits"
+    garbage.write_bytes(b"this is not a spectrum\n" * 200)
+    return [truncated, garbage]
+
+
+@pytest.fixture(scope="module")
+def spectra_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("spectra")
+    write_simulated(folder, N_SPECTRA)
+    return folder
+
+
+def assert_tables_equal(a: Table, b: Table) -> None:
+    """Same columns, rows, units, masks and values (bit-identical)."""
+    assert a.colnames == b.colnames
+    assert len(a) == len(b)
+    for name in a.colnames:
+        ca, cb = a[name], b[name]
+        assert getattr(ca, "unit", None) == getattr(cb, "unit", None), name
+        ma = np.ma.getmaskarray(ca) if hasattr(ca, "mask") else np.zeros(len(ca), bool)
+        mb = np.ma.getmaskarray(cb) if hasattr(cb, "mask") else np.zeros(len(cb), bool)
+        np.testing.assert_array_equal(ma, mb, err_msg=name)
+        va, vb = np.asarray(ca)[~ma], np.asarray(cb)[~mb]
+        if va.dtype.kind == "f":
+            np.testing.assert_array_equal(va, vb, err_msg=name)
+        else:
+            def text(v):
+                return v.decode() if isinstance(v, bytes) else v
+            assert [text(v) for v in va] == [text(v) for v in vb], name
+
+
+def manifest_records(outdir: Path) -> list[dict]:
+    return [json.loads(line) for line in (outdir / MANIFEST_NAME).read_text().splitlines()
+            if line.strip()]
+
+
+# ------------------------------------------------------------------ inputs
+def test_discover_inputs_folder_glob_list(tmp_path):
+    a = tmp_path / "a"
+    (a / "night2").mkdir(parents=True)
+    files = [a / "s1.fits", a / "night2" / "s2.fits.gz", a / "s3.fit"]
+    for f in files:
+        f.write_bytes(b"x")
+    (a / "notes.md").write_text("not a spectrum")
+    (a / ".hidden.fits").write_bytes(b"x")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.fits").write_bytes(b"x")
+    lst = tmp_path / "list.txt"
+    lst.write_text("# my inputs\na/s1.fits\n\n" + str(files[2]) + "\n")
+
+    found = discover_inputs([a], exclude=[out])
+    assert found == sorted(f.resolve() for f in files)
+    # a glob, a list with relative and absolute paths; duplicates removed, order kept
+    both = discover_inputs([str(a / "*.fit*"), lst])
+    assert both == [files[0].resolve(), files[2].resolve()]
+    # a folder that contains the output folder: the outputs are not inputs
+    assert (out / "old.fits").resolve() not in discover_inputs([tmp_path], exclude=[out])
+
+    with pytest.raises(Exception, match="not found"):
+        bad = tmp_path / "bad.txt"
+        bad.write_text("a/missing.fits\n")
+        discover_inputs([bad])
+    with pytest.raises(Exception, match="glob pattern matches no file"):
+        discover_inputs([str(tmp_path / "nothing*.fits")])
+    with pytest.raises(Exception, match="no such file"):
+        discover_inputs([tmp_path / "nope"])
+
+
+def test_text_spectrum_is_not_a_file_list(tmp_path):
+    spec = tmp_path / "spec.txt"
+    spec.write_text("# wave flux err\n4000.0 1.0 0.1\n4001.0 1.1 0.1\n")
+    assert discover_inputs([spec]) == [spec.resolve()]
+
+
+# ------------------------------------------------------------------ corrupt inputs, CLI
+def test_cli_corrupt_inputs_are_exactly_the_failures(spectra_dir, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    shutil.copytree(spectra_dir, folder)
+    good = sorted(folder.glob("*.fits"))
+    bad = corrupt_copies(folder, good)  # 2 of 42 = 5 %
+    out = tmp_path / "out"
+    code = cli_main(["-q", "batch", str(folder), "--task", "inventory", "-w", "2",
+                     "--chunk-size", "7", "-o", str(out)])
+    assert code == 1  # some failed
+    text = capsys.readouterr().out
+    failed = Table.read(out / "failed.ecsv")
+    assert sorted(failed["input_file"]) == sorted(str(p.resolve()) for p in bad)
+    for row in failed:  # the reason names the file
+        assert Path(row["input_file"]).name in row["reason"]
+        assert row["error_type"] == "InputError"
+        assert Path(row["input_file"]).name in text
+    objects = Table.read(out / "objects.ecsv")
+    assert list(objects["input_file"]) == [str(p.resolve()) for p in good]
+    assert len(set(objects["name"])) == len(good)
+    for ext in ("fits", "parquet"):
+        assert_tables_equal(objects, read_table(out / f"objects.{ext}"))
+    # provenance of the merged table describes the batch
+    from xmpspec.tableio import read_provenance
+    prov = read_provenance(out / "objects.ecsv")
+    assert prov["step"] == "batch"
+    assert prov["extra"]["batch"]["n_inputs"] == len(good) + 2
+    assert prov["extra"]["batch"]["n_failed"] == 2
+    assert prov["versions"]["xmpspec"]
+
+
+def test_cli_all_good_exit_zero_and_help(spectra_dir, tmp_path, capsys):
+    files = sorted(spectra_dir.glob("*.fits"))[:6]
+    lst = tmp_path / "files.txt"
+    lst.write_text("\n".join(str(f) for f in files) + "\n")
+    code = cli_main(["-q", "batch", str(lst), "--task", "inventory", "-w", "1",
+                     "-o", str(tmp_path / "o")])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "spectra/s" in text and "done" in text
+    assert cli_main(["batch", "--help"]) == 0
+    assert "Examples:" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ resume
+def test_resume_skips_done_and_adds_new_inputs(spectra_dir, tmp_path):
+    files = sorted(spectra_dir.glob("*.fits"))
+    out = tmp_path / "out"
+    s1 = run_batch(files[:12], out, task="inventory", workers=1, chunk_size=5)
+    assert (s1.done_now, s1.skipped_done, s1.n_done) == (12, 0, 12)
+    s2 = run_batch(files[:12], out, task="inventory", workers=1, chunk_size=5)
+    assert (s2.done_now, s2.skipped_done, s2.n_done) == (0, 12, 12)
+    assert s2.exit_code == 0
+    s3 = run_batch(files[:20], out, task="inventory", workers=1, chunk_size=5)
+    assert (s3.done_now, s3.skipped_done, s3.n_done) == (8, 12, 20)
+    objects = Table.read(out / "objects.ecsv")
+    assert list(objects["input_file"]) == [str(f) for f in files[:20]]
+    # every input was processed exactly once over the three runs
+    done = [p for r in manifest_records(out) if r["type"] == "chunk" for p in r["done"]]
+    assert sorted(done) == sorted(str(f) for f in files[:20])
+
+
+def test_retry_failed_and_settings_guard(spectra_dir, tmp_path):
+    files = sorted(spectra_dir.glob("*.fits"))[:5]
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(b"SIMPLE  = nonsense")
+    out = tmp_path / "out"
+    s1 = run_batch(files + [broken], out, task="inventory", workers=1)
+    assert (s1.n_done, s1.n_failed, s1.exit_code) == (5, 1, 1)
+    s2 = run_batch(files + [broken], out, task="inventory", workers=1)
+    assert (s2.done_now, s2.failed_now, s2.skipped_failed, s2.exit_code) == (0, 0, 1, 1)
+    # the file gets repaired: --retry-failed measures it
+    shutil.copy(files[0], broken)
+    s3 = run_batch(files + [broken], out, task="inventory", workers=1, retry_failed=True)
+    assert (s3.done_now, s3.n_failed, s3.exit_code) == (1, 0, 0)
+    assert len(Table.read(out / "objects.ecsv")) == 6
+    assert len(Table.read(out / "failed.ecsv")) == 0
+    # another configuration may not silently mix with the results on disk
+    cfg = default_config().updated({"measure.significance_gate": 3.0})
+    with pytest.raises(Exception, match="different settings"):
+        run_batch(files, out, task="inventory", workers=1, config=cfg)
+    s4 = run_batch(files, out, task="inventory", workers=1, config=cfg, restart=True)
+    assert (s4.done_now, s4.skipped_done) == (5, 0)
+
+
+def test_torn_manifest_and_orphan_parts_are_repaired(spectra_dir, tmp_path):
+    """The states a kill can leave (torn record, part without record, temp file)."""
+    files = sorted(spectra_dir.glob("*.fits"))[:15]
+    ref = tmp_path / "ref"
+    run_batch(files, ref, task="inventory", workers=1, chunk_size=4)
+    out = tmp_path / "out"
+    shutil.copytree(ref, out)
+    lines = (out / MANIFEST_NAME).read_text().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    assert last["type"] == "chunk" and last["parts"]
+    # killed after the part was renamed into place but before its record was complete
+    torn = lines[-1][: len(lines[-1]) // 2]
+    (out / MANIFEST_NAME).write_text("".join(lines[:-1]) + torn)
+    (out / "parts" / ".x.objects.parquet.tmp123.part.parquet").write_bytes(b"half")
+    man = Manifest(out / MANIFEST_NAME).load()
+    assert all(man.status(p) == "pending" for p in last["done"])
+    assert (out / MANIFEST_NAME).read_text().endswith("\n")  # torn line cut off
+    s = run_batch(files, out, task="inventory", workers=1, chunk_size=4)
+    assert s.done_now == len(last["done"]) and s.n_done == 15
+    assert not any(p.name.startswith(".") for p in (out / "parts").iterdir())
+    assert not (out / last["parts"]["objects"]).exists()  # orphan removed
+    assert_tables_equal(Table.read(ref / "objects.ecsv"), Table.read(out / "objects.ecsv"))
+
+
+def test_large_merge_streams_parquet(spectra_dir, tmp_path):
+    files = sorted(spectra_dir.glob("*.fits"))[:12]
+    small = tmp_path / "small"
+    run_batch(files, small, task="inventory", workers=1, chunk_size=5)
+    cfg = default_config().updated({"batch.merge_text_max_rows": 5})
+    large = tmp_path / "large"
+    s = run_batch(files, large, task="inventory", workers=1, chunk_size=5, config=cfg)
+    assert [p.name for p in s.outputs["objects"]] == ["objects.parquet"]
+    assert not (large / "objects.ecsv").exists()
+    assert_tables_equal(Table.read(small / "objects.parquet"),
+                        Table.read(large / "objects.parquet"))
+
+
+def test_library_run_and_folder_lock(spectra_dir, tmp_path):
+    files = sorted(spectra_dir.glob("*.fits"))[:3]
+    out = tmp_path / "out"
+    with BatchRun(files, out, task=inventory_task, workers=1) as run:
+        assert len(run.prepare()) == 3
+        with pytest.raises(Exception, match="in use by another running batch"):
+            BatchRun(files, out, task=inventory_task, workers=1).prepare()
+        s = run.execute()
+        run.merge()
+    assert s.n_done == 3 and s.worker_peak_rss_mb
+    assert max(s.worker_peak_rss_mb.values()) > 10
+
+
+# ------------------------------------------------------------------ dying workers
+def crashing_task(path, context):
+    """Kills its worker process on inputs named like '*CRASH*' (a segfault, an OOM kill)."""
+    if "CRASH" in Path(path).name:
+        os._exit(13)
+    return inventory_task(path, context)
+
+
+@pytest.mark.slow
+def test_dying_worker_fails_only_its_input(spectra_dir, tmp_path):
+    files = sorted(spectra_dir.glob("*.fits"))[:9]
+    crash = tmp_path / "CRASH_me.fits"
+    shutil.copy(files[0], crash)
+    inputs = files[:4] + [crash] + files[4:]
+    out = tmp_path / "out"
+    s = run_batch(inputs, out, task=crashing_task, workers=1, chunk_size=5)
+    assert s.n_done == 9 and s.n_failed == 1
+    path, etype, reason = s.failures[0]
+    assert path == str(crash.resolve()) and etype == "WorkerDied" and "CRASH_me" in reason
+    assert sorted(Table.read(out / "objects.ecsv")["input_file"]) == sorted(str(f) for f in files)
