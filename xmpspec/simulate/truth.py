@@ -22,7 +22,6 @@ from ..config import Config, get_active_config
 from ..errors import InputError
 from ..lines.catalog import line_catalog
 from ..spectrum import FLUX_UNIT, LINE_FLUX_UNIT, Spectrum
-from ..tableio import write_table
 
 __all__ = ["truth_table", "targets_table", "write_spectrum_file", "TRUTH_UNITS"]
 
@@ -97,12 +96,12 @@ def targets_table(truth: Table, columns: Iterable[str] = ("n2_cnn", "n2_cnn_err"
     """
     out = Table()
     out["name"] = truth["name"]
-    out["z"] = truth["z"]
+    out["z"] = np.round(np.asarray(truth["z"], float), 6)
     out["ra"] = truth["ra"]
     out["dec"] = truth["dec"]
     ebv = np.asarray(truth["ebv_mw"], float) if "ebv_mw" in truth.colnames \
         else np.zeros(len(truth))
-    out["ebv_mw"] = np.where(np.isfinite(ebv), ebv, 0.0)
+    out["ebv_mw"] = np.round(np.where(np.isfinite(ebv), ebv, 0.0), 4)
     for col in ("instrument", "setup", "exptime", "nexp", *columns):
         if col in truth.colnames:
             out[col] = truth[col]
@@ -112,9 +111,6 @@ def targets_table(truth: Table, columns: Iterable[str] = ("n2_cnn", "n2_cnn_err"
 def write_spectrum_file(spec: Spectrum, path: str | Path, provenance: dict | None = None,
                         fmt: str | None = None) -> Path:
     """Write a spectrum with :func:`xmpspec.io.write_spectrum` (ECSV or FITS).
-
-    Falls back on a wavelength/flux/error/mask table written with
-    :func:`xmpspec.tableio.write_table` if the I/O package has no writer.
 
     Parameters
     ----------
@@ -133,28 +129,8 @@ def write_spectrum_file(spec: Spectrum, path: str | Path, provenance: dict | Non
     pathlib.Path
         The file written.
     """
+    from ..io import write_spectrum
     path = Path(path)
     if fmt is not None:
         path = path.with_name(path.name.split(".")[0] + "." + fmt.lower().lstrip("."))
-    try:
-        from ..io import write_spectrum
-    except ImportError:
-        write_spectrum = None
-    if write_spectrum is not None:
-        try:
-            write_spectrum(spec, path, provenance=provenance)
-        except TypeError:  # writer without a provenance argument
-            write_spectrum(spec, path)
-        return path
-    t = Table()
-    t["wavelength"] = spec.wavelength
-    t["flux"] = spec.flux
-    t["error"] = spec.error
-    t["mask"] = spec.mask
-    for key, value in spec.meta.items():
-        if value is not None:
-            t.meta[key] = value
-    t.meta["redshift"] = spec.redshift
-    t.meta["medium"] = spec.medium
-    write_table(t, path, provenance=provenance)
-    return path
+    return write_spectrum(spec, path, provenance=provenance)
