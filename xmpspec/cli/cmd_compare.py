@@ -1,0 +1,94 @@
+"""``xmpspec compare``: observed N2 versus the CNN selection stage's prediction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+from .common import console, state
+
+
+def _parse_radius(text: str | None):
+    import astropy.units as u
+
+    from ..errors import ConfigError
+    if text is None:
+        return None
+    try:
+        q = u.Quantity(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--match-radius '{text}' is not an angle (e.g. 2arcsec, 0.5arcmin)") \
+            from None
+    if q.unit == u.dimensionless_unscaled:
+        q = q.value * u.arcsec
+    if q.unit.physical_type != "angle":
+        raise ConfigError(f"--match-radius '{text}' is not an angle (e.g. 2arcsec)")
+    return q.to(u.arcsec)
+
+
+@app.command("compare")
+def compare(
+    observed: Path = typer.Argument(..., help="Per-object table of measure/derive, or a user "
+                                    "table with name, n2, n2_err, n2_upper_limit, "
+                                    "significance (and ra/dec)."),
+    selection: Path = typer.Option(..., "--selection", "-s",
+                                   help="Selection catalogue (CSV/ECSV/FITS): name, ra, dec "
+                                        "(degrees or sexagesimal), n2_cnn, n2_cnn_err, "
+                                        "optional p_mp, p_xmp."),
+    outdir: Path = typer.Option(..., "--outdir", "-o", help="Output folder."),
+    match_radius: str = typer.Option(None, "--match-radius",
+                                     help="Positional matching radius, e.g. 2arcsec "
+                                          "(default compare.match_radius_arcsec)."),
+    band: float = typer.Option(None, "--band",
+                               help="Outlier band half-width in dex (default: the MAE of all "
+                                    "matched detections; config compare.band)."),
+    background: Path = typer.Option(None, "--background",
+                                    help="Table with n2 and n2_cnn columns (e.g. the CNN "
+                                         "training set) shown in grey behind the points."),
+    no_figure: bool = typer.Option(False, "--no-figure", help="Skip the comparison figure."),
+):
+    """Match observed targets to the selection catalogue and compare N2 with the CNN.
+
+    Writes OUTDIR/comparison.ecsv (+ .fits; one row per observed object, with
+    match status, N2_obs - N2_CNN and the outcome), OUTDIR/comparison.txt
+    (statistics, outliers, unmatched/ambiguous report) and the figure
+    OUTDIR/comparison.png/.pdf.
+
+    Examples:
+        xmpspec compare derived.ecsv --selection selection.csv -o results/
+        xmpspec compare measured.fits -s candidates.fits -o out --match-radius 3arcsec
+        xmpspec compare obs.csv -s cnn.csv -o out --background training_set.fits
+    """
+    from ..compare import compare_tables, comparison_figure, summary_text
+    from ..provenance import provenance_record
+    from ..tableio import atomic_path, read_table, write_table
+
+    cfg = state.config
+    radius = _parse_radius(match_radius)
+    obs = read_table(observed)
+    cat = read_table(selection)
+    bg = read_table(background) if background is not None else None
+    result = compare_tables(obs, cat, radius=radius, config=cfg, band=band,
+                            observed_source=observed, catalogue_source=selection)
+    outdir.mkdir(parents=True, exist_ok=True)
+    inputs = [observed, selection] + ([background] if background is not None else [])
+    prov = provenance_record(inputs, cfg, step="compare", extra={
+        "match_radius_arcsec": result.table.meta["match_radius_arcsec"],
+        "band_dex": result.band, "band_source": result.band_source,
+        "statistics": result.statistics, "censored": result.censored,
+        "report": result.report})
+    files = write_table(result.table, outdir / "comparison", provenance=prov,
+                        formats=("ecsv", "fits"))
+    text = summary_text(result, observed, selection)
+    with atomic_path(outdir / "comparison.txt") as tmp:
+        tmp.write_text(text)
+    files.append(outdir / "comparison.txt")
+    if not no_figure:
+        files += comparison_figure(result, outdir / "comparison", background=bg, config=cfg)
+    if not state.quiet:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+        for f in files:
+            console.print(f"wrote {f}", highlight=False)
+    return 0

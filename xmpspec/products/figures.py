@@ -1,0 +1,495 @@
+"""Publication figures: CNN comparison, property distributions, BPT diagram.
+
+Every figure is sized for one journal column (3.4 inch wide), uses font sizes
+readable at that size, labels its axes with units, and is written as PNG
+(300 dpi) and PDF (TrueType fonts embedded) with matplotlib's Agg backend.
+Upper limits stay upper limits: arrows in scatter plots, a separate hatched
+histogram in distributions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from ..config import Config, get_active_config
+from ..errors import InputError
+from ..tableio import atomic_path
+
+__all__ = [
+    "COLUMN_WIDTH_IN",
+    "figure_style",
+    "save_figure",
+    "comparison_plot",
+    "distribution_plot",
+    "bpt_plot",
+    "make_all_plots",
+    "DISTRIBUTIONS",
+]
+
+log = logging.getLogger(__name__)
+
+COLUMN_WIDTH_IN = 3.4
+
+STYLE = {
+    "font.size": 8.5,
+    "axes.labelsize": 9,
+    "axes.titlesize": 9,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "xtick.minor.visible": True,
+    "ytick.minor.visible": True,
+    "axes.linewidth": 0.8,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 4,
+    "errorbar.capsize": 0,
+    "legend.frameon": False,
+    "savefig.dpi": 300,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.02,
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "mathtext.default": "regular",
+}
+
+#: colours (colour-blind safe, Okabe & Ito)
+C_GOOD = "#0072B2"
+C_FAIR = "#E69F00"
+C_LIMIT = "#555555"
+C_AGN = "#D55E00"
+C_COMP = "#009E73"
+
+
+@contextmanager
+def figure_style():
+    """Context: matplotlib with the Agg backend and the column-width style."""
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    with plt.rc_context(STYLE):
+        yield plt
+
+
+def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``fig`` to ``path_stem.<fmt>`` for each format (atomically) and close it."""
+    import matplotlib.pyplot as plt
+    stem = Path(path_stem)
+    written = []
+    for fmt in formats:
+        target = stem.with_name(stem.name + "." + fmt.lstrip("."))
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt.lstrip("."))
+        written.append(target)
+    plt.close(fig)
+    return written
+
+
+def _masked(table: Table, name: str) -> np.ma.MaskedArray:
+    if name not in table.colnames:
+        return np.ma.masked_all(len(table))
+    col = table[name]
+    if hasattr(col, "unit") and hasattr(col, "value") and not isinstance(col, np.ma.MaskedArray):
+        col = col.value
+    arr = np.ma.masked_invalid(np.ma.asarray(col, dtype=float))
+    return arr
+
+
+def _flag(table: Table, name: str) -> np.ndarray:
+    from ..compare import as_bool
+    if name not in table.colnames:
+        return np.zeros(len(table), bool)
+    return as_bool(table[name], name)
+
+
+def _padded(lo, hi, frac=0.08, min_span=0.2):
+    span = max(hi - lo, min_span)
+    mid = 0.5 * (lo + hi)
+    return mid - 0.5 * span * (1 + 2 * frac), mid + 0.5 * span * (1 + 2 * frac)
+
+
+# ----------------------------------------------------------------------------- comparison
+
+def comparison_plot(result, path_stem: str | Path, background: Table | None = None,
+                    formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Observed versus CNN-predicted N2 for a :class:`~xmpspec.compare.ComparisonResult`.
+
+    Good (S/N >= 3) detections are filled circles, fair (2 <= S/N < 3) open
+    circles, upper limits downward arrows; the one-to-one line and the band
+    of +-``result.band`` dex are drawn. ``background`` (columns ``n2`` and
+    ``n2_cnn``, e.g. the CNN's training or test set) is shown as a grey
+    density behind the points.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    InputError
+        No matched object has both observed and predicted N2.
+    """
+    t = result.table
+    n2 = _masked(t, "n2")
+    cnn = _masked(t, "n2_cnn")
+    ok = (t["match_status"] == "matched") & ~np.ma.getmaskarray(n2) & ~np.ma.getmaskarray(cnn)
+    if not ok.any():
+        raise InputError("no matched object has both an observed and a predicted N2: "
+                         "no comparison figure written", path_stem)
+    n2_err = np.ma.filled(_masked(t, "n2_err"), 0.0)
+    cnn_err = np.ma.filled(_masked(t, "n2_cnn_err"), 0.0)
+    limit = np.asarray(t["n2_upper_limit"], bool)
+    grade = np.asarray(t["grade"])
+    x = np.ma.getdata(cnn)
+    y = np.ma.getdata(n2)
+
+    # range from the points (a few huge error bars must not squash the plot)
+    lo = min(x[ok].min(), y[ok].min()) - 0.15
+    hi = max(x[ok].max(), y[ok].max()) + 0.1
+    lo, hi = _padded(lo, hi, frac=0.0, min_span=0.6)
+    bg_x = bg_y = None
+    if background is not None:
+        from ..tableio import require_columns
+        require_columns(background, ["n2", "n2_cnn"], "background table")
+        bx, by = _masked(background, "n2_cnn"), _masked(background, "n2")
+        good_bg = ~(np.ma.getmaskarray(bx) | np.ma.getmaskarray(by))
+        bg_x, bg_y = np.ma.getdata(bx)[good_bg], np.ma.getdata(by)[good_bg]
+        if len(bg_x) == 0:
+            bg_x = bg_y = None
+
+    with figure_style() as plt:
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 1.12 * COLUMN_WIDTH_IN))
+        if bg_x is not None:
+            if len(bg_x) > 300:
+                ax.hexbin(bg_x, bg_y, gridsize=45, extent=(lo, hi, lo, hi), cmap="Greys",
+                          bins="log", mincnt=1, linewidths=0, alpha=0.6, zorder=0)
+            else:
+                ax.scatter(bg_x, bg_y, s=3, c="0.75", lw=0, zorder=0)
+            ax.plot([], [], "s", color="0.7", ms=4, label=f"training set (N={len(bg_x)})")
+        grid = np.array([lo, hi])
+        ax.fill_between(grid, grid - result.band, grid + result.band, color="#9ecae1",
+                        alpha=0.45, lw=0, zorder=1,
+                        label=rf"$\pm$MAE band ({result.band:.2f} dex)")
+        ax.plot(grid, grid, "k-", lw=0.9, zorder=2, label="one-to-one")
+
+        sel_good = ok & ~limit & (grade == "good")
+        sel_fair = ok & ~limit & (grade == "fair")
+        sel_other = ok & ~limit & ~np.isin(grade, ["good", "fair"])
+        sel_lim = ok & limit
+        ekw = dict(ls="none", elinewidth=0.6, zorder=4)
+        if sel_good.any():
+            ax.errorbar(x[sel_good], y[sel_good], xerr=cnn_err[sel_good], yerr=n2_err[sel_good],
+                        marker="o", ms=4, color=C_GOOD, mec=C_GOOD,
+                        label=f"good, S/N$\\geq$3 ({sel_good.sum()})", **ekw)
+        if sel_fair.any():
+            ax.errorbar(x[sel_fair], y[sel_fair], xerr=cnn_err[sel_fair], yerr=n2_err[sel_fair],
+                        marker="o", ms=4, mfc="white", color=C_FAIR, mec=C_FAIR, mew=1.0,
+                        label=f"fair, 2$\\leq$S/N<3 ({sel_fair.sum()})", **ekw)
+        if sel_other.any():
+            ax.errorbar(x[sel_other], y[sel_other], xerr=cnn_err[sel_other],
+                        yerr=n2_err[sel_other], marker="D", ms=3.5, mfc="white", color="0.3",
+                        label=f"detection, S/N<2 or unknown ({sel_other.sum()})", **ekw)
+        if sel_lim.any():
+            arrow = 0.06 * (hi - lo)
+            ax.errorbar(x[sel_lim], y[sel_lim], xerr=cnn_err[sel_lim], ls="none", marker="none",
+                        color=C_LIMIT, elinewidth=0.6, capsize=0, zorder=3)
+            ax.errorbar(x[sel_lim], y[sel_lim], yerr=arrow, uplims=True,
+                        marker="_", ms=6, mew=1.2, color=C_LIMIT, ls="none", elinewidth=0.8,
+                        capsize=2, zorder=3, label=f"upper limit, S/N<2 ({sel_lim.sum()})")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(r"N2$_{\rm CNN}$ (predicted) [dex]")
+        ax.set_ylabel(r"N2$_{\rm obs}$ = log([N II]$\lambda$6585/H$\alpha$) [dex]")
+        s = result.statistics["all"]
+        if s["n"]:
+            ax.text(0.97, 0.04, f"N = {s['n']}\nMAE = {s['mae']:.2f}\nbias = {s['bias']:+.2f}\n"
+                                f"RMS = {s['rms']:.2f}", transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, handlelength=1.5,
+                  columnspacing=0.8, labelspacing=0.3, fontsize=6.5)
+        return save_figure(fig, path_stem, formats)
+
+
+# ----------------------------------------------------------------------------- distributions
+
+#: name -> (column, axis label, log10 of the values?, config threshold key, threshold label)
+DISTRIBUTIONS = {
+    "oh": ("oh_n2", "12 + log(O/H)  (N2, Yin+07) [dex]", False),
+    "sfr": ("sfr", r"log SFR(H$\alpha$) [M$_\odot$ yr$^{-1}$]", True),
+    "mstar": ("log_mstar", r"log M$_\star$ [M$_\odot$]", False),
+}
+
+
+def _limit_flags(table: Table, col: str) -> np.ndarray:
+    for cand in (f"{col}_upper_limit", f"{col}_limit"):
+        if cand in table.colnames:
+            return _flag(table, cand)
+    if col.startswith("oh_n2"):
+        return _flag(table, "n2_upper_limit")
+    return np.zeros(len(table), bool)
+
+
+def distribution_plot(table: Table, key: str, path_stem: str | Path,
+                      config: Config | None = None,
+                      formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Histogram of one derived quantity, detections and upper limits separately.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        Output of ``xmpspec derive``.
+    key : {"oh", "sfr", "mstar"}
+        Which quantity (see :data:`DISTRIBUTIONS`).
+    path_stem : path-like
+        Output path without suffix.
+
+    Raises
+    ------
+    InputError
+        The column is absent or holds no value.
+    """
+    cfg = config if config is not None else get_active_config()
+    col, label, take_log = DISTRIBUTIONS[key]
+    if col not in table.colnames:
+        raise InputError(f"no '{col}' column: no {key} distribution", path_stem)
+    vals = _masked(table, col)
+    lim = _limit_flags(table, col)
+    if take_log:
+        bad = np.ma.getdata(vals) <= 0
+        vals = np.ma.masked_where(bad | np.ma.getmaskarray(vals), vals)
+        vals = np.ma.log10(vals)
+    have = ~np.ma.getmaskarray(vals)
+    if not have.any():
+        raise InputError(f"'{col}' has no value: no {key} distribution", path_stem)
+    v = np.ma.getdata(vals)
+    det = have & ~lim
+    ul = have & lim
+    lo, hi = v[have].min(), v[have].max()
+    span = max(hi - lo, 0.3)
+    width = _nice_bin(span / max(6, min(15, int(np.sqrt(have.sum()) * 2))))
+    start = np.floor((lo - 0.5 * width) / width) * width
+    bins = np.arange(start, hi + 1.5 * width, width)
+    n_missing = int((~have).sum())
+
+    with figure_style() as plt:
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.72 * COLUMN_WIDTH_IN))
+        data, colors, labels, hatches = [], [], [], []
+        if det.any():
+            data.append(v[det])
+            colors.append(C_GOOD)
+            labels.append(f"measured ({det.sum()})")
+            hatches.append(None)
+        if ul.any():
+            data.append(v[ul])
+            colors.append("white")
+            labels.append(f"upper limits ({ul.sum()})")
+            hatches.append("////")
+        _, _, patches = ax.hist(data, bins=bins, stacked=True, color=colors, label=labels,
+                                edgecolor="k", linewidth=0.6)
+        if len(data) == 1:
+            patches = [patches]
+        for group, hatch in zip(patches, hatches, strict=True):
+            if hatch:
+                for p in group:
+                    p.set_hatch(hatch)
+                    p.set_edgecolor(C_LIMIT)
+        if key == "oh":
+            empg = float(cfg["abundances"]["empg_oh"])
+            if bins[0] < empg < bins[-1] + width:
+                ax.axvline(empg, color=C_AGN, ls="--", lw=0.9,
+                           label=f"EMPG ({empg:g} = 0.1 Z$_\\odot$)")
+        ax.set_xlabel(label)
+        ax.set_ylabel("number of galaxies")
+        from matplotlib.ticker import MaxNLocator
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+        if n_missing:
+            ax.text(0.98, 0.96, f"{n_missing} without value", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=7, color="0.3")
+            ax.legend(loc="upper left")
+        else:
+            ax.legend(loc="upper left")
+        return save_figure(fig, path_stem, formats)
+
+
+def _nice_bin(w: float) -> float:
+    exp = np.floor(np.log10(w))
+    f = w / 10 ** exp
+    nice = 1 if f < 1.5 else 2 if f < 3.5 else 5 if f < 7.5 else 10
+    return float(nice * 10 ** exp)
+
+
+# ----------------------------------------------------------------------------- BPT
+
+def bpt_curve(params: Sequence[float], x: np.ndarray) -> np.ndarray:
+    """``y = a / (x - b) + c`` of a BPT demarcation (science.md); NaN at x >= b."""
+    a, b, c = (float(p) for p in params)
+    x = np.asarray(x, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = a / (x - b) + c
+    return np.where(x < b, y, np.nan)
+
+
+def bpt_plot(table: Table, path_stem: str | Path, config: Config | None = None,
+             formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """BPT diagram: log([OIII]5008/Hbeta) versus log([NII]6585/Halpha).
+
+    Draws Kauffmann et al. (2003), Kewley et al. (2001) and the Kewley et al.
+    (2013) star-forming sequence +- its width (configuration ``[bpt]``).
+    N2 upper limits are leftward arrows, O3 upper limits downward arrows;
+    ``bpt_class`` (when present) sets the symbol colour and
+    ``low_z_agn_candidate`` rows are ringed.
+
+    Raises
+    ------
+    InputError
+        No object has both N2 and O3.
+    """
+    cfg = config if config is not None else get_active_config()
+    bcfg = cfg["bpt"]
+    for col in ("n2", "o3"):
+        if col not in table.colnames:
+            raise InputError(f"no '{col}' column: no BPT diagram", path_stem)
+    x = _masked(table, "n2")
+    y = _masked(table, "o3")
+    xl = _limit_flags(table, "n2")
+    yl = _limit_flags(table, "o3")
+    if "n2_state" in table.colnames:
+        st = np.array([str(s) for s in table["n2_state"]])
+        x = np.ma.masked_where(~np.isin(st, ["detected", "upper_limit"]), x)
+    if "o3_state" in table.colnames:
+        st = np.array([str(s) for s in table["o3_state"]])
+        y = np.ma.masked_where(~np.isin(st, ["detected", "upper_limit"]), y)
+    ok = ~(np.ma.getmaskarray(x) | np.ma.getmaskarray(y))
+    if not ok.any():
+        raise InputError("no object has both N2 and O3: no BPT diagram", path_stem)
+    xe = np.ma.filled(_masked(table, "n2_err"), 0.0)
+    ye = np.ma.filled(_masked(table, "o3_err"), 0.0)
+    xd, yd = np.ma.getdata(x), np.ma.getdata(y)
+    cls = (np.array([str(c).strip().lower() for c in np.ma.filled(
+        np.ma.asarray(table["bpt_class"]).astype(str), "")])
+        if "bpt_class" in table.colnames else np.full(len(table), ""))
+    agn_cand = _flag(table, "low_z_agn_candidate")
+
+    xmin = min(-2.0, np.nanmin(xd[ok]) - 0.3)
+    xmax = 0.6
+    ymin = min(-1.0, np.nanmin(yd[ok]) - 0.25)
+    ymax = max(1.5, np.nanmax(yd[ok]) + 0.2)
+
+    with figure_style() as plt:
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.9 * COLUMN_WIDTH_IN))
+        xs = np.linspace(xmin, xmax, 600)
+        k13 = bpt_curve(bcfg["kewley13"], xs)
+        w = float(bcfg["kewley13_width"])
+        ax.fill_between(xs, k13 - w, k13 + w, color="0.85", lw=0, zorder=0,
+                        label=rf"Kewley+13 SF sequence $\pm${w:g}")
+        ax.plot(xs, k13, color="0.45", lw=0.8, ls=":", zorder=1)
+        ax.plot(xs, bpt_curve(bcfg["kauffmann03"], xs), "k--", lw=0.9, zorder=1,
+                label="Kauffmann+03")
+        ax.plot(xs, bpt_curve(bcfg["kewley01"], xs), "k-", lw=0.9, zorder=1,
+                label="Kewley+01")
+
+        colour = np.full(len(table), C_GOOD, dtype=object)
+        colour[np.char.find(cls.astype(str), "comp") >= 0] = C_COMP
+        colour[np.char.find(cls.astype(str), "agn") >= 0] = C_AGN
+        arrow_x = 0.07 * (xmax - xmin)
+        arrow_y = 0.07 * (ymax - ymin)
+        det = ok & ~xl & ~yl
+        for c in np.unique(colour[ok]):
+            sel = det & (colour == c)
+            if sel.any():
+                ax.errorbar(xd[sel], yd[sel], xerr=xe[sel], yerr=ye[sel], ls="none",
+                            marker="o", ms=3.5, color=c, elinewidth=0.5, zorder=3)
+            sel = ok & xl & (colour == c)
+            if sel.any():
+                ax.errorbar(xd[sel], yd[sel], xerr=arrow_x, yerr=np.where(yl[sel], 0, ye[sel]),
+                            xuplims=True, ls="none", marker="|", ms=5, color=c,
+                            elinewidth=0.7, capsize=2, zorder=3)
+            sel = ok & yl & (colour == c)
+            if sel.any():
+                ax.errorbar(xd[sel], yd[sel], yerr=arrow_y, xerr=np.where(xl[sel], 0, xe[sel]),
+                            uplims=True, ls="none", marker="_", ms=5, color=c,
+                            elinewidth=0.7, capsize=2, zorder=3)
+        # legend proxies
+        ax.plot([], [], "o", color=C_GOOD, ms=3.5, label=f"detected N2 ({(det).sum()})")
+        if (ok & xl).any():
+            ax.plot([], [], marker=r"$\leftarrow$", ls="none", color=C_GOOD, ms=7,
+                    label=f"N2 upper limit ({(ok & xl).sum()})")
+        for name, c in (("composite", C_COMP), ("AGN", C_AGN)):
+            if (ok & (colour == c)).any():
+                ax.plot([], [], "o", color=c, ms=3.5, label=f"{name} ({(ok & (colour == c)).sum()})")
+        cand = ok & agn_cand
+        if cand.any():
+            ax.scatter(xd[cand], yd[cand], s=70, facecolors="none", edgecolors=C_AGN, lw=1.0,
+                       zorder=4, label=f"low-Z AGN candidate ({cand.sum()})")
+        ax.text(0.97, 0.96, "AGN", transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                color="0.3")
+        ax.text(0.03, 0.03, "star-forming", transform=ax.transAxes, ha="left", va="bottom",
+                fontsize=8, color="0.3")
+        ax.set_xlim(xmin, xmax)
+        ax.set_ylim(ymin, ymax)
+        ax.set_xlabel(r"log([N II]$\lambda$6585/H$\alpha$)")
+        ax.set_ylabel(r"log([O III]$\lambda$5008/H$\beta$)")
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.07), fontsize=6.5,
+                  handlelength=1.6, labelspacing=0.25)
+        n_missing = int((~ok).sum())
+        if n_missing:
+            ax.text(0.97, 0.04, f"{n_missing} without N2 or O3", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=6.5, color="0.3")
+        return save_figure(fig, path_stem, formats)
+
+
+# ----------------------------------------------------------------------------- all
+
+def make_all_plots(table: Table, outdir: str | Path, config: Config | None = None,
+                   formats: Sequence[str] = ("png", "pdf"),
+                   source=None) -> tuple[dict[str, list[Path]], list[str]]:
+    """Every figure that the columns of a derived table allow.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        Output of ``xmpspec derive`` (or any table with the same columns).
+    outdir : path-like
+        Folder for ``oh_distribution``, ``sfr_distribution``,
+        ``mstar_distribution`` and ``bpt`` (.png and .pdf).
+
+    Returns
+    -------
+    written : dict
+        Figure name -> files written.
+    skipped : list of str
+        Why figures were not made (missing columns or values).
+
+    Raises
+    ------
+    InputError
+        The table is empty, or no figure could be made.
+    """
+    if len(table) == 0:
+        raise InputError("the table has no rows: no figures written", source)
+    outdir = Path(outdir)
+    written: dict[str, list[Path]] = {}
+    skipped: list[str] = []
+    jobs = [(f"{k}_distribution", lambda k=k: distribution_plot(
+        table, k, outdir / f"{k}_distribution", config, formats)) for k in DISTRIBUTIONS]
+    jobs.append(("bpt", lambda: bpt_plot(table, outdir / "bpt", config, formats)))
+    for name, job in jobs:
+        try:
+            written[name] = job()
+        except InputError as exc:
+            skipped.append(f"{name}: {exc.problem}")
+    if not written:
+        raise InputError("no figure could be made: " + "; ".join(skipped), source)
+    return written, skipped
