@@ -210,15 +210,17 @@ class Spectrum:
 
     # --------------------------------------------------------- specutils glue
     def to_specutils(self):
-        """Convert to :class:`specutils.Spectrum1D` (errors as StdDevUncertainty).
+        """Convert to a specutils spectrum (``specutils.Spectrum``, formerly ``Spectrum1D``).
+
+        Errors become a ``StdDevUncertainty``.
 
         The mask, redshift and metadata travel with it (``meta['xmpspec']``).
         """
         from astropy.nddata import StdDevUncertainty
-        try:
-            from specutils import Spectrum1D
-        except ImportError:  # specutils >= 2 renamed it
+        try:  # specutils >= 2 (Spectrum1D is a deprecated alias there)
             from specutils import Spectrum as Spectrum1D
+        except ImportError:
+            from specutils import Spectrum1D
         meta = {"xmpspec": dict(self.meta), "medium": self.medium,
                 "redshift_err": self.redshift_err}
         kwargs = {}

@@ -86,8 +86,10 @@ def read_text_spectrum(path: Path, kind: str, medium: str | None = None) -> Spec
             table = Table.read(path, format=fmt)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise InputError(f"cannot read as {kind.upper()} table ({type(exc).__name__}: "
-                         f"{first[:200]})", path) from None
+        if "guess" in first.lower():
+            first = "rows do not form consistent columns"
+        raise InputError(f"cannot parse as {kind.upper()} table of columns "
+                         f"({type(exc).__name__}: {first[:200]})", path) from None
     return spectrum_from_table(table, path, medium=medium, fmt=kind)
 
 

@@ -1,0 +1,171 @@
+"""``xmpspec inspect``: read spectra with xmpspec's readers and show what was read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+from .common import EXIT_OK, EXIT_PARTIAL, console, err_console, track
+
+
+def _summary(spec) -> dict[str, str]:
+    import numpy as np
+
+    wv = spec.wavelength.value
+    good = spec.good
+    meta = spec.meta
+    z = "-" if spec.redshift is None else (
+        f"{spec.redshift:.5f}" + ("" if spec.redshift_err is None
+                                  else f" +- {spec.redshift_err:.5f}"))
+    pos = "-"
+    if meta.get("ra") is not None and meta.get("dec") is not None:
+        pos = f"{float(meta['ra']):.5f} {float(meta['dec']):+.5f}"
+    step = np.median(np.diff(wv))
+    parts = [str(meta["extraction"])] if meta.get("extraction") else []
+    if meta.get("fluxed") is not None:
+        parts.append("fluxed" if meta.get("fluxed") else "counts")
+    extraction = ", ".join(parts) or "-"
+    return {
+        "file": Path(str(meta.get("source_file", "?"))).name,
+        "format": str(meta.get("format", "?")),
+        "name": spec.name,
+        "instrument": str(meta.get("instrument") or "-"),
+        "coverage": f"{wv[0]:.1f}-{wv[-1]:.1f} A ({spec.medium})",
+        "pixels": f"{wv.size} (median step {step:.3g} A)",
+        "masked": f"{100.0 * (1.0 - good.mean()):.1f}%",
+        "flux unit": spec.flux.unit.to_string(),
+        "redshift": z,
+        "RA Dec (deg)": pos,
+        "extraction": extraction,
+        "exptime": "-" if meta.get("exptime") is None else f"{float(meta['exptime']):g} s",
+    }
+
+
+@app.command("inspect")
+def inspect(
+    spectra: list[Path] = typer.Argument(None, help="Spectrum files (any supported format).",
+                                         show_default=False),
+    format: str = typer.Option(None, "--format", "-f",
+                               help="Force the format (see --list-formats); default: "
+                                    "detected from the content."),
+    obj: str = typer.Option(None, "--object", "-o",
+                            help="PypeIt spec1d object: PypeIt name, slit-mask name or "
+                                 "target name (default: the brightest)."),
+    ra: str = typer.Option(None, "--ra", help="Select the object within 2 arcsec of this RA "
+                                              "(deg or hh:mm:ss)."),
+    dec: str = typer.Option(None, "--dec", help="... and this Dec (deg or dd:mm:ss)."),
+    extraction: str = typer.Option("BOX", "--extraction", "-e",
+                                   help="PypeIt extraction: BOX or OPT."),
+    counts: bool = typer.Option(False, "--counts",
+                                help="PypeIt spec1d: read counts instead of fluxed *_FLAM."),
+    medium: str = typer.Option(None, "--medium",
+                               help="Declare the wavelength medium (vacuum or air), "
+                                    "overriding the file."),
+    ignore_bad_errors: bool = typer.Option(False, "--ignore-bad-errors",
+                                           help="Mask pixels with zero/negative errors "
+                                                "instead of failing."),
+    objects: bool = typer.Option(False, "--objects",
+                                 help="List the objects of PypeIt spec1d files instead."),
+    list_formats: bool = typer.Option(False, "--list-formats",
+                                      help="List the supported formats and exit."),
+):
+    """Read spectra and print what was read: name, instrument, coverage, pixels,
+    units, masked fraction, redshift.
+
+    With one file an unreadable input is an error (exit code 2); with several,
+    each bad file is reported and the others are shown (exit code 1 if any failed).
+
+    Examples:
+        xmpspec inspect spec1d_b0012-J0845+1234_GOODMAN_20230214T031214.fits
+        xmpspec inspect spec1d_b0012.fits --object SPAT0231-SLIT0250-DET01 --extraction OPT
+        xmpspec inspect spec1d_b0012.fits --ra 131.2125 --dec 12.5703
+        xmpspec inspect spec1d_b0012.fits --objects
+        xmpspec inspect spec-0266-51602-0003.fits J0845.ecsv coadd1d_J0845.fits
+        xmpspec inspect my_spectrum.txt --format ascii --medium air
+        xmpspec inspect --list-formats
+    """
+    from rich.markup import escape
+
+    from ..errors import InputError, XmpspecError
+    from ..io import list_formats as _formats
+    from ..io import read_spectrum
+
+    if list_formats:
+        for name, desc in _formats().items():
+            console.print(f"[bold]{name}[/]: {escape(desc)}", highlight=False)
+        return EXIT_OK
+    if not spectra:
+        raise InputError("no spectrum given (see xmpspec inspect --help)")
+
+    if objects:
+        return _list_objects(spectra)
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows, failed = [], []
+    items = track(spectra, "reading spectra") if len(spectra) > 1 else spectra
+    for path in items:
+        try:
+            spec = read_spectrum(path, format=format, obj=obj, ra=ra, dec=dec,
+                                 extraction=extraction, fluxed=not counts, medium=medium,
+                                 ignore_bad_errors=ignore_bad_errors)
+        except XmpspecError as exc:
+            if len(spectra) == 1:
+                raise
+            failed.append(str(exc))
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
+            continue
+        rows.append(_summary(spec))
+    for row in rows:
+        table = Table(show_header=False, box=None, title=escape(row["file"]) if len(rows) > 1
+                      else None, title_justify="left", title_style="bold")
+        table.add_column("key", style="bold")
+        table.add_column("value")
+        for k, v in row.items():
+            table.add_row(k, escape(v))
+        console.print(table)
+    if failed:
+        err_console.print(f"{len(failed)} of {len(spectra)} file(s) could not be read",
+                          style="yellow")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _list_objects(spectra: list[Path]) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..errors import InputError, XmpspecError
+    from ..io import detect_format
+    from ..io.pypeit import list_spec1d_objects
+
+    failed = 0
+    for path in spectra:
+        try:
+            fmt = detect_format(path)
+            if fmt != "pypeit-spec1d":
+                raise InputError(f"--objects lists PypeIt spec1d objects; this file is "
+                                 f"'{fmt}' (one object)", path)
+            objs = list_spec1d_objects(path)
+        except XmpspecError as exc:
+            if len(spectra) == 1:
+                raise
+            failed += 1
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
+            continue
+        table = Table(title=f"{path} (target {objs[0]['target'] if objs else '-'})")
+        for col in ("name", "mask name", "RA", "Dec", "S/N", "extractions"):
+            table.add_column(col)
+        for o in objs:
+            table.add_row(o["name"], o["maskdef_objname"] or "-",
+                          "-" if o["ra"] is None else f"{o['ra']:.5f}",
+                          "-" if o["dec"] is None else f"{o['dec']:+.5f}",
+                          "-" if o["s2n"] is None else f"{o['s2n']:.1f}",
+                          ", ".join(o["extractions"]) or "-")
+        console.print(table)
+    return EXIT_PARTIAL if failed else EXIT_OK
