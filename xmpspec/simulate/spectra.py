@@ -400,7 +400,8 @@ def simulate_spectrum(setup: Setup | str, z: float,
                       rng: np.random.Generator | None = None, name: str | None = None,
                       ra: float | None = None, dec: float | None = None,
                       wave_range: tuple[float, float] | None = None,
-                      config: Config | None = None) -> tuple[Spectrum, dict]:
+                      config: Config | None = None, return_model: bool = False,
+                      ) -> tuple[Spectrum, dict] | tuple[Spectrum, dict, u.Quantity]:
     """Simulate one reduced, flux-calibrated 1D spectrum of an HII galaxy.
 
     Parameters
@@ -452,6 +453,8 @@ def simulate_spectrum(setup: Setup | str, z: float,
         Restrict the grid to this observed range (Angstrom).
     config : Config, optional
         Configuration (default: active).
+    return_model : bool
+        Also return the noise-free model (continuum + lines) of the spectrum.
 
     Returns
     -------
@@ -462,6 +465,9 @@ def simulate_spectrum(setup: Setup | str, z: float,
         Flat dictionary: name, setup, z, ``f_<key>`` (injected flux),
         ``<key>_covered``, ``snr_<key>`` (expected matched-filter S/N), n2, o3,
         o3n2, and every physical and observing parameter.
+    model : Quantity
+        Only with ``return_model``: the noise-free flux density (the
+        expectation of ``spectrum.flux`` outside cosmic-ray hits).
 
     Raises
     ------
@@ -597,11 +603,11 @@ def simulate_spectrum(setup: Setup | str, z: float,
 
     meta = {"name": name, "ra": float(ra), "dec": float(dec), "instrument": st.label,
             "setup": st.name, "exptime": ttot, "nexp": nexp, "fluxed": True,
-            "extraction": "BOX", "resolution": float(st.resolution), "simulated": True,
-            "source_file": None}
+            "extraction": "BOX", "resolution": float(st.resolution), "simulated": True}
     spec = Spectrum(wavelength=wave * u.AA, flux=flux * FLUX_UNIT, error=error * FLUX_UNIT,
                     mask=mask, redshift=float(z), medium="vacuum", meta=meta)
-    spec.meta.pop("source_file")
+    if return_model:
+        return spec, truth, model * FLUX_UNIT
     return spec, truth
 
 
