@@ -34,18 +34,33 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from scipy.special import erf
 
 from ..errors import InputError, ReferenceDataError
+from .night import (
+    FWHM_TO_SIGMA,
+    H_C_ERG_A,
+    Galaxy,
+    LongslitModel,
+    NightPlan,
+    NightTruth,
+    add_cosmic_rays,
+    add_noise,
+    boxcar_fraction,
+    extinction_curve,
+    load_standard,
+    pixel_response,
+)
 
 __all__ = ["MAGE_ORDERS", "MAGE_ORDER_SPAT_POS", "MageDetector", "MageOrderModel",
-           "MageEfficiency", "load_arc_template", "build_order_models", "render_orders",
-           "raw_frame", "mage_header", "write_raw_frame", "photon_rate",
-           "LCO_LONGITUDE", "LCO_LATITUDE"]
+           "load_arc_template", "build_order_models", "blaze", "photon_rate", "pixel_counts",
+           "render_orders", "to_raw", "mage_header", "write_raw_frame",
+           "standard_archive_name", "default_galaxies", "default_plan", "simulate_night"]
 
 #: Echelle orders PypeIt 2.0.1 reduces for MagE (``MagellanMAGESpectrograph.orders``).
 MAGE_ORDERS = np.arange(17, 5, -1, dtype=int)
@@ -53,12 +68,6 @@ MAGE_ORDERS = np.arange(17, 5, -1, dtype=int)
 #: detector width (``MagellanMAGESpectrograph.order_spat_pos``, PypeIt 2.0.1).
 MAGE_ORDER_SPAT_POS = np.array([0.316, 0.399, 0.475, 0.545, 0.609, 0.669, 0.723, 0.774,
                                 0.823, 0.869, 0.915, 0.965])
-#: Las Campanas Observatory (degrees; east-positive longitude), for PypeIt's extinction lookup.
-LCO_LONGITUDE = -70.6926
-LCO_LATITUDE = -29.0146
-#: Planck constant times speed of light in erg Angstrom.
-_HC = 1.98644586e-8
-_FWHM_TO_SIGMA = 1.0 / 2.3548200450309493
 
 
 @dataclass(frozen=True)
@@ -184,44 +193,6 @@ class MageOrderModel:
         return float(w[0]), float(w[1])
 
 
-@dataclass(frozen=True)
-class MageEfficiency:
-    """End-to-end efficiency model: counts = F_lambda * lambda / hc * area * eff * t.
-
-    Attributes
-    ----------
-    area_cm2 : float
-        Collecting area of the 6.5 m Magellan telescope (cm^2).
-    peak : float
-        Efficiency at the blaze peak of the best order (telescope, spectrograph, CCD).
-    response_centre, response_width : float
-        The smooth response is a Gaussian in ln(lambda) centred at
-        ``response_centre`` (Angstrom) with this width.
-    blaze_floor : float
-        Lower bound of the blaze function (keeps order ends illuminated).
-    """
-
-    area_cm2: float = 2.9e5
-    peak: float = 0.12
-    response_centre: float = 6000.0
-    response_width: float = 0.45
-    blaze_floor: float = 0.05
-
-    def blaze(self, wave, order: int, wave_centre: float) -> np.ndarray:
-        """Blaze function sinc^2(m (lambda - lambda_c) / lambda_c) of one order."""
-        x = order * (np.asarray(wave, float) - wave_centre) / wave_centre
-        return np.maximum(np.sinc(x) ** 2, self.blaze_floor)
-
-    def response(self, wave) -> np.ndarray:
-        """Smooth response (peak 1) versus wavelength."""
-        lw = np.log(np.asarray(wave, float) / self.response_centre)
-        return np.exp(-0.5 * (lw / self.response_width) ** 2)
-
-    def efficiency(self, wave, order: int, wave_centre: float) -> np.ndarray:
-        """Total efficiency of ``order`` at ``wave``."""
-        return self.peak * self.response(wave) * self.blaze(wave, order, wave_centre)
-
-
 # --------------------------------------------------------------------------- reference data
 def _reference_path(subdir: str, name: str, reference_dir: str | Path | None) -> Path:
     """Locate a PypeIt reference file: ``reference_dir``, PypeIt's install, or its cache."""
@@ -237,7 +208,7 @@ def _reference_path(subdir: str, name: str, reference_dir: str | Path | None) ->
         raise ReferenceDataError(
             f"PypeIt reference file {subdir}/{name} is neither installed nor cached: import it "
             "with `xmpspec cache import FOLDER` or pass its folder as reference_dir", name)
-    return Path(st.path)
+    return Path(st.where)
 
 
 def load_arc_template(reference_dir: str | Path | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -255,7 +226,6 @@ def load_arc_template(reference_dir: str | Path | None = None) -> dict[int, tupl
         ``{order: (wave, flux)}``, vacuum Angstrom and counts per pixel, in
         PypeIt's oriented pixel order (wavelength increasing).
     """
-    from astropy.io import fits
     path = _reference_path("arc_lines/reid_arxiv", "magellan_mage.fits", reference_dir)
     try:
         with fits.open(path) as hdul:
@@ -313,56 +283,77 @@ def build_order_models(detector: MageDetector, template: dict, rng: np.random.Ge
 
 
 # --------------------------------------------------------------------------- rendering
-def photon_rate(wave, flux_density, order: MageOrderModel, efficiency: MageEfficiency,
-                extinction_mag=None, airmass: float = 1.0) -> np.ndarray:
-    """Detected electrons per second per Angstrom for a flux density.
+def blaze(wave, order: MageOrderModel, floor: float = 0.05) -> np.ndarray:
+    """Blaze function of an order, sinc^2(m (lambda - lambda_c) / lambda_c), peak 1.
+
+    ``lambda_c`` is the centre of the order's wavelength range; ``floor``
+    keeps the ends of the order illuminated.
+    """
+    lo, hi = order.wave_range
+    wc = 0.5 * (lo + hi)
+    x = order.order * (np.asarray(wave, float) - wc) / wc
+    return np.maximum(np.sinc(x) ** 2, floor)
+
+
+def photon_rate(wave, flam, order: MageOrderModel, airmass: float, setup, extinction,
+                config=None) -> np.ndarray:
+    """Detected electrons per second per Angstrom for a flux density in one order.
 
     Parameters
     ----------
     wave : array
         Vacuum wavelengths (Angstrom).
-    flux_density : array
-        erg/s/cm^2/Angstrom entering the slit.
+    flam : array
+        Flux density entering the slit, 1e-17 erg/s/cm^2/A.
     order : MageOrderModel
-        The order (blaze).
-    efficiency : MageEfficiency
-    extinction_mag : callable, optional
-        Extinction in magnitudes per airmass versus wavelength.
+        The order (its blaze multiplies the set-up's effective area).
     airmass : float
+        Airmass (0 for light emitted above the atmosphere's extinction, i.e. the sky).
+    setup : xmpspec.instruments.Setup
+        MagE set-up (``[simulate.throughput.mage]`` effective area).
+    extinction : callable
+        Extinction (mag per airmass) versus wavelength.
 
     Returns
     -------
     ndarray
         e-/s/Angstrom.
     """
+    from .spectra import effective_area
     wave = np.asarray(wave, float)
-    lo, hi = order.wave_range
-    eff = efficiency.efficiency(wave, order.order, 0.5 * (lo + hi))
-    rate = np.asarray(flux_density, float) * wave / _HC * efficiency.area_cm2 * eff
-    if extinction_mag is not None:
-        rate = rate * 10 ** (-0.4 * extinction_mag(wave) * airmass)
-    return rate
+    area = effective_area(setup, wave, config=config).to_value("cm2")
+    atm = 10 ** (-0.4 * extinction(wave) * airmass)
+    return np.asarray(flam, float) * 1e-17 * wave / H_C_ERG_A * area * blaze(wave, order) * atm
 
 
+def pixel_counts(order: MageOrderModel, spectrum, oversample: int = 8,
+                 pad: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per spectral pixel of an order, tabulated at fractional pixel positions.
 
+    Parameters
+    ----------
+    order : MageOrderModel
+    spectrum : callable
+        ``spectrum(wave_centres) -> counts per Angstrom`` on a fine grid whose
+        bins are 1/``oversample`` pixel wide (instrumental broadening
+        included; pixel-integrated models are fine).
+    oversample : int
+        Fine bins per pixel.
+    pad : int
+        Extra pixels beyond both ends (room for the line tilt).
 
-def _pixel_counts_on_fine_grid(order: MageOrderModel, spectrum, oversample: int = 8,
-                               pad: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per spectral pixel (centred at fractional positions) for ``spectrum(wave)``.
-
-    ``spectrum`` returns counts per Angstrom (e-/A) and must already include
-    the instrumental broadening. The result ``g(p)`` is the integral of the
-    spectrum over the pixel ``[p - 1/2, p + 1/2]`` on a grid of fractional
-    pixel positions ``p``, so that a tilted line at offset ``d`` is
-    ``g(s - d)``.
+    Returns
+    -------
+    p, g : ndarray
+        ``g(p)`` is the integral of the spectrum over ``[p - 1/2, p + 1/2]``
+        (wavelengths at the slit centre), so a position ``d`` pixels along a
+        tilted line receives ``g(s - d)``.
     """
     step = 1.0 / oversample
-    edges = np.arange(-pad, order.nspec + pad + step, step) - 0.5
+    edges = np.arange(-pad, order.nspec + pad + step / 2, step) - 0.5
     wave_e = order.wavelength(edges)
     centres = 0.5 * (wave_e[1:] + wave_e[:-1])
-    dl = np.diff(wave_e)
-    cum = np.concatenate([[0.0], np.cumsum(spectrum(centres) * dl)])
-    # pixel [p-1/2, p+1/2] = edges[k] .. edges[k + oversample]
+    cum = np.concatenate([[0.0], np.cumsum(spectrum(centres) * np.diff(wave_e))])
     p = edges[:-oversample] + 0.5
     g = cum[oversample:] - cum[:-oversample]
     return p, g
@@ -370,19 +361,17 @@ def _pixel_counts_on_fine_grid(order: MageOrderModel, spectrum, oversample: int 
 
 def render_orders(detector: MageDetector, orders: list[MageOrderModel], components,
                   edge_blur: float = 0.6) -> np.ndarray:
-    """Render order images in PypeIt's oriented frame (nspec, nspat_binned), in electrons.
+    """Render the orders in PypeIt's oriented frame ``(nspec, nspat_binned)``, in electrons.
 
     Parameters
     ----------
     detector : MageDetector
     orders : list of MageOrderModel
-    components : list of (g_func, profile_func)
-        ``g_func(order) -> (p, g)``: counts per pixel along the order at
-        fractional pixel positions (see :func:`_pixel_counts_on_fine_grid`),
-        for a source uniformly filling one arcsec of slit length or, for
-        ``profile_func`` given, for the whole source;
-        ``profile_func(y_arcsec) -> weight per arcsec`` (integral 1 over the
-        slit) or ``None`` for a uniform slit illumination (per arcsec).
+    components : list of (g_func, profile)
+        ``g_func(order) -> (p, g)`` (see :func:`pixel_counts`): counts per
+        spectral pixel of the whole source, or per arcsec of slit for a source
+        filling the slit (``profile=None``); ``profile(y_arcsec)`` is the
+        source's light per arcsec along the slit (integral 1).
     edge_blur : float
         Width (unbinned pixels) of the soft slit edges.
 
@@ -394,11 +383,9 @@ def render_orders(detector: MageDetector, orders: list[MageOrderModel], componen
     nspec, nspat, b = detector.nspec, detector.nspat, detector.binning_spatial
     img = np.zeros((nspec, nspat))
     s = np.arange(nspec, dtype=float)
-    # binned pixel j covers unbinned [j*b, (j+1)*b); sub-sample the bin
-    sub = (np.arange(b) + 0.5)
     half = 0.5 * detector.slit_length / detector.plate_scale
     for om in orders:
-        xc = om.centre(s)                               # (nspec,)
+        xc = om.centre(s)
         tl = om.tilt_at(s)
         jlo = max(int(np.floor((xc.min() - half - 4) / b)), 0)
         jhi = min(int(np.ceil((xc.max() + half + 4) / b)) + 1, nspat)
@@ -407,67 +394,32 @@ def render_orders(detector: MageDetector, orders: list[MageOrderModel], componen
         jj = np.arange(jlo, jhi)
         block = np.zeros((nspec, jj.size))
         comps = [(gf(om), prof) for gf, prof in components]
-        for k in sub:
-            x = jj[None, :] * b + k                     # unbinned position of sub-pixel centre
-            y = x - xc[:, None]                          # offset along slit (unbinned pix)
-            illum = 0.5 * (erf((y + half) / edge_blur) - erf((y - half) / edge_blur))
-            y_arc = y * detector.plate_scale
-            pos = s[:, None] - tl[:, None] * y           # tilted spectral position
+        for k in np.arange(b) + 0.5:                  # unbinned sub-pixels of a binned pixel
+            y = (jj[None, :] * b + k) - xc[:, None]   # offset along the slit (unbinned pix)
+            w0 = 0.5 * (erf((y + half) / edge_blur) - erf((y - half) / edge_blur))
+            w0 = w0 * detector.plate_scale            # arcsec of slit seen by the sub-pixel
+            pos = s[:, None] - tl[:, None] * y        # tilted spectral position
             for (p, g), prof in comps:
-                val = np.interp(pos, p, g)
-                w = illum * detector.plate_scale         # arcsec covered by one unbinned pixel
-                if prof is not None:
-                    w = w * prof(y_arc)
-                block += val * w
+                w = w0 if prof is None else w0 * prof(y * detector.plate_scale)
+                block += np.interp(pos, p, g) * w
         img[:, jlo:jhi] += block
     return img
 
 
-def raw_frame(detector: MageDetector, electrons: np.ndarray, rng: np.random.Generator,
-              pixel_flat: np.ndarray | None = None, noise: bool = True,
-              cosmic_rays: int = 0) -> np.ndarray:
-    """Turn an oriented electron image into a raw MagE frame (ADU, float32).
+def to_raw(detector: MageDetector, adu: np.ndarray) -> np.ndarray:
+    """Oriented ``(nspec, nspat)`` ADU image (bias included) -> raw layout with overscan.
 
-    Adds Poisson noise, the pixel-to-pixel flat, cosmic rays, bias, read noise
-    and the overscan, then flips and transposes to the raw layout.
+    The overscan columns get the bias level and read noise of the frame's
+    own bias row; callers pass ``adu`` from :func:`xmpspec.simulate.night.add_noise`.
     """
-    e = np.clip(electrons, 0, None)
-    if pixel_flat is not None:
-        e = e * pixel_flat
-    if noise:
-        e = rng.poisson(e).astype(float)
-    if cosmic_rays:
-        _add_cosmic_rays(e, cosmic_rays, rng)
-    adu = e / detector.gain
-    raw = np.empty(detector.raw_shape, float)
+    raw = np.empty(detector.raw_shape, np.float32)
     raw[:, :detector.nspec] = adu[::-1, :].T
-    raw[:, detector.nspec:] = 0.0
-    # bias: level, a gentle gradient along the rows, read noise everywhere (overscan too)
-    rows = np.linspace(-1, 1, detector.nspat)[:, None]
-    raw += detector.bias_level + 3.0 * rows
-    if noise:
-        raw += rng.normal(0.0, detector.read_noise / detector.gain, raw.shape)
-    return np.clip(raw, 0, detector.saturation).astype(np.float32)
-
-
-def _add_cosmic_rays(e: np.ndarray, n: int, rng: np.random.Generator) -> None:
-    """Add ``n`` short cosmic-ray tracks (in electrons) to ``e`` in place."""
-    ny, nx = e.shape
-    for _ in range(n):
-        y, x = rng.integers(0, ny), rng.integers(0, nx)
-        length = rng.integers(1, 5)
-        ang = rng.uniform(0, np.pi)
-        amp = rng.uniform(800, 8000)
-        for k in range(length):
-            yy = int(round(y + k * np.sin(ang)))
-            xx = int(round(x + k * np.cos(ang)))
-            if 0 <= yy < ny and 0 <= xx < nx:
-                e[yy, xx] += amp * rng.uniform(0.6, 1.0)
+    return raw
 
 
 def mage_header(detector: MageDetector, exptype: str, obj: str, exptime: float,
                 ut_date: str, ut_time: str, ra: str = "00:00:00.00", dec: str = "+00:00:00.0",
-                airmass: float = 1.0, slitname: str = "1.0") -> "fits.Header":  # noqa: F821
+                airmass: float = 1.0, slitname: str = "1.0") -> fits.Header:
     """Header cards PypeIt's ``magellan_mage`` reads.
 
     Parameters
@@ -475,7 +427,6 @@ def mage_header(detector: MageDetector, exptype: str, obj: str, exptime: float,
     exptype : {'Bias', 'Flat', 'ThAr-Lamp', 'Object'}
         MagE ``EXPTYPE`` (exact spelling, PypeIt types frames from it).
     """
-    from astropy.io import fits
     if exptype not in ("Bias", "Flat", "ThAr-Lamp", "Object"):
         raise InputError(f"EXPTYPE must be Bias, Flat, ThAr-Lamp or Object, not {exptype!r}",
                          "MagE simulator")
@@ -499,9 +450,8 @@ def mage_header(detector: MageDetector, exptype: str, obj: str, exptime: float,
     return h
 
 
-def write_raw_frame(path: str | Path, data: np.ndarray, header) -> Path:
-    """Write one raw MagE frame (single primary HDU) atomically."""
-    from astropy.io import fits
+def write_raw_frame(path: str | Path, data: np.ndarray, header: fits.Header) -> Path:
+    """Write one raw MagE frame (a single primary HDU) atomically."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     fits.PrimaryHDU(data=data, header=header).writeto(tmp, overwrite=True)
@@ -509,334 +459,302 @@ def write_raw_frame(path: str | Path, data: np.ndarray, header) -> Path:
     return path
 
 
-@dataclass
-class _Scene:
-    """Internal helper holding the pieces common to all frames of a night."""
+def _profile_function(kind: str, seeing_arcsec: float, scale_arcsec: float,
+                      centre_arcsec: float):
+    """Light per arcsec along the slit (integral 1 over an infinite slit), as a callable.
 
-    detector: MageDetector
-    orders: list[MageOrderModel]
-    efficiency: MageEfficiency
-    extinction_mag: object
-    pixel_flat: np.ndarray
-    resolution: float
-    extra: dict = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- sources
-def _extinction_function():
-    """Las Campanas extinction curve (mag/airmass) from PypeIt's closest site file."""
-    from pypeit.core.atmextinction import AtmosphericExtinction
-    ext = AtmosphericExtinction.from_coordinates(LCO_LONGITUDE, LCO_LATITUDE)
-    w, m = ext.wave, ext.mag_ext
-
-    def mag(wave):
-        return np.interp(wave, w, m)
-    return mag
-
-
-def standard_star_info(name: str) -> dict:
-    """Archive entry (file, name, RA, Dec) of an ESO standard star known to PypeIt.
-
-    Parameters
-    ----------
-    name : str
-        ``"Feige 56"``, ``"CD-32 9927"`` (spaces, dashes and the ``d`` of
-        ``CD-32d9927`` are ignored when matching).
-
-    Raises
-    ------
-    InputError
-        The star is not in PypeIt's ``esofil`` list.
+    The orders are curved, so the profile is needed at arbitrary positions:
+    it is tabulated finely once and interpolated.
     """
-    from astropy.table import Table
-    from pypeit import dataPaths
-    info = Table.read(dataPaths.standards.get_file_path("esofil/esofil_info.txt"),
-                      format="ascii", comment="#")
-
-    def norm(s):
-        return str(s).lower().replace(" ", "").replace("-", "").replace("d", "")
-    for row in info:
-        if norm(row["Name"]) == norm(name):
-            return {"file": str(row["File"]), "name": str(row["Name"]),
-                    "ra": str(row["RA_2000"]), "dec": str(row["DEC_2000"])}
-    raise InputError(f"standard star {name!r} is not in PypeIt's esofil archive "
-                     f"(known: {', '.join(map(str, info['Name']))})", "MagE simulator")
-
-
-def load_standard_spectrum(name: str, reference_dir: str | Path | None = None
-                           ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Spectrum of an ESO standard as PypeIt reads it (wave A, flux erg/s/cm^2/A)."""
-    info = standard_star_info(name)
-    path = _reference_path("standards/esofil", info["file"], reference_dir)
-    try:
-        tab = np.loadtxt(path)
-    except (OSError, ValueError) as exc:
-        raise ReferenceDataError(f"cannot read standard-star spectrum: {exc}", str(path)) from exc
-    return tab[:, 0], tab[:, 1] * 1e-16, info
-
-
-def _gaussian_lines(wave, centres, fluxes, sigmas):
-    """Sum of Gaussian lines (flux units per Angstrom) evaluated at ``wave``."""
-    out = np.zeros_like(wave, dtype=float)
-    for c, f, s in zip(centres, fluxes, sigmas, strict=True):
-        m = np.abs(wave - c) < 8 * s
-        out[m] += f / (np.sqrt(2 * np.pi) * s) * np.exp(-0.5 * ((wave[m] - c) / s) ** 2)
-    return out
-
-
-def _spatial_profile(kind: str, seeing_fwhm: float, scale: float, centre: float,
-                     half_length: float):
-    """Profile along the slit (per arcsec, integral 1 within the slit) as a callable."""
-    y = np.linspace(-half_length - 3, half_length + 3, 4001)
-    sig = seeing_fwhm * _FWHM_TO_SIGMA
-    gauss = np.exp(-0.5 * ((y - centre) / sig) ** 2)
+    half = 12 * max(scale_arcsec, 0.0) + 5 * seeing_arcsec
+    y = np.linspace(centre_arcsec - half, centre_arcsec + half, 8001)
+    sig = seeing_arcsec * FWHM_TO_SIGMA
+    gauss = np.exp(-0.5 * ((y - centre_arcsec) / sig) ** 2)
     if kind == "point":
         prof = gauss
     else:
-        expo = np.exp(-np.abs(y - centre) / scale)
-        kern = np.exp(-0.5 * ((y - y.mean()) / sig) ** 2)
-        prof = np.convolve(expo, kern / kern.sum(), mode="same")
-    inside = np.abs(y) <= half_length
-    prof = prof / np.trapezoid(prof[inside], y[inside])
+        expo = np.exp(-np.abs(y - centre_arcsec) / scale_arcsec)
+        prof = np.convolve(expo, gauss / gauss.sum(), mode="same")
+    prof = prof / np.trapezoid(prof, y)
 
     def f(yy):
         return np.interp(yy, y, prof, left=0.0, right=0.0)
     return f
 
 
-def profile_fraction(profile, half_width: float, centre: float = 0.0) -> float:
-    """Fraction of a slit profile within ``centre +/- half_width`` arcsec."""
-    y = np.linspace(centre - half_width, centre + half_width, 2001)
-    return float(np.trapezoid(profile(y), y))
-
-
 # --------------------------------------------------------------------------- the night
-@dataclass
-class MageNight:
-    """What :func:`simulate_night` wrote.
+def standard_archive_name(name: str) -> str:
+    """Name of a flux standard in PypeIt's ``esofil`` archive (``'Feige 56'`` -> ``'Feige56'``).
 
-    Attributes
-    ----------
-    raw_dir : Path
-    files : list of dict
-        One entry per frame: ``filename, exptype, object, exptime, airmass``.
-    targets : list of dict
-        Science targets: ``name, ra, dec, z`` and injected line fluxes.
-    orders : list of MageOrderModel
-        Geometry and wavelength truth of each order.
-    standard : dict
-        Name, coordinates and exposure time of the flux standard.
-    meta : dict
-        Simulation parameters (seed, binning, seeing, profile, ...).
+    Raises
+    ------
+    InputError
+        Not in the archive; the message lists the MagE standards.
     """
+    from astropy.table import Table
+    from pypeit import dataPaths
+    info = Table.read(dataPaths.standards.get_file_path("esofil/esofil_info.txt"),
+                      format="ascii", comment="#")
 
-    raw_dir: Path
-    files: list[dict]
-    targets: list[dict]
-    orders: list[MageOrderModel]
-    standard: dict
-    meta: dict
-
-    def wavelength_truth(self) -> dict[int, np.ndarray]:
-        """``{order: vacuum wavelength of each spectral pixel at the slit centre}``."""
-        s = np.arange(self.orders[0].nspec)
-        return {om.order: om.wavelength(s) for om in self.orders}
-
-
-def _galaxy_spectrum(line_fluxes: dict[str, float], z: float, sigma_kms: float, cfg, setup):
-    """Flux density (erg/s/cm^2/A) of the galaxy versus observed vacuum wavelength."""
-    from ..lines.catalog import line_catalog
-    sim = cfg["simulate"]
-    cat = line_catalog(cfg)
-    keys = [k for k in line_fluxes if k in cat.keys and line_fluxes[k] > 0]
-    cen = np.array([cat[k].wave for k in keys]) * (1 + z)
-    flx = np.array([line_fluxes[k] for k in keys]) * 1e-17
-    c = 299792.458
-    ha = line_fluxes.get("ha", 0.0) * 1e-17
-    cont0 = ha / float(sim["ew_ha"]) / (1 + z)        # observed-frame f_lambda at Halpha
-    beta = float(sim["continuum_beta"])
-    ha_obs = cat["ha"].wave * (1 + z)
-
-    def f(wave):
-        wave = np.asarray(wave, float)
-        sig = np.sqrt((cen * sigma_kms / c) ** 2 + (np.asarray(setup.fwhm_at(cen)) * _FWHM_TO_SIGMA) ** 2)
-        cont = cont0 * (wave / ha_obs) ** beta
-        return cont + _gaussian_lines(wave, cen, flx, sig)
-    return f
+    def norm(v):
+        return str(v).lower().replace(" ", "").replace("-", "").replace("d", "")
+    for row in info:
+        if norm(row["Name"]) == norm(name):
+            return str(row["Name"])
+    raise InputError(f"flux standard {name!r} is not in PypeIt's esofil archive "
+                     "(MagE standards: Feige 56, CD-32 9927)", "simulate night")
 
 
-def _sky_spectrum(cfg, setup):
-    """Sky surface brightness (erg/s/cm^2/A/arcsec^2) versus vacuum wavelength."""
-    from .skylines import sky_line_list
-    sim = cfg["simulate"]
-    lw, lsb = sky_line_list(float(sim["sky_line_scale"]))
-    level = float(sim["sky_level"]) * 1e-17
-    sig = np.asarray(setup.fwhm_at(lw)) * _FWHM_TO_SIGMA
-
-    def f(wave):
-        wave = np.asarray(wave, float)
-        cont = level * (5500.0 / wave) ** 2          # flat in f_nu
-        return cont + _gaussian_lines(wave, lw, lsb * 1e-17, sig)
-    return f
+def default_galaxies() -> list[Galaxy]:
+    """The science target of a default simulated MagE night."""
+    return [Galaxy(name="J1044+0353", z=0.0129, halpha_flux=800.0, n2=-1.7,
+                   ra=161.2408, dec=3.8869, scale_arcsec=0.6, offset_arcsec=0.5)]
 
 
-def simulate_night(outdir: str | Path, seed: int = 1, *, binning_spatial: int = 2,
-                   n_bias: int = 3, n_flat: int = 1, n_arc: int = 1, n_science: int = 2,
-                   science_exptime: float = 600.0, standard: str = "Feige 56",
-                   target: str = "J1044+0353", target_ra: str = "10:44:57.8",
-                   target_dec: str = "+03:53:13.0", z: float = 0.0129,
-                   halpha_flux: float = 600.0, n2: float = -1.7, seeing: float = 0.8,
-                   profile_scale: float = 0.5, profile_centre: float = 0.0,
-                   ut_date: str = "2026-03-15", reference_dir: str | Path | None = None,
-                   config=None) -> MageNight:
-    """Write the raw frames of a simulated MagE night.
+def default_plan() -> NightPlan:
+    """A MagE night: 3 biases, 1 flat, 1 ThAr, a 15 s standard, 2 x 600 s per target.
+
+    PypeIt types MagE ``Object`` exposures of at most 20 s as standards.
+    """
+    return NightPlan(date_obs="2026-03-15T23:30:00.000", n_bias=3, n_flat=1, n_arc=1,
+                     n_science=2, science_exptime=600.0, standard_exptime=15.0,
+                     flat_exptime=10.0, arc_exptime=30.0, science_airmass=1.12,
+                     standard_airmass=1.25, seeing_arcsec=0.8, cosmic_rays_per_1000s=60.0,
+                     flat_peak_e=25000.0, arc_peak_e=30000.0)
+
+
+def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | None = None,
+                   plan: NightPlan | None = None, binning_spatial: int = 2,
+                   standard: str = "Feige 56", boxcar_radius_arcsec: float | None = None,
+                   reference_dir: str | Path | None = None, config=None,
+                   progress=None) -> NightTruth:
+    """Write a simulated raw MagE night plus its truth, targets and wavelength tables.
 
     Parameters
     ----------
     outdir : path-like
-        Folder for the raw frames (created).
+        Folder for the raw frames (``mage_NNNN_<kind>.fits``) and the tables.
     seed : int
-        Random seed (noise, cosmic rays, order geometry).
+        Random seed (noise, cosmic rays, pixel response, order curvature and tilt).
+    galaxies : list of Galaxy, optional
+        Science targets (default :func:`default_galaxies`).
+    plan : NightPlan, optional
+        Exposures (default :func:`default_plan`); the standard's exposure
+        must be at most 20 s (PypeIt's MagE rule).
     binning_spatial : int
-        Spatial binning (2 halves the reduction time; spectral stays 1).
-    n_bias, n_flat, n_arc, n_science : int
-        Number of frames of each kind.
-    science_exptime : float
-        Seconds per science exposure.
+        Spatial binning (2 halves the reduction time); spectral stays 1.
     standard : str
-        ESO standard observed for fluxing (``"Feige 56"`` or ``"CD-32 9927"``).
-    target, target_ra, target_dec : str
-        Science target name and coordinates (sexagesimal).
-    z : float
-        Redshift of the galaxy.
-    halpha_flux : float
-        Observed Halpha flux entering the slit, 1e-17 erg/s/cm^2.
-    n2 : float
-        Observed log10([NII]6585/Halpha); other lines follow
-        :func:`xmpspec.simulate.hii.hii_line_fluxes`.
-    seeing : float
-        FWHM in arcsec.
-    profile_scale : float
-        Exponential scale length of the galaxy along the slit (arcsec).
-    profile_centre : float
-        Galaxy centre offset from the slit centre (arcsec).
-    ut_date : str
-        ``YYYY-MM-DD``.
+        ``"Feige 56"`` or ``"CD-32 9927"`` (PypeIt's esofil spectra).
+    boxcar_radius_arcsec : float, optional
+        Records each galaxy's light fraction in this extraction radius
+        (default: the radius of xmpspec's MagE reduction).
     reference_dir : path-like, optional
-        PypeIt data folder holding ``magellan_mage.fits`` and the standard's
-        spectrum; default PypeIt's install/cache.
+        Folder laid out like PypeIt's data tree holding
+        ``arc_lines/reid_arxiv/magellan_mage.fits`` (default: PypeIt's
+        installation or download cache).
     config : Config, optional
-        Defaults to the active configuration (``[simulate]`` section).
+    progress : callable, optional
+        ``progress(iterable, description)``.
 
     Returns
     -------
-    MageNight
+    NightTruth
+        Frames written, ``truth.ecsv`` (injected line fluxes ``f_<key>``,
+        ``aperture_fraction``), ``targets.csv`` and
+        ``wavelength_solution.ecsv`` (``order, pixel, wave_vac``: vacuum
+        wavelength at the slit centre of each spectral pixel of PypeIt's
+        oriented frame, i.e. raw column ``2047 - pixel``).
+
+    Raises
+    ------
+    InputError
+        Standard exposure longer than 20 s or saturating the detector, bad binning.
+    ReferenceDataError
+        The ThAr template or the standard's spectrum is not available offline.
     """
+    from astropy.table import Table
+
     from ..config import get_active_config
     from ..instruments import get_setup
+    from ..provenance import provenance_record
+    from ..tableio import write_table
     from .hii import hii_line_fluxes
+    from .spectra import continuum_model, emission_line_model, sky_spectrum
 
     cfg = config if config is not None else get_active_config()
     setup = get_setup("mage")
+    plan = plan or default_plan()
+    galaxies = default_galaxies() if galaxies is None else list(galaxies)
+    if plan.standard_exptime > 20.0:
+        raise InputError(f"standard exposure {plan.standard_exptime} s: PypeIt types MagE "
+                         "Object frames as standards only up to 20 s", "simulate night")
+    if boxcar_radius_arcsec is None:
+        from ..reduce.registry import get_instrument
+        boxcar_radius_arcsec = get_instrument("mage").boxcar_radius
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     det = MageDetector(binning_spatial=binning_spatial, gain=setup.gain,
                        read_noise=setup.read_noise, plate_scale=setup.plate_scale)
     orders = build_order_models(det, load_arc_template(reference_dir), rng)
-    eff = MageEfficiency()
-    ext = _extinction_function()
-    half = 0.5 * det.slit_length
-    pixel_flat = 1.0 + 0.01 * rng.standard_normal((det.nspec, det.nspat))
-    files: list[dict] = []
+    ext = extinction_curve(setup.site)
+    try:
+        std = load_standard("esofil", standard_archive_name(standard))
+    except InputError as exc:
+        raise ReferenceDataError(str(exc), "simulate night") from exc
+    noise_model = LongslitModel(nspec=det.nspec, nspat=det.nspat, wave_of_pix=np.asarray,
+                                fwhm_A=setup.fwhm_at, plate_scale=det.pixel_arcsec,
+                                slit_width=setup.slit_arcsec, slit_lo=0.0, slit_hi=det.nspat,
+                                effective_area=np.asarray, extinction=ext, gain=det.gain,
+                                read_noise=det.read_noise, bias_level=det.bias_level,
+                                saturation=det.saturation)
+    response = pixel_response((det.nspec, det.nspat), rng)
 
-    def emit(name, electrons, exptype, obj, exptime, ut_time, ra="00:00:00.0",
-             dec="+00:00:00", airmass=1.0, crs=0, flat=True):
-        raw = raw_frame(det, electrons, rng, pixel_flat=pixel_flat if flat else None,
-                        cosmic_rays=crs)
-        hdr = mage_header(det, exptype, obj, exptime, ut_date, ut_time, ra=ra, dec=dec,
-                          airmass=airmass, slitname=f"{setup.slit_arcsec:.1f}")
-        write_raw_frame(outdir / name, raw, hdr)
-        files.append({"filename": name, "exptype": exptype, "object": obj,
-                      "exptime": float(exptime), "airmass": float(airmass)})
-
-    def per_arcsec(spec_fn, exptime, airmass):
-        """Component of a source filling the slit uniformly (flux per arcsec of slit)."""
+    def source(flam_fn, exptime, airmass):
+        """g_func of a source given as flux density (1e-17 erg/s/cm2/A) versus wavelength."""
         def g(om):
-            return _pixel_counts_on_fine_grid(
-                om, lambda w: photon_rate(w, spec_fn(w), om, eff, ext, airmass) * exptime)
+            return pixel_counts(om, lambda w: photon_rate(w, flam_fn(w), om, airmass, setup,
+                                                          ext, cfg) * exptime)
         return g
 
-    # -- bias
-    zero = np.zeros((det.nspec, det.nspat))
-    for i in range(n_bias):
-        emit(f"mage_{len(files) + 1:04d}.fits", zero, "Bias", "Bias", 0.0,
-             f"20:{i:02d}:00.0", flat=False)
-    # -- flats: a warm lamp through the blaze; scaled to ~25000 e- per pixel at peak
+    def sky_flam(w):            # per arcsec of slit length: surface brightness x slit width
+        return sky_spectrum(setup, w, config=cfg).value * setup.slit_arcsec
+
+    def std_flam(w):
+        return np.interp(w, std["wave"], std["flam"]) / 1e-17
+
+    # frame list: (kind, EXPTYPE, OBJECT, exptime, airmass, galaxy)
+    jobs = [("bias", "Bias", "Bias", 0.0, 1.0, None)] * plan.n_bias
+    jobs += [("flat", "Flat", "Flat", plan.flat_exptime, 1.0, None)] * plan.n_flat
+    jobs += [("arc", "ThAr-Lamp", "ThAr", plan.arc_exptime, 1.0, None)] * plan.n_arc
+    jobs += [("standard", "Object", std["name"], plan.standard_exptime, plan.standard_airmass,
+              None)]
+    truth_rows, fluxes_of = [], {}
+    for gal in galaxies:
+        fl, params = hii_line_fluxes(gal.halpha_flux, gal.n2, z=gal.z, config=cfg)
+        fluxes_of[gal.name] = fl
+        row = {"name": gal.name, "z": gal.z, "ra": gal.ra, "dec": gal.dec,
+               "instrument": "mage", "n2": gal.n2,
+               "o3": float(np.log10(fl["oiii5008"] / fl["hb"])), "f_ha": fl["ha"],
+               "exptime": plan.science_exptime, "n_exposures": plan.n_science,
+               "scale_arcsec": gal.scale_arcsec, "offset_arcsec": gal.offset_arcsec,
+               "sigma_kms": gal.sigma_kms, "ew_ha": gal.ew_ha,
+               "seeing_arcsec": plan.seeing_arcsec,
+               "aperture_fraction": boxcar_fraction(gal, plan.seeing_arcsec,
+                                                    boxcar_radius_arcsec, setup.plate_scale)}
+        row.update({f"f_{k}": v for k, v in fl.items()})
+        truth_rows.append(row)
+        jobs += [("science", "Object", gal.name, plan.science_exptime, plan.science_airmass,
+                  gal)] * plan.n_science
+
+    from datetime import datetime, timedelta
+    t0 = datetime.fromisoformat(plan.date_obs)
+    frames: list[Path] = []
+    items = list(enumerate(jobs))
+    for idx, (kind, exptype, obj, exptime, airmass, gal) in (
+            progress(items, "writing raw MagE frames") if progress else items):
+        if kind == "bias":
+            e = np.zeros((det.nspec, det.nspat))
+        elif kind == "flat":
+            e = render_orders(det, orders, [(_flat_component(), None)])
+            e *= plan.flat_peak_e / np.percentile(e[e > 0], 99.5)
+        elif kind == "arc":
+            e = render_orders(det, orders, [(_arc_component(det), None)])
+            e *= plan.arc_peak_e / e.max()
+        else:
+            comps = [(source(sky_flam, exptime, 0.0), None)]
+            if kind == "standard":
+                comps.append((source(std_flam, exptime, airmass),
+                              _profile_function("point", plan.seeing_arcsec, 0.0, 0.0)))
+            else:
+                fl = fluxes_of[gal.name]
+                cont = gal.halpha_flux / gal.ew_ha / (1 + gal.z)
+
+                def gal_flam(w, fl=fl, gal=gal, cont=cont):
+                    return (emission_line_model(w, gal.z, fl, gal.sigma_kms, setup,
+                                                config=cfg).value
+                            + continuum_model(w, gal.z, cont).value)
+                comps.append((source(gal_flam, exptime, airmass),
+                              _profile_function("exponential", plan.seeing_arcsec,
+                                                gal.scale_arcsec, gal.offset_arcsec)))
+            e = render_orders(det, orders, comps)
+            if kind == "standard" and e.max() * 1.05 / det.gain + det.bias_level > 0.8 * det.saturation:
+                raise InputError(f"the {plan.standard_exptime} s exposure of {std['name']} "
+                                 "would saturate: shorten plan.standard_exptime",
+                                 "simulate night")
+            n_cr = rng.poisson(plan.cosmic_rays_per_1000s * exptime / 1000.0
+                               * det.nspat_unbinned / 300.0)
+            add_cosmic_rays(e, n_cr, rng)
+        adu = add_noise(noise_model, e, rng, response if kind != "bias" else None)
+        raw = to_raw(det, adu)
+        # overscan: bias level and read noise only
+        raw[:, det.nspec:] = (det.bias_level + rng.normal(0.0, det.read_noise / det.gain,
+                                                          (det.nspat, det.noverscan)))
+        when = t0 + timedelta(seconds=900 * idx)
+        if kind == "standard":
+            ra, dec = std["ra"], std["dec"]
+        elif gal is not None:
+            ra, dec = _sexagesimal(gal.ra, gal.dec)
+        else:
+            ra, dec = "00:00:00.00", "+00:00:00.0"
+        hdr = mage_header(det, exptype, obj, exptime, when.strftime("%Y-%m-%d"),
+                          when.strftime("%H:%M:%S.%f")[:-3], ra=ra, dec=dec, airmass=airmass,
+                          slitname=f"{setup.slit_arcsec:.1f}")
+        frames.append(write_raw_frame(outdir / f"mage_{idx + 1:04d}_{kind}.fits", raw, hdr))
+
+    prov = provenance_record(config=cfg, step="simulate night",
+                             extra={"instrument": "mage", "seed": seed,
+                                    "binning_spatial": binning_spatial,
+                                    "standard": std["name"],
+                                    "standard_exptime": plan.standard_exptime})
+    truth = Table(rows=truth_rows)
+    for c in truth.colnames:
+        if c.startswith("f_"):
+            truth[c].unit = "1e-17 erg / (s cm2)"
+    lo = min(om.wave_range[0] for om in orders)
+    hi = max(om.wave_range[1] for om in orders)
+    truth.meta["wavelength_range_arcs"] = [float(lo), float(hi)]
+    truth_path = write_table(truth, outdir / "truth.ecsv", provenance=prov)[0]
+    targets = Table({"name": [g.name for g in galaxies], "z": [g.z for g in galaxies],
+                     "ra": [g.ra for g in galaxies], "dec": [g.dec for g in galaxies]})
+    targets_path = write_table(targets, outdir / "targets.csv", provenance=prov)[0]
+    pix = np.arange(det.nspec)
+    wtab = Table({"order": np.repeat([om.order for om in orders], det.nspec),
+                  "pixel": np.tile(pix, len(orders)),
+                  "wave_vac": np.concatenate([om.wavelength(pix) for om in orders])})
+    wtab["wave_vac"].unit = "Angstrom"
+    wtab.meta["arc_range"] = [float(lo), float(hi)]
+    wtab.meta["description"] = ("truth wavelength solution (vacuum Angstrom) at the slit "
+                                "centre of each order, per spectral pixel of PypeIt's "
+                                "oriented frame (raw column = 2047 - pixel), 0-based")
+    wpath = write_table(wtab, outdir / "wavelength_solution.ecsv", provenance=prov)[0]
+    return NightTruth(outdir, frames, truth_path, targets_path, wpath)
+
+
+def _flat_component():
+    """Quartz lamp (3200 K black body plus a blue floor) through the blaze, per arcsec."""
     def lamp(w):
-        bb = 1.0 / (w ** 5 * (np.exp(1.4388e8 / (w * 3200.0)) - 1.0))
-        bb /= 1.0 / (9000.0 ** 5 * (np.exp(1.4388e8 / (9000.0 * 3200.0)) - 1.0))
-        return (0.3 + 0.7 * bb) * _HC / w        # photons flat-ish after photon_rate
-    flat_g = per_arcsec(lamp, 1.0, 0.0)
-    flat_img = render_orders(det, orders, [(flat_g, None)])
-    flat_img *= 25000.0 / np.percentile(flat_img[flat_img > 0], 99.5)
-    for i in range(n_flat):
-        emit(f"mage_{len(files) + 1:04d}.fits", flat_img, "Flat", "Flat", 10.0,
-             f"20:3{i}:00.0")
-    # -- arcs: the template ThAr spectrum, brightest lines ~30000 e- per pixel
-    def arc_g(om):
+        x = 1.4388e8 / (w * 3200.0)
+        bb = (9000.0 / w) ** 5 * np.expm1(1.4388e8 / (9000.0 * 3200.0)) / np.expm1(x)
+        return 0.3 + 0.7 * bb
+
+    def g(om):
+        return pixel_counts(om, lambda w: lamp(w) * blaze(w, om))
+    return g
+
+
+def _arc_component(det: MageDetector):
+    """The template ThAr counts of each order, spread evenly along the slit."""
+    def g(om):
         return np.arange(om.nspec, dtype=float), om.arc_flux / det.slit_length
-    arc_img = render_orders(det, orders, [(arc_g, None)])
-    arc_img *= 30000.0 / arc_img.max()
-    for i in range(n_arc):
-        emit(f"mage_{len(files) + 1:04d}.fits", arc_img, "ThAr-Lamp", "ThAr", 30.0,
-             f"20:4{i}:00.0")
+    return g
 
-    sky = _sky_spectrum(cfg, setup)
-    sky_per_arcsec = lambda w: sky(w) * setup.slit_arcsec  # noqa: E731  (slit width)
-    # -- flux standard: exposure chosen to stay well below saturation
-    sw, sf, sinfo = load_standard_spectrum(standard, reference_dir)
-    std_spec = lambda w: np.interp(w, sw, sf)  # noqa: E731
-    std_prof = _spatial_profile("point", seeing, 0.0, 0.0, half)
-    std_airmass = 1.25
-    probe = render_orders(det, orders, [(per_arcsec(std_spec, 1.0, std_airmass), std_prof)])
-    peak_adu = probe.max() * 1.02 / det.gain
-    std_exptime = float(min(20.0, np.floor(10 * 0.45 * (det.saturation - det.bias_level)
-                                           / peak_adu) / 10))
-    if std_exptime < 0.1:
-        std_exptime = 0.1
-    std_img = render_orders(det, orders,
-                            [(per_arcsec(std_spec, std_exptime, std_airmass), std_prof),
-                             (per_arcsec(sky_per_arcsec, std_exptime, std_airmass), None)])
-    emit(f"mage_{len(files) + 1:04d}.fits", std_img, "Object", sinfo["name"], std_exptime,
-         "23:50:00.0", ra=sinfo["ra"], dec=sinfo["dec"], airmass=std_airmass,
-         crs=max(1, int(std_exptime / 6)))
 
-    # -- science: extended emission-line galaxy + sky
-    fluxes, params = hii_line_fluxes(halpha_flux, n2, z=z, config=cfg)
-    gal = _galaxy_spectrum(fluxes, z, float(cfg["simulate"]["sigma_kms"]), cfg, setup)
-    gal_prof = _spatial_profile("exponential", seeing, profile_scale, profile_centre, half)
-    airmasses = np.linspace(1.08, 1.3, max(n_science, 1))
-    sci_files = []
-    for i in range(n_science):
-        am = float(airmasses[i])
-        img = render_orders(det, orders,
-                            [(per_arcsec(gal, science_exptime, am), gal_prof),
-                             (per_arcsec(sky_per_arcsec, science_exptime, am), None)])
-        name = f"mage_{len(files) + 1:04d}.fits"
-        start = 3600 + int(i * (science_exptime + 120))
-        emit(name, img, "Object", target, science_exptime,
-             f"{start // 3600:02d}:{(start % 3600) // 60:02d}:{start % 60:02d}.0",
-             ra=target_ra, dec=target_dec, airmass=am, crs=int(10 * science_exptime / 60))
-        sci_files.append(name)
-
-    targets = [{"name": target, "ra": target_ra, "dec": target_dec, "z": z, "n2": n2,
-                "fluxes": fluxes, "params": params, "files": sci_files}]
-    meta = {"seed": seed, "binning_spatial": binning_spatial, "seeing": seeing,
-            "profile_scale": profile_scale, "profile_centre": profile_centre,
-            "science_exptime": science_exptime, "efficiency_peak": eff.peak,
-            "galaxy_profile": gal_prof}
-    return MageNight(raw_dir=outdir, files=files, targets=targets, orders=orders,
-                     standard={"name": sinfo["name"], "ra": sinfo["ra"], "dec": sinfo["dec"],
-                               "exptime": std_exptime, "airmass": std_airmass},
-                     meta=meta)
+def _sexagesimal(ra_deg: float, dec_deg: float) -> tuple[str, str]:
+    """Degrees -> MagE-style 'hh:mm:ss.ss', '+dd:mm:ss.s' strings."""
+    import astropy.units as u
+    from astropy.coordinates import Angle
+    ra = Angle(ra_deg * u.deg).to_string(unit=u.hourangle, sep=":", precision=2, pad=True)
+    dec = Angle(dec_deg * u.deg).to_string(unit=u.deg, sep=":", precision=1, pad=True,
+                                           alwayssign=True)
+    return ra, dec
