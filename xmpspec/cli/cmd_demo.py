@@ -52,7 +52,7 @@ def demo(
                     f"{row['n2']:.2f}", f"{row['n2_cnn']:.2f}", f"{row['snr_nii6585']:.1f}",
                     row["n2_state_expected"])
     console.print(tab)
-    console.print(f"spectra:   {outdir / 'spectra'}  ({len(night.spectra)} files)")
-    console.print(f"targets:   {night.targets}")
-    console.print(f"selection: {night.selection}  (CNN catalogue)")
-    console.print(f"truth:     {night.truth}  (+ .fits)")
+    console.print(f"spectra:   {outdir / 'spectra'}  ({len(night.spectra)} files)", soft_wrap=True)
+    console.print(f"targets:   {night.targets}", soft_wrap=True)
+    console.print(f"selection: {night.selection}  (CNN catalogue)", soft_wrap=True)
+    console.print(f"truth:     {night.truth}  (+ .fits)", soft_wrap=True)
