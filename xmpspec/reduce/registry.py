@@ -98,6 +98,16 @@ class InstrumentPlugin:
         Other accepted names.
     extraction : str
         Default extraction (``boxcar`` or ``optimal``).
+    boxcar_radius : float
+        Boxcar radius (arcsec) of xmpspec's extraction: wide enough for an
+        extended dwarf galaxy (PypeIt's default, 1.5", loses its outskirts).
+    echelle : bool
+        Echelle spectrograph (orders) rather than a long slit.
+    standard_names : tuple of str
+        Usual flux standards of the instrument.
+    instrume_patterns : tuple of str
+        Regular expressions matching the raw INSTRUME card; frames with
+        another INSTRUME are left out as belonging to another instrument.
     """
 
     name: str
@@ -108,8 +118,10 @@ class InstrumentPlugin:
     simulator: str | None = None
     aliases: tuple[str, ...] = ()
     extraction: str = "boxcar"
+    boxcar_radius: float = 4.0
     echelle: bool = False
     standard_names: tuple[str, ...] = field(default_factory=tuple)
+    instrume_patterns: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ hooks
     def register_pypeit(self) -> None:

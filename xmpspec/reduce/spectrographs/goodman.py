@@ -66,4 +66,5 @@ PLUGIN = register(GoodmanPlugin(
     simulator="xmpspec.simulate.night_goodman:simulate_night",
     aliases=("soar_goodman", "soar", "goodman_blue", "goodman_400"),
     standard_names=("LTT 3864",),
+    instrume_patterns=("ghts", "goodman"),
 ))

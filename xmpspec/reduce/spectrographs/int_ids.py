@@ -25,4 +25,5 @@ PLUGIN = register(IDSPlugin(
     simulator="xmpspec.simulate.night_ids:simulate_night",
     aliases=("ids", "int", "int_ids_r632v", "int_ids_redplus2"),
     standard_names=("G191-B2B",),
+    instrume_patterns=(r"^IDS",),
 ))

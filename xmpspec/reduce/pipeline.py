@@ -1,0 +1,212 @@
+"""One night end to end: setup -> reduce -> measure -> derive (``xmpspec run``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import XmpspecError
+
+__all__ = ["summary_table", "write_summary", "reduce_files", "run_night", "NightRun",
+           "quiet_pypeit"]
+
+log = logging.getLogger("xmpspec.reduce")
+
+
+def quiet_pypeit(verbose: bool = False) -> None:
+    """Lower PypeIt's console logging to warnings (unless ``verbose``)."""
+    try:
+        from pypeit import log as plog
+        level = logging.DEBUG if verbose else logging.WARNING
+        for lg in (plog, logging.getLogger("pypeit")):
+            try:
+                lg.setLevel(level)
+                for h in getattr(lg, "handlers", []):
+                    h.setLevel(level)
+            except Exception:  # noqa: BLE001
+                pass
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def summary_table(results):
+    """Per-night summary: one row per target of every reduced set-up."""
+    from astropy.table import Table
+    rows = []
+    for r in results:
+        for t in r.targets:
+            rows.append({"target": t.target, "instrument": r.instrument, "night": r.night,
+                         "setup": r.setup, "n_exposures": t.n_exposures,
+                         "snr_ha": t.snr_ha, "wave_rms_pix": r.wave_rms_pix,
+                         "flux_calibration": t.status,
+                         "coadd": str(t.coadd) if t.coadd else "",
+                         "problems": "; ".join(r.problems)})
+        if not r.targets:
+            rows.append({"target": "", "instrument": r.instrument, "night": r.night,
+                         "setup": r.setup, "n_exposures": 0, "snr_ha": np.nan,
+                         "wave_rms_pix": r.wave_rms_pix, "flux_calibration": "",
+                         "coadd": "", "problems": "; ".join(r.problems)})
+    names = ("target", "instrument", "night", "setup", "n_exposures", "snr_ha", "wave_rms_pix",
+             "flux_calibration", "coadd", "problems")
+    return Table(rows=rows, names=names) if rows else Table(names=names,
+                                                             dtype=[str] * 4 + [int, float, float]
+                                                             + [str] * 3)
+
+
+def write_summary(results, path: str | Path, inputs=()) -> list[Path]:
+    """Write the per-night summary table (ECSV, with provenance)."""
+    from ..provenance import provenance_record
+    from ..tableio import write_table
+    tab = summary_table(results)
+    extra = {"timings": {str(r.pypeit_file): r.timings for r in results}}
+    return write_table(tab, path, provenance=provenance_record(inputs=inputs, step="reduce",
+                                                               extra=extra))
+
+
+def _reduce_one(args):
+    pypeit_file, root, reference_dirs, targets_path = args
+    from ..tableio import read_table
+    from .runner import reduce_pypeit_file
+    quiet_pypeit()
+    targets = read_table(targets_path) if targets_path else None
+    return reduce_pypeit_file(pypeit_file, root=root, reference_dirs=reference_dirs,
+                              targets=targets)
+
+
+def reduce_files(pypeit_files, root=".", reference_dirs=(), targets_path=None, workers: int = 1,
+                 progress=None):
+    """Reduce several PypeIt files, ``workers`` of them in parallel processes.
+
+    Returns
+    -------
+    results : list of ReductionResult
+    failures : dict
+        PypeIt file -> error message for files that failed.
+    """
+    jobs = [(str(f), str(root), [str(d) for d in reference_dirs],
+             str(targets_path) if targets_path else None) for f in pypeit_files]
+    results, failures = [], {}
+    if workers <= 1 or len(jobs) <= 1:
+        it = progress(jobs, "reducing") if progress else jobs
+        for j in it:
+            try:
+                results.append(_reduce_one(j))
+            except XmpspecError as exc:
+                failures[j[0]] = str(exc)
+        return results, failures
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        futs = {ex.submit(_reduce_one, j): j[0] for j in jobs}
+        it = as_completed(futs)
+        for fut in (progress(it, "reducing", total=len(futs)) if progress else it):
+            try:
+                results.append(fut.result())
+            except XmpspecError as exc:
+                failures[futs[fut]] = str(exc)
+    return results, failures
+
+
+@dataclass
+class NightRun:
+    """Products of ``xmpspec run``."""
+
+    setup: object
+    results: list
+    failures: dict
+    summary: Path | None = None
+    measurements: Path | None = None
+    derived: Path | None = None
+    timings: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targets_path=None,
+              reference_dirs=(), workers: int = 1, progress=None) -> NightRun:
+    """setup -> reduce -> measure -> derive for one night.
+
+    Parameters
+    ----------
+    raw_dir : path-like
+        Raw frames of the night.
+    instrument : str
+        ``goodman``, ``int_ids``, ``mage``.
+    night : str, optional
+        Night name (default: the raw folder's name).
+    root : path-like
+        ``pypeit_files/`` and ``reductions/`` are written under it.
+    targets_path : path-like, optional
+        Targets table (name, z, ...): protects bright lines from the sky
+        model, gives ``measure`` its redshifts, carries columns through.
+    reference_dirs : iterable of path-like
+        Reference-data folders to import missing files from.
+    workers : int
+        PypeIt files reduced in parallel.
+
+    Returns
+    -------
+    NightRun
+    """
+    from ..provenance import provenance_record
+    from ..tableio import read_table, write_table
+    from .pypeitfile import default_night_name, setup_night
+    from .registry import get_instrument
+
+    plugin = get_instrument(instrument)
+    night = night or default_night_name(raw_dir)
+    targets = read_table(targets_path) if targets_path else None
+    t0 = time.time()
+    from .cache import ensure_reference_data
+    ensure_reference_data(plugin.name, reference_dirs, raw_dir)
+    st = setup_night(raw_dir, plugin.name, night=night, root=root, targets=targets)
+    t1 = time.time()
+    results, failures = reduce_files(st.pypeit_files, root, reference_dirs, targets_path,
+                                     workers, progress)
+    t2 = time.time()
+    nightdir = Path(root) / "reductions" / plugin.name / night
+    nightdir.mkdir(parents=True, exist_ok=True)
+    run = NightRun(st, results, failures)
+    run.summary = write_summary(results, nightdir / "summary.ecsv",
+                                inputs=[str(f) for f in st.pypeit_files])[0]
+    # measure every coadd
+    coadds = [(t.coadd, t.target, r) for r in results for t in r.targets if t.coadd]
+    meas = []
+    try:
+        from ..lines.measure import measure_file, objects_table
+    except ImportError as exc:   # measure not available in this installation
+        run.problems.append(f"measure step skipped: {exc}")
+        coadds = []
+    rows = {}
+    if targets is not None and "name" in targets.colnames:
+        for row in targets:
+            rows[str(row["name"])] = {k: row[k] for k in targets.colnames}
+    for path, target, _res in (progress(coadds, "measuring") if progress else coadds):
+        try:
+            m = measure_file(path, target_row=rows.get(target, {"name": target}),
+                             setup=plugin.setup_name)
+            meas.append(m)
+        except XmpspecError as exc:
+            run.problems.append(f"{path}: measure failed: {exc}")
+    t3 = time.time()
+    if meas:
+        prov = provenance_record(inputs=[str(c[0]) for c in coadds], step="measure",
+                                 extra={"night": night, "instrument": plugin.name})
+        tab = objects_table(meas)
+        run.measurements = write_table(tab, nightdir / "measurements.ecsv", provenance=prov)[0]
+        try:
+            from astropy.table import Table
+
+            from ..physics.derive import derive_table
+            der = derive_table(Table(tab), source=str(run.measurements))
+            run.derived = write_table(der, nightdir / "derived.ecsv", provenance=provenance_record(
+                inputs=[str(run.measurements)], step="derive"))[0]
+        except ImportError as exc:
+            run.problems.append(f"derive step skipped: {exc}")
+        except XmpspecError as exc:
+            run.problems.append(f"derive failed: {exc}")
+    run.timings = {"setup_s": t1 - t0, "reduce_s": t2 - t1, "measure_s": t3 - t2,
+                   "derive_s": time.time() - t3}
+    return run

@@ -1,0 +1,318 @@
+"""``xmpspec setup``: PypeIt files with xmpspec's tuned parameters, and the night log.
+
+:func:`setup_night` screens a folder of raw frames (unreadable files,
+frames of another instrument, files PypeIt would silently skip), runs
+PypeIt's own setup (:class:`pypeit.pypeitsetup.PypeItSetup`) in-process,
+applies the instrument plug-in's frame-type corrections, and writes one
+PypeIt file per configuration to ``<root>/pypeit_files/<instrument>/<night>/``.
+
+The files are plain PypeIt files (editable, meant to be committed). Lines
+starting with ``# xmpspec:`` carry xmpspec's own settings, which
+``xmpspec reduce`` reads back (hand edits are honoured)::
+
+    # xmpspec: instrument = goodman
+    # xmpspec: sky_protect = 6690.2-6719.5, 5100.0-5127.4
+    # xmpspec: extraction = boxcar
+
+Coadd groups are the science exposures of each ``target`` in the data
+table: renaming a target (or retyping a frame) in the file changes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .registry import InstrumentPlugin, get_instrument
+
+__all__ = ["RawScreen", "screen_raw_files", "setup_night", "SetupResult", "pypeit_cfg_lines",
+           "read_xmpspec_settings", "protect_windows_for_targets", "default_night_name"]
+
+log = logging.getLogger("xmpspec.reduce")
+
+#: Lines protected from sky over-subtraction (catalogue keys).
+PROTECTED_LINES = ("ha", "oiii5008", "hb")
+
+
+@dataclass
+class RawScreen:
+    """Result of screening a raw folder before PypeIt sees it."""
+
+    usable: list[Path] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)   # file name -> problem
+    warnings: list[str] = field(default_factory=list)
+
+
+def _header_instrument(path: Path) -> str | None:
+    from astropy.io import fits
+    with fits.open(path) as hdul:
+        for h in hdul[:2]:
+            val = h.header.get("INSTRUME")
+            if val:
+                return str(val).strip()
+    return None
+
+
+def screen_raw_files(raw_dir: str | Path, plugin: InstrumentPlugin) -> RawScreen:
+    """Find the raw frames of ``plugin``'s instrument in ``raw_dir``.
+
+    Unreadable files and frames whose INSTRUME belongs to another instrument
+    are listed in ``problems`` (and left out); files PypeIt would ignore are
+    reported in ``warnings``.
+
+    Raises
+    ------
+    InputError
+        ``raw_dir`` is not a folder or holds no FITS files at all.
+    """
+    from astropy.io import fits
+
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise InputError("raw-data folder not found", raw_dir)
+    out = RawScreen()
+    candidates = sorted(p for p in raw_dir.iterdir() if p.is_file() and re.search(
+        r"\.(fits|fit|fts)(\.fz|\.gz)?$|\.fz$", p.name, re.I))
+    if not candidates:
+        raise InputError("no raw FITS frames (*.fits, *.fits.fz, *.fits.gz) in this folder",
+                         raw_dir)
+    out.warnings.extend(plugin.check_raw_files(raw_dir))
+    wanted = [re.compile(v, re.I) for v in plugin.instrume_patterns]
+    for p in candidates:
+        try:
+            with fits.open(p) as hdul:
+                hdul.verify("silentfix")
+                for h in hdul:
+                    _ = h.header
+                    if h.data is not None:
+                        _ = h.data.shape
+            inst = _header_instrument(p)
+        except Exception as exc:  # noqa: BLE001 - any failure means unreadable
+            out.problems[p.name] = f"unreadable FITS file ({type(exc).__name__}: {exc})"
+            continue
+        if inst and wanted and not any(w.search(inst) for w in wanted):
+            out.problems[p.name] = (f"INSTRUME = '{inst}' is not {plugin.name} "
+                                    "(mixed instruments in one folder: left out)")
+            continue
+        if not any(p.match(pat) for pat in plugin.raw_patterns):
+            continue   # reported by plugin.check_raw_files
+        out.usable.append(p)
+    if not out.usable:
+        detail = "; ".join(f"{k}: {v}" for k, v in out.problems.items()) or "; ".join(out.warnings)
+        raise InputError(f"no usable {plugin.name} raw frames ({detail})", raw_dir)
+    return out
+
+
+def default_night_name(raw_dir: str | Path) -> str:
+    """Night name from the raw folder (its name)."""
+    return Path(raw_dir).resolve().name
+
+
+def protect_windows_for_targets(targets, setup_name: str,
+                                lines: tuple[str, ...] = PROTECTED_LINES,
+                                config=None) -> list[tuple[float, float]]:
+    """Observed vacuum wavelength windows of bright lines at each target's redshift.
+
+    Half-width: 3 instrumental FWHM plus 300 km/s, so the full line (and
+    redshift errors of a few 100 km/s) is covered.
+
+    Parameters
+    ----------
+    targets : astropy.table.Table or None
+        Targets table with a ``z`` column.
+    setup_name : str
+        :mod:`xmpspec.instruments` set-up (resolution).
+    """
+    from ..instruments import C_KMS, get_setup
+    from ..lines.catalog import line_catalog
+
+    if targets is None or "z" not in targets.colnames:
+        return []
+    st = get_setup(setup_name)
+    cat = line_catalog(config)
+    out = []
+    for z in np.unique(np.asarray(targets["z"], float)):
+        if not np.isfinite(z):
+            continue
+        for key in lines:
+            w = cat[key].wave * (1 + z)
+            half = 3 * float(st.fwhm_at(w)) + w * 300.0 / C_KMS
+            out.append((round(w - half, 2), round(w + half, 2)))
+    return sorted(out)
+
+
+def pypeit_cfg_lines(plugin: InstrumentPlugin, context: dict) -> list[str]:
+    """PypeIt parameter lines: generic xmpspec tuning + the plug-in's own."""
+    params: dict = {
+        "rdx": {"spectrograph": plugin.pypeit_name},
+        "reduce": {"extraction": {"boxcar_radius": context.get("boxcar_radius",
+                                                               plugin.boxcar_radius)}},
+        "sensfunc": {"extr": "BOX" if context.get("extraction", "boxcar") == "boxcar" else "OPT"},
+    }
+    if context.get("extraction", "boxcar") == "boxcar":
+        params["reduce"]["extraction"]["skip_optimal"] = True
+    if context.get("sky_protect"):
+        # the protected global sky is the final one: no local re-fit that would undo it
+        params["reduce"]["skysub"] = {"no_local_sky": True}
+    _merge(params, plugin.pypeit_parameters(context))
+    return _to_cfg(params)
+
+
+def _merge(a: dict, b: dict) -> None:
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict):
+            _merge(a[k], v)
+        else:
+            a[k] = v
+
+
+def _to_cfg(params: dict, depth: int = 1) -> list[str]:
+    lines = []
+    for k, v in params.items():
+        if isinstance(v, dict):
+            lines.append("    " * (depth - 1) + "[" * depth + k + "]" * depth)
+            lines.extend(_to_cfg(v, depth + 1))
+        else:
+            if isinstance(v, (list, tuple)):
+                v = ", ".join(str(x) for x in v)
+            lines.append("    " * (depth - 1) + f"{k} = {v}")
+    return lines
+
+
+_SETTING = re.compile(r"^#\s*xmpspec:\s*(\w+)\s*=\s*(.*?)\s*$")
+
+
+def read_xmpspec_settings(path: str | Path) -> dict[str, str]:
+    """The ``# xmpspec: key = value`` lines of a PypeIt file."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        m = _SETTING.match(line.strip())
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def parse_windows(text: str) -> list[tuple[float, float]]:
+    """Parse ``"6690.2-6719.5, 5100-5127"`` into wavelength windows."""
+    out = []
+    for part in filter(None, (t.strip() for t in text.split(","))):
+        m = re.match(r"^([\d.]+)\s*-\s*([\d.]+)$", part)
+        if not m:
+            raise InputError(f"sky_protect window '{part}' is not 'wmin-wmax'")
+        a, b = float(m.group(1)), float(m.group(2))
+        out.append((min(a, b), max(a, b)))
+    return out
+
+
+@dataclass
+class SetupResult:
+    """What ``xmpspec setup`` produced."""
+
+    pypeit_files: list[Path]
+    night_log: object            # astropy Table
+    flags: list[str]
+    screen: RawScreen
+    night_log_path: Path | None = None
+
+
+def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
+                root: str | Path = ".", targets=None, extraction: str | None = None,
+                sky_protect: bool = True, boxcar_radius: float | None = None) -> SetupResult:
+    """Run PypeIt's setup on a raw night and write xmpspec-tuned PypeIt files.
+
+    Parameters
+    ----------
+    raw_dir : path-like
+        Folder with the night's raw frames.
+    instrument : str
+        ``goodman``, ``int_ids``, ``mage`` (or an alias).
+    night : str, optional
+        Night name (default: the raw folder's name).
+    root : path-like
+        Files go to ``<root>/pypeit_files/<instrument>/<night>/``.
+    targets : astropy.table.Table, optional
+        Targets table (``name``, ``z``): bright lines at these redshifts are
+        protected from sky over-subtraction.
+    extraction : {'boxcar', 'optimal'}, optional
+        Default: the plug-in's (boxcar).
+    sky_protect : bool
+        Write protection windows when redshifts are known.
+    boxcar_radius : float, optional
+        arcsec; default the plug-in's tuned radius.
+
+    Returns
+    -------
+    SetupResult
+
+    Raises
+    ------
+    InputError
+        No usable raw frames; PypeIt found no configuration.
+    """
+    from .nightlog import night_log
+    from .runner import prepare_pypeit
+
+    plugin = get_instrument(instrument)
+    prepare_pypeit(plugin)
+    from pypeit.pypeitsetup import PypeItSetup
+
+    night = night or default_night_name(raw_dir)
+    screen = screen_raw_files(raw_dir, plugin)
+    try:
+        ps = PypeItSetup.from_rawfiles([str(p) for p in screen.usable], plugin.pypeit_name)
+        ps.run(setup_only=True, clean_config=False)
+    except Exception as exc:  # PypeItError and friends
+        raise InputError(f"PypeIt's setup failed: {exc}", raw_dir) from exc
+    tbl = ps.fitstbl.table
+    changes = plugin.fix_frametypes(tbl)
+    log_tab, flags = night_log(ps.fitstbl, plugin, screen, changes)
+
+    outdir = Path(root) / "pypeit_files" / plugin.name / night
+    outdir.mkdir(parents=True, exist_ok=True)
+    extraction = extraction or plugin.extraction
+    windows = protect_windows_for_targets(targets, plugin.setup_name) if sky_protect else []
+    context = {"extraction": extraction, "sky_protect": windows,
+               "boxcar_radius": boxcar_radius or plugin.boxcar_radius}
+    cfg = pypeit_cfg_lines(plugin, context)
+    configs = [c for c in ps.fitstbl.unique_configurations(copy=True, rm_none=True)]
+    if not configs:
+        raise InputError("PypeIt found no instrument configuration among the frames "
+                         "(are science and calibration frames typed?)", raw_dir)
+    written = []
+    for setup in configs:
+        files = ps.fitstbl.write_pypeit(output_path=str(outdir), cfg_lines=list(cfg),
+                                        configs=[setup], config_subdir=False)
+        for f in files:
+            f = Path(f)
+            groups = _coadd_groups(tbl, setup)
+            header = [f"# xmpspec: instrument = {plugin.name}",
+                      f"# xmpspec: night = {night}",
+                      f"# xmpspec: raw_dir = {Path(raw_dir).resolve()}",
+                      f"# xmpspec: extraction = {extraction}",
+                      f"# xmpspec: sky_protect = "
+                      f"{', '.join(f'{a:.2f}-{b:.2f}' for a, b in windows)}",
+                      "# xmpspec: (coadd groups = science frames of each 'target' below;",
+                      "# xmpspec:  edit targets/frametypes to change them)"]
+            header += [f"#   coadd {t}: {', '.join(fs)}" for t, fs in groups.items()]
+            f.write_text("\n".join(header) + "\n" + f.read_text())
+            written.append(f)
+    log_path = outdir / "night_log.ecsv"
+    from ..provenance import provenance_record
+    from ..tableio import write_table
+    write_table(log_tab, log_path, provenance=provenance_record(
+        inputs=[str(p) for p in screen.usable], step="setup",
+        extra={"instrument": plugin.name, "night": night, "flags": flags}))
+    return SetupResult(written, log_tab, flags, screen, log_path)
+
+
+def _coadd_groups(tbl, setup: str) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for row in tbl:
+        if "science" in str(row["frametype"]).split(",") and setup in str(row["setup"]).split(","):
+            groups.setdefault(str(row["target"]), []).append(str(row["filename"]))
+    return groups

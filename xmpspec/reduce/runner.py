@@ -1,0 +1,402 @@
+"""``xmpspec reduce``: run PypeIt in-process on a PypeIt file, then flux and coadd.
+
+Steps (all in this Python process, so plug-in spectrographs such as INT/IDS
+are known to every PypeIt class):
+
+1. pre-flight: every reference file the instrument needs is installed or
+   cached (imported from ``--reference-data`` folders if given), else a
+   :class:`~xmpspec.errors.ReferenceDataError` lists what is missing;
+2. :class:`pypeit.PypeIt` with ``reuse_calibs=True`` (calibrations, standard
+   and science frames), with the sky protection of bright lines if the
+   PypeIt file asks for it;
+3. sensitivity function (:class:`pypeit.sensfunc.SensFunc`) from the night's
+   standard;
+4. flux calibration (:func:`pypeit.fluxcalibrate.flux_calibrate`) of every
+   science spec1d;
+5. coaddition (:class:`pypeit.coadd1d.CoAdd1D`) of each target's exposures
+   into ``<redux>/<target>.fits``;
+6. a per-night summary table and QA plots.
+
+Outputs: ``<root>/reductions/<instrument>/<night>/<setup>/`` (PypeIt's own
+``Science/``, ``Calibrations/``, ``QA/`` folders, the sensitivity function,
+the coadds) and ``<root>/reductions/<instrument>/<night>/summary.ecsv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, XmpspecError
+from .registry import InstrumentPlugin, get_instrument
+
+__all__ = ["prepare_pypeit", "reduce_pypeit_file", "ReductionResult", "safe_name"]
+
+log = logging.getLogger("xmpspec.reduce")
+
+
+def prepare_pypeit(plugin: InstrumentPlugin) -> None:
+    """Make PypeIt usable in this process: private caches honoured, plug-in registered."""
+    from .cache import prepare_cache_dirs
+
+    prepare_cache_dirs()
+    try:
+        import pypeit.spectrographs  # noqa: F401  (needs astropy's sites.json)
+    except Exception as exc:  # noqa: BLE001
+        raise XmpspecError(
+            f"cannot import PypeIt's spectrographs ({type(exc).__name__}: {exc}); with no "
+            "network, import astropy's site list first: `xmpspec cache import "
+            "../shared/astropy-data`") from exc
+    plugin.register_pypeit()
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe version of a target name."""
+    out = "".join(c if (c.isalnum() or c in "+-_.") else "_" for c in str(name).strip())
+    return out or "target"
+
+
+@dataclass
+class TargetResult:
+    """One target of a reduced set-up."""
+
+    target: str
+    spec1d: list[Path]
+    coadd: Path | None
+    n_exposures: int
+    fluxed: bool
+    status: str
+    snr_ha: float = float("nan")
+
+
+@dataclass
+class ReductionResult:
+    """What ``xmpspec reduce`` produced for one PypeIt file."""
+
+    pypeit_file: Path
+    redux_dir: Path
+    instrument: str
+    night: str
+    setup: str
+    targets: list[TargetResult] = field(default_factory=list)
+    sensfunc: Path | None = None
+    wave_rms_pix: float = float("nan")
+    timings: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _read_pypeit_file(path: Path):
+    from pypeit.inputfiles import PypeItFile
+    try:
+        return PypeItFile.from_file(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"not a valid PypeIt file: {exc}", path) from exc
+
+
+def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
+                       reference_dirs=(), targets=None, progress=None) -> ReductionResult:
+    """Reduce one night/set-up described by a PypeIt file (see module docstring).
+
+    Parameters
+    ----------
+    pypeit_file : path-like
+        Written by ``xmpspec setup`` (or by hand, with an
+        ``# xmpspec: instrument = NAME`` line or a known spectrograph).
+    root : path-like
+        Outputs go to ``<root>/reductions/<instrument>/<night>/<setup>/``.
+    reference_dirs : iterable of path-like
+        Folders to import missing reference files from.
+    targets : astropy.table.Table, optional
+        Targets table (redshift for the S/N near Halpha in the summary).
+
+    Returns
+    -------
+    ReductionResult
+
+    Raises
+    ------
+    InputError
+        Unreadable PypeIt file, unknown instrument, missing raw files.
+    ReferenceDataError
+        Reference files missing (before anything runs).
+    """
+    from .cache import ensure_reference_data
+    from .pypeitfile import parse_windows, read_xmpspec_settings
+    from .skyprotect import install_pypeit_hook, uninstall_pypeit_hook
+
+    pypeit_file = Path(pypeit_file).resolve()
+    if not pypeit_file.is_file():
+        raise InputError("PypeIt file not found", pypeit_file)
+    settings = read_xmpspec_settings(pypeit_file)
+    if "instrument" in settings:
+        plugin = get_instrument(settings["instrument"])
+    else:   # a hand-written PypeIt file: the instrument from its spectrograph
+        import re
+        m = re.search(r"^\s*spectrograph\s*=\s*(\S+)", pypeit_file.read_text(), re.M)
+        if not m:
+            raise InputError("no '# xmpspec: instrument = ...' line and no spectrograph in "
+                             "[rdx]", pypeit_file)
+        plugin = get_instrument(m.group(1))
+    ensure_reference_data(plugin.name, reference_dirs, pypeit_file)
+    prepare_pypeit(plugin)
+    pf = _read_pypeit_file(pypeit_file)
+    missing = [f for f in pf.filenames if not Path(f).is_file()]
+    if missing:
+        raise InputError(f"{len(missing)} raw file(s) listed in the PypeIt file do not exist: "
+                         f"{', '.join(missing[:5])}", pypeit_file)
+    night = settings.get("night") or pypeit_file.parent.name
+    setup = pypeit_file.stem
+    redux = Path(root).resolve() / "reductions" / plugin.name / night / setup
+    redux.mkdir(parents=True, exist_ok=True)
+    res = ReductionResult(pypeit_file, redux, plugin.name, night, setup)
+    windows = parse_windows(settings.get("sky_protect", ""))
+
+    from pypeit.pypeit import PypeIt
+    t0 = time.time()
+    if windows:
+        install_pypeit_hook(windows)
+    try:
+        pypeit = PypeIt(str(pypeit_file), reuse_calibs=True, overwrite=True,
+                        redux_path=str(redux))
+        pypeit.reduce_all()
+        try:
+            pypeit.build_qa()
+        except Exception as exc:  # noqa: BLE001 - QA html is optional
+            res.problems.append(f"PypeIt QA page not built: {exc}")
+    except XmpspecError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise XmpspecError(f"PypeIt failed: {type(exc).__name__}: {exc}", pypeit_file) from exc
+    finally:
+        uninstall_pypeit_hook()
+    res.timings["pypeit_s"] = time.time() - t0
+
+    tbl = pypeit.fitstbl
+    science_dir = Path(pypeit.science_path)
+    spec1d_of = _spec1d_files(pypeit, science_dir)
+    res.wave_rms_pix = _wave_rms(redux)
+
+    # -- sensitivity function from the standard(s)
+    t1 = time.time()
+    std_files = [f for f, ft in spec1d_of.items() if "standard" in ft]
+    sens = None
+    if not std_files:
+        res.problems.append("no standard-star spectrum: spectra are not flux calibrated")
+    else:
+        try:
+            sens = _sensfunc(std_files[0], redux, pf)
+            res.sensfunc = sens
+        except Exception as exc:  # noqa: BLE001
+            res.problems.append(f"sensitivity function failed ({type(exc).__name__}: {exc}); "
+                                "spectra are not flux calibrated")
+    res.timings["sensfunc_s"] = time.time() - t1
+
+    # -- flux calibration and coadds per target
+    t2 = time.time()
+    groups: dict[str, list[Path]] = {}
+    for f, (_ftype, target) in ((f, v) for f, v in _science_targets(tbl, spec1d_of).items()):
+        groups.setdefault(target, []).append(f)
+    if not groups:
+        res.problems.append("no science spectrum was extracted")
+    for target, files in groups.items():
+        fluxed = False
+        status = "not fluxed"
+        if sens is not None:
+            try:
+                _flux(files, sens, pf)
+                fluxed = True
+                status = "fluxed"
+            except Exception as exc:  # noqa: BLE001
+                status = f"flux calibration failed: {exc}"
+                res.problems.append(f"{target}: {status}")
+        coadd = redux / f"{safe_name(target)}.fits"
+        try:
+            _coadd(files, coadd, pf, fluxed)
+        except Exception as exc:  # noqa: BLE001
+            res.problems.append(f"{target}: coadd failed ({type(exc).__name__}: {exc})")
+            coadd = None
+        tr = TargetResult(target, files, coadd, len(files), fluxed, status)
+        if coadd is not None:
+            tr.snr_ha = _snr_near_halpha(coadd, target, targets)
+            _plot_coadd(coadd, redux / "QA" / f"{safe_name(target)}_coadd.png", target)
+        res.targets.append(tr)
+    res.timings["flux_coadd_s"] = time.time() - t2
+    return res
+
+
+def _spec1d_files(pypeit, science_dir: Path) -> dict[Path, str]:
+    """spec1d file -> frame type, from PypeIt's metadata table."""
+    out = {}
+    for f in sorted(science_dir.glob("spec1d_*.fits")):
+        out[f] = ""
+    tbl = pypeit.fitstbl.table
+    for f in out:
+        for row in tbl:
+            stem = Path(str(row["filename"])).name
+            for suf in (".fits.fz", ".fits.gz", ".fits", ".fz", ".fit"):
+                stem = stem.removesuffix(suf)
+            if f"spec1d_{stem}-" in f.name:
+                out[f] = str(row["frametype"])
+                break
+    return out
+
+
+def _science_targets(tbl, spec1d_of: dict[Path, str]) -> dict[Path, tuple[str, str]]:
+    from astropy.io import fits
+    out = {}
+    for f, ftype in spec1d_of.items():
+        if "science" not in ftype.split(","):
+            continue
+        with fits.open(f) as hdul:
+            target = str(hdul[0].header.get("TARGET", f.stem))
+        out[f] = (ftype, target)
+    return out
+
+
+def _wave_rms(redux: Path) -> float:
+    """Largest RMS (pixels) of the wavelength solutions in the Calibrations folder."""
+    from astropy.io import fits
+    rms = []
+    for f in (redux / "Calibrations").glob("WaveCalib_*.fits"):
+        try:
+            with fits.open(f) as hdul:
+                for h in hdul[1:]:
+                    if "RMS" in h.header:
+                        rms.append(float(h.header["RMS"]))
+                    elif h.data is not None and hasattr(h.data, "names") and h.data.names \
+                            and "RMS" in [n.upper() for n in h.data.names]:
+                        rms.extend(np.atleast_1d(h.data["RMS"]).astype(float).tolist())
+        except Exception:  # noqa: BLE001
+            continue
+    if not rms:
+        from pypeit.wavecalib import WaveCalib
+        for f in (redux / "Calibrations").glob("WaveCalib_*.fits"):
+            try:
+                wv = WaveCalib.from_file(str(f), chk_version=False)
+                rms.extend(float(w.rms) for w in wv.wv_fits if w is not None and w.rms)
+            except Exception:  # noqa: BLE001
+                continue
+    return float(max(rms)) if rms else float("nan")
+
+
+def _par_from(pf, spec1d: Path):
+    from astropy.io import fits
+    from pypeit.par import pypeitpar
+    from pypeit.spectrographs.util import load_spectrograph
+    with fits.open(spec1d) as hdul:
+        spectrograph = load_spectrograph(hdul[0].header["PYP_SPEC"])
+        cpar = spectrograph.config_specific_par(hdul)
+    par = pypeitpar.PypeItPar.from_cfg_lines(cfg_lines=cpar.to_config(),
+                                             merge_with=(pf.cfg_lines,))
+    return spectrograph, par
+
+
+def _sensfunc(std_spec1d: Path, redux: Path, pf) -> Path:
+    from astropy.io import fits
+    from pypeit import io as pio
+    from pypeit import sensfunc
+
+    spectrograph, par = _par_from(pf, std_spec1d)
+    out = redux / f"sens_{std_spec1d.name.removeprefix('spec1d_')}"
+    primary_hdr = pio.initialize_header()
+    with fits.open(std_spec1d) as hdul:
+        keys = (["PYP_SPEC", "DATE-OBS", "TELESCOP", "INSTRUME", "DETECTOR"]
+                + spectrograph.configuration_keys() + spectrograph.raw_header_cards())
+        for k in keys:
+            if k.upper() in hdul[0].header:
+                primary_hdr[k.upper()] = hdul[0].header[k.upper()]
+    sobj = sensfunc.SensFunc.get_instance(str(std_spec1d), str(out), par["sensfunc"],
+                                          par_fluxcalib=par["fluxcalib"], chk_version=False)
+    sobj.run()
+    sobj.to_file(str(out), primary_hdr=primary_hdr, overwrite=True)
+    return out
+
+
+def _flux(files: list[Path], sens: Path, pf) -> None:
+    from pypeit import fluxcalibrate
+    _, par = _par_from(pf, files[0])
+    fluxcalibrate.flux_calibrate([str(f) for f in files], [str(sens)] * len(files),
+                                 par=par["fluxcalib"], chk_version=False)
+
+
+def _coadd(files: list[Path], out: Path, pf, fluxed: bool) -> None:
+    from pypeit import coadd1d
+    from pypeit.specobjs import SpecObjs
+
+    spectrograph, par = _par_from(pf, files[0])
+    extr = "BOX" if str(par["sensfunc"]["extr"]).upper() == "BOX" else "OPT"
+    par["coadd1d"]["ex_value"] = extr
+    par["coadd1d"]["flux_value"] = bool(fluxed)
+    objids = []
+    for f in files:
+        sobjs = SpecObjs.from_fitsfile(str(f), chk_version=False)
+        # the brightest object of the exposure (boxcar counts) is the target
+        best, best_flux = None, -np.inf
+        for s in sobjs:
+            cnt = s[f"{extr}_COUNTS"]
+            if cnt is None:
+                continue
+            tot = float(np.nansum(cnt))
+            if tot > best_flux:
+                best, best_flux = s.NAME, tot
+        if best is None:
+            raise InputError("no extracted object", f)
+        objids.append(best)
+    co = coadd1d.CoAdd1D.get_instance([str(f) for f in files], objids, spectrograph=spectrograph,
+                                      par=par["coadd1d"], chk_version=False)
+    co.run()
+    co.save(str(out))
+
+
+def _snr_near_halpha(coadd: Path, target: str, targets) -> float:
+    """Median S/N per pixel within +-50 A of Halpha (the continuum and line)."""
+    from astropy.io import fits
+    z = 0.0
+    if targets is not None and "name" in targets.colnames and "z" in targets.colnames:
+        m = np.asarray(targets["name"]).astype(str) == str(target)
+        if m.any():
+            z = float(np.asarray(targets["z"])[m][0])
+    try:
+        with fits.open(coadd) as hdul:
+            d = hdul[1].data
+            w, f, iv = d["wave"], d["flux"], d["ivar"]
+    except Exception:  # noqa: BLE001
+        return float("nan")
+    sel = (np.abs(w - 6564.61 * (1 + z)) < 50) & (iv > 0)
+    if not sel.any():
+        return float("nan")
+    return float(np.median(f[sel] * np.sqrt(iv[sel])))
+
+
+def _plot_coadd(coadd: Path, png: Path, target: str) -> None:
+    """QA plot of a coadded spectrum."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from astropy.io import fits
+    try:
+        with fits.open(coadd) as hdul:
+            d = hdul[1].data
+            w, f, iv = d["wave"], d["flux"], d["ivar"]
+    except Exception:  # noqa: BLE001
+        return
+    png.parent.mkdir(parents=True, exist_ok=True)
+    err = np.where(iv > 0, 1 / np.sqrt(np.where(iv > 0, iv, 1)), np.nan)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(w, f, lw=0.7, color="k", label="flux")
+    ax.plot(w, err, lw=0.5, color="r", label="1-sigma error")
+    good = iv > 0
+    if good.any():
+        lo, hi = np.nanpercentile(f[good], [1, 99.8])
+        ax.set_ylim(min(lo, 0) * 1.2, hi * 1.3)
+    ax.set_xlabel("vacuum wavelength (A, heliocentric)")
+    ax.set_ylabel("flux (1e-17 erg/s/cm2/A)")
+    ax.set_title(f"{target}: {coadd.name}")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
