@@ -307,7 +307,7 @@ def match_catalogue(observed: Table, catalogue: Table, radius: u.Quantity,
                               ("selection catalogue", cat_names, catalogue_source)):
         if names is None:
             continue
-        for key, rows in _duplicates(names).items():
+        for rows in _duplicates(names).values():
             report.append(f"duplicate name in {label}{f' ({src})' if src else ''}: "
                           f"'{names[rows[0]]}' in rows {', '.join(str(r + 1) for r in rows)}")
 

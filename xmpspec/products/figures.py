@@ -313,7 +313,7 @@ def distribution_plot(table: Table, key: str, path_stem: str | Path,
         ax.set_ylabel("number of galaxies")
         from matplotlib.ticker import MaxNLocator
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.55)
         if n_missing:
             ax.text(0.98, 0.96, f"{n_missing} without value", transform=ax.transAxes,
                     ha="right", va="top", fontsize=7, color="0.3")
@@ -411,21 +411,25 @@ def bpt_plot(table: Table, path_stem: str | Path, config: Config | None = None,
             if sel.any():
                 ax.errorbar(xd[sel], yd[sel], xerr=xe[sel], yerr=ye[sel], ls="none",
                             marker="o", ms=3.5, color=c, elinewidth=0.5, zorder=3)
-            sel = ok & xl & (colour == c)
+            sel = ok & (xl | yl) & (colour == c)
             if sel.any():
-                ax.errorbar(xd[sel], yd[sel], xerr=arrow_x, yerr=np.where(yl[sel], 0, ye[sel]),
-                            xuplims=True, ls="none", marker="|", ms=5, color=c,
-                            elinewidth=0.7, capsize=2, zorder=3)
-            sel = ok & yl & (colour == c)
-            if sel.any():
-                ax.errorbar(xd[sel], yd[sel], yerr=arrow_y, xerr=np.where(xl[sel], 0, xe[sel]),
-                            uplims=True, ls="none", marker="_", ms=5, color=c,
-                            elinewidth=0.7, capsize=2, zorder=3)
+                # limits: open symbol at the limit, error bar of the measured axis, arrow(s)
+                ax.errorbar(xd[sel], yd[sel], xerr=np.where(xl[sel], 0, xe[sel]),
+                            yerr=np.where(yl[sel], 0, ye[sel]), ls="none", marker="o", ms=3.5,
+                            mfc="white", color=c, elinewidth=0.5, capsize=0, zorder=3)
+            sel_x = ok & xl & (colour == c)
+            if sel_x.any():
+                ax.errorbar(xd[sel_x], yd[sel_x], xerr=arrow_x, xuplims=True, ls="none",
+                            marker="none", color=c, elinewidth=0.7, capsize=2.5, zorder=3)
+            sel_y = ok & yl & (colour == c)
+            if sel_y.any():
+                ax.errorbar(xd[sel_y], yd[sel_y], yerr=arrow_y, uplims=True, ls="none",
+                            marker="none", color=c, elinewidth=0.7, capsize=2.5, zorder=3)
         # legend proxies
         ax.plot([], [], "o", color=C_GOOD, ms=3.5, label=f"detected N2 ({(det).sum()})")
         if (ok & xl).any():
-            ax.plot([], [], marker=r"$\leftarrow$", ls="none", color=C_GOOD, ms=7,
-                    label=f"N2 upper limit ({(ok & xl).sum()})")
+            ax.plot([], [], marker="o", mfc="white", ls="none", color=C_GOOD, ms=3.5,
+                    label=f"N2 upper limit, arrow ({(ok & xl).sum()})")
         for name, c in (("composite", C_COMP), ("AGN", C_AGN)):
             if (ok & (colour == c)).any():
                 ax.plot([], [], "o", color=c, ms=3.5, label=f"{name} ({(ok & (colour == c)).sum()})")

@@ -1,0 +1,78 @@
+"""``xmpspec tables``: the paper tables (LaTeX, machine-readable MRT, ECSV, FITS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+from .common import console, err_console, state
+
+
+@app.command("tables")
+def tables(
+    derived: Path = typer.Argument(..., help="Output of xmpspec derive (or measure), or a user "
+                                   "table with the same column names."),
+    outdir: Path = typer.Option(..., "--outdir", "-o", help="Output folder."),
+    selection: Path = typer.Option(None, "--selection", "-s",
+                                   help="Selection catalogue / observing log: name, ra, dec, "
+                                        "n2_cnn, n2_cnn_err, instrument, obsdate, exptime_s, "
+                                        "nexp (any subset)."),
+    style: str = typer.Option("aastex", "--style",
+                              help="aastex (deluxetable), latex (table+tabular) or mrt "
+                                   "(machine-readable only)."),
+    sort: str = typer.Option("ra", "--sort", help="Row order: ra, n2_cnn, name or none."),
+    error_digits: str = typer.Option(None, "--error-digits",
+                                     help="Significant digits of errors (default "
+                                          "products.error_digits = 2), or 'pdg'."),
+):
+    """Write the paper tables: observing log, line measurements, derived properties.
+
+    Each table is written as OUTDIR/<table>.tex (AASTeX deluxetable or plain
+    LaTeX), <table>.mrt (CDS/AAS machine-readable), <table>.txt (aligned
+    text), <table>.ecsv and <table>.fits (full precision, with provenance).
+    Values are rounded to the significant digits of their errors, upper
+    limits are written <-1.50, missing values ... (\\nodata in AASTeX).
+
+    Examples:
+        xmpspec tables derived.ecsv --selection selection.csv -o paper/
+        xmpspec tables derived.fits -s cnn_catalogue.fits --style latex --sort n2_cnn -o tables
+        xmpspec tables derived.ecsv -o mrt_only --style mrt --sort name
+    """
+    from ..errors import ConfigError
+    from ..products.tables import TABLE_STYLES, build_tables, write_paper_table
+    from ..provenance import provenance_record
+    from ..tableio import read_table
+    from .common import track
+
+    if style not in TABLE_STYLES:
+        raise ConfigError(f"--style must be one of {', '.join(TABLE_STYLES)}, got '{style}'")
+    if error_digits is not None:
+        val = error_digits if error_digits.strip().lower() == "pdg" else None
+        if val is None:
+            try:
+                val = int(error_digits)
+            except ValueError:
+                raise ConfigError(f"--error-digits must be an integer or 'pdg', got "
+                                  f"'{error_digits}'") from None
+        state.override(products__error_digits=val)
+    cfg = state.config
+    table = read_table(derived)
+    sel = read_table(selection) if selection is not None else None
+    built, notes = build_tables(table, sel, sort=sort, config=cfg, derived_source=derived,
+                                selection_source=selection)
+    inputs = [derived] + ([selection] if selection is not None else [])
+    written = []
+    for t in track(built, "writing tables"):
+        prov = provenance_record(inputs, cfg, step=f"tables:{t.name}",
+                                 extra={"style": style, "sort": sort})
+        written += write_paper_table(t, outdir, style=style, provenance=prov)
+    for note in notes:
+        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    if not state.quiet:
+        for t in built:
+            console.print(f"{t.name}: {t.nrows} rows, {len(t.columns)} columns", highlight=False)
+        for f in written:
+            console.print(f"wrote {f}", highlight=False)
+    return 0
