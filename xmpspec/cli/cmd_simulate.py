@@ -77,6 +77,7 @@ def spectrum(
                                                 "1e-17 erg/s/cm2/A/arcsec2 (dark ~0.6)."),
     sky_lines: bool = typer.Option(True, "--sky-lines/--no-sky-lines",
                                    help="Noise of the night-sky emission lines."),
+    airmass: float | None = typer.Option(None, "--airmass", help="Airmass (default 1.2)."),
     cosmic_rays: int = typer.Option(0, "--cosmic-rays", min=0, help="Number of cosmic-ray hits."),
     mask_cosmics: bool = typer.Option(True, "--mask-cosmics/--keep-cosmics",
                                       help="Mask cosmic-ray pixels or leave them in."),
@@ -108,7 +109,8 @@ def spectrum(
     spec, truth = simulate_spectrum(
         setup, z, fluxes, n2=n2, o3=o3, halpha_flux=ha_flux, ebv=ebv, ebv_mw=ebv_mw, te=te, ne=ne,
         sigma_kms=sigma_kms, ew_ha=ew_ha, balmer_abs_ew=balmer_abs_ew, exptime=exptime,
-        nexp=nexp, sky_level=sky_level, sky_lines=sky_lines, cosmic_rays=cosmic_rays,
+        nexp=nexp, sky_level=sky_level, sky_lines=sky_lines, airmass=airmass,
+        cosmic_rays=cosmic_rays,
         mask_cosmics=mask_cosmics, seed=seed, name=name, ra=ra, dec=dec, config=cfg)
     prov = provenance_record(step="simulate spectrum", config=cfg,
                              extra={"seed": seed, "setup": setup})

@@ -51,6 +51,7 @@ from ..spectrum import FLUX_UNIT, LINE_FLUX_UNIT, Spectrum
 from .skylines import sky_line_list
 
 __all__ = ["pixel_edges", "emission_line_model", "continuum_model", "effective_area",
+           "atmospheric_extinction",
            "sky_spectrum", "line_snr", "simulate_spectrum", "iter_batch", "simulate_batch",
            "coordinate_name"]
 
@@ -238,11 +239,12 @@ def continuum_model(wave_obs_vac: np.ndarray | u.Quantity, z: float, level_at_ha
 
 
 def effective_area(setup: Setup | str, wave: np.ndarray | u.Quantity,
-                   config: Config | None = None) -> u.Quantity:
-    """Effective collecting area (telescope x end-to-end efficiency) of a set-up.
+                   config: Config | None = None, airmass: float | None = None) -> u.Quantity:
+    """Effective collecting area (telescope x efficiency x atmosphere) of a set-up.
 
     A Gaussian efficiency envelope of ``[simulate.throughput.<setup>]``
-    (``area_m2 * peak * exp(-(lambda - center)^2 / (2 sigma^2))``).
+    (``area_m2 * peak * exp(-(lambda - center)^2 / (2 sigma^2))``) times the
+    atmospheric transmission at ``airmass`` (:func:`atmospheric_extinction`).
 
     Parameters
     ----------
@@ -252,6 +254,8 @@ def effective_area(setup: Setup | str, wave: np.ndarray | u.Quantity,
         Observed wavelength(s) (Angstrom).
     config : Config, optional
         Configuration (default: active).
+    airmass : float, optional
+        Airmass (default ``[simulate] airmass``).
 
     Returns
     -------
@@ -267,7 +271,35 @@ def effective_area(setup: Setup | str, wave: np.ndarray | u.Quantity,
                          "[simulate.throughput] of the configuration") from None
     w = _wave_array(wave)
     eff = float(tp["peak"]) * np.exp(-0.5 * ((w - float(tp["center"])) / float(tp["sigma"])) ** 2)
+    am = float(cfg["simulate"]["airmass"] if airmass is None else airmass)
+    if not am >= 1.0:
+        raise InputError(f"airmass must be >= 1 (got {am})")
+    eff = eff * 10.0 ** (-0.4 * am * atmospheric_extinction(w, cfg))
     return float(tp["area_m2"]) * 1e4 * eff * u.cm**2
+
+
+def atmospheric_extinction(wave: np.ndarray | u.Quantity,
+                           config: Config | None = None) -> np.ndarray:
+    """Atmospheric extinction in magnitudes per airmass (smooth site-average model).
+
+    Rayleigh scattering ``a (lambda/5500)^-4.05``, aerosols
+    ``b (lambda/5500)^-alpha`` and the ozone UV cut-off ``c exp((3400 - lambda)/120)``
+    with a, b, alpha, c from ``[simulate]`` (about 0.15 mag at 5500 A and
+    0.9 mag at 3200 A, as at La Palma or Cerro Pachon).
+
+    Parameters
+    ----------
+    wave : array_like or Quantity
+        Wavelength (Angstrom).
+    config : Config, optional
+        Configuration (default: active).
+    """
+    cfg = config if config is not None else get_active_config()
+    sim = cfg["simulate"]
+    x = _wave_array(wave) / 5500.0
+    return (float(sim["extinction_rayleigh_5500"]) * x**-4.05
+            + float(sim["extinction_aerosol_5500"]) * x ** -float(sim["extinction_aerosol_alpha"])
+            + float(sim["extinction_ozone_3400"]) * np.exp((3400.0 - 5500.0 * x) / 120.0))
 
 
 def sky_spectrum(setup: Setup | str, wave_obs_vac: np.ndarray | u.Quantity,
@@ -395,8 +427,8 @@ def simulate_spectrum(setup: Setup | str, z: float,
                       balmer_break: float | None = None, balmer_abs_ew: float = 0.0,
                       exptime: float | None = None, nexp: int = 1,
                       sky_level: float | u.Quantity | None = None, sky_lines: bool = True,
-                      sky_line_scale: float | None = None, cosmic_rays: int = 0,
-                      mask_cosmics: bool = True, seed: int | None = None,
+                      sky_line_scale: float | None = None, airmass: float | None = None,
+                      cosmic_rays: int = 0, mask_cosmics: bool = True, seed: int | None = None,
                       rng: np.random.Generator | None = None, name: str | None = None,
                       ra: float | None = None, dec: float | None = None,
                       wave_range: tuple[float, float] | None = None,
@@ -439,6 +471,9 @@ def simulate_spectrum(setup: Setup | str, z: float,
         Include the noise of the night-sky emission lines.
     sky_line_scale : float, optional
         Scale of the sky-line intensities.
+    airmass : float, optional
+        Airmass of the observation (atmospheric extinction costs photons);
+        default ``[simulate] airmass``.
     cosmic_rays : int
         Number of cosmic-ray hits in the extracted spectrum.
     mask_cosmics : bool
@@ -536,7 +571,8 @@ def simulate_spectrum(setup: Setup | str, z: float,
         else None
     if tp is None:
         raise InputError(f"no throughput model for set-up '{st.name}'")
-    aeff = effective_area(st, wave, cfg).to_value(u.cm**2)
+    airmass = float(sim["airmass"] if airmass is None else airmass)
+    aeff = effective_area(st, wave, cfg, airmass).to_value(u.cm**2)
     ttot = exptime * nexp
     # e- per (1e-17 erg/s/cm2/A) in each pixel
     conv = 1e-17 * aeff * ttot * width * wave / _HC_ERG_A
@@ -597,13 +633,15 @@ def simulate_spectrum(setup: Setup | str, z: float,
         "balmer_break": bbreak, "balmer_abs_ew": float(balmer_abs_ew),
         "cont_at_ha": level, "exptime": exptime, "nexp": nexp,
         "sky_level": _sky_level_value(sky_level, sim), "sky_lines": bool(sky_lines),
+        "airmass": airmass,
         "n_cosmic": int(cosmic_rays), "cosmics_masked": bool(mask_cosmics),
         "seed": -1 if seed is None else int(seed),
     })
 
     meta = {"name": name, "ra": float(ra), "dec": float(dec), "instrument": st.label,
             "setup": st.name, "exptime": ttot, "nexp": nexp, "fluxed": True,
-            "extraction": "BOX", "resolution": float(st.resolution), "simulated": True}
+            "extraction": "BOX", "resolution": float(st.resolution), "airmass": airmass,
+            "simulated": True}
     spec = Spectrum(wavelength=wave * u.AA, flux=flux * FLUX_UNIT, error=error * FLUX_UNIT,
                     mask=mask, redshift=float(z), medium="vacuum", meta=meta)
     if return_model:
