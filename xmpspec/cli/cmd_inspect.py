@@ -137,7 +137,6 @@ def inspect(
 
 def _list_objects(spectra: list[Path]) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
     from ..errors import InputError, XmpspecError
     from ..io import detect_format
@@ -158,14 +157,17 @@ def _list_objects(spectra: list[Path]) -> int:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
                               soft_wrap=True)
             continue
-        table = Table(title=f"{path} (target {objs[0]['target'] if objs else '-'})")
-        for col in ("name", "mask name", "RA", "Dec", "S/N", "extractions"):
-            table.add_column(col)
+        target = objs[0]["target"] if objs else None
+        console.print(f"[bold]{escape(str(path))}[/] (target {escape(str(target or '-'))}; "
+                      f"{len(objs)} object(s), brightest first)", highlight=False,
+                      soft_wrap=True)
         for o in objs:
-            table.add_row(o["name"], o["maskdef_objname"] or "-",
-                          "-" if o["ra"] is None else f"{o['ra']:.5f}",
-                          "-" if o["dec"] is None else f"{o['dec']:+.5f}",
-                          "-" if o["s2n"] is None else f"{o['s2n']:.1f}",
-                          ", ".join(o["extractions"]) or "-")
-        console.print(table)
+            pos = ("-" if o["ra"] is None else
+                   f"RA={o['ra']:.5f} Dec={o['dec']:+.5f}")
+            s2n = "-" if o["s2n"] is None else f"{o['s2n']:.1f}"
+            orders = f"  orders={o['n_orders']}" if o["n_orders"] > 1 else ""
+            console.print(f"  {escape(o['name'])}  mask-name={escape(o['maskdef_objname'] or '-')}"
+                          f"  {pos}  S/N={s2n}{orders}  extractions: "
+                          f"{escape(', '.join(o['extractions']) or '-')}",
+                          highlight=False, soft_wrap=True)
     return EXIT_PARTIAL if failed else EXIT_OK
