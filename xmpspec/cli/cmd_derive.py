@@ -54,10 +54,8 @@ def derive(
     if n2_calibration is not None:
         n2_calibration = check_n2_calibration(n2_calibration)
     tab = read_table(table)
-    if "z" not in tab.colnames and ("line" in tab.colnames or "key" in tab.colnames):
-        tab = pivot_line_table(tab, table)
-    elif ("line" in tab.colnames or "key" in tab.colnames) and "flux" in tab.colnames:
-        tab = pivot_line_table(tab, table)
+    if ("line" in tab.colnames or "key" in tab.colnames) and "flux" in tab.colnames:
+        tab = pivot_line_table(tab, table)  # per-line table -> one row per object
     phot = read_table(photometry) if photometry is not None else None
     dist = read_table(distances) if distances is not None else None
 

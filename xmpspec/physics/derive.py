@@ -417,6 +417,16 @@ def derive_table(table: Table, config: Config | None = None, *,
 
     for name in DERIVED_COLUMNS:
         t[name] = out[name]
+    # indices computed from line fluxes (absent from the input) are added too
+    for name, m in (("n2", n2), ("o3", o3)):
+        if name not in t.colnames:
+            ok = m.state != MISSING
+            t[name] = _masked(np.where(ok, m.value, np.nan),
+                              description=f"{name.upper()} from the line fluxes "
+                                          "(value is the limit where censored)")
+            t[name + "_err"] = _masked(np.where(ok, m.err, np.nan))
+            t[name + "_upper_limit"] = _bool_col(m.state == UPPER, ~ok)
+            t[name + "_state"] = _str_col(np.where(ok, m.state, "missing"))
     t.meta["oh_n2_calibration"] = calib
     t.meta["oh_n2_calibration_ref"] = strong_line.N2_CALIBRATIONS[calib][3]
     return t

@@ -128,13 +128,19 @@ class EmissivityGrid:
         te = np.geomspace(*spec["te"][:2], spec["te"][2])
         ne = np.geomspace(*spec["ne"][:2], spec["ne"][2])
         out = {}
+        all_trans: dict = {}
         for key, (elem, spec_no, line) in GRID_LINES.items():
             atom = atoms[f"{elem}{spec_no}"]
             if isinstance(line, str):
                 e = atom.getEmissivity(te, ne, label=line, product=True)
             else:
-                e = atom.getEmissivity(te, ne, wave=line, product=True)
-            e = np.asarray(e, float)
+                # one population solve per atom: PyNeb returns every transition at once
+                ak = f"{elem}{spec_no}"
+                if ak not in all_trans:
+                    all_trans[ak] = atom.getEmissivity(te, ne, product=True)
+                lev_i, lev_j = atom.getTransition(line)
+                e = all_trans[ak][int(lev_i) - 1, int(lev_j) - 1]
+            e = np.asarray(e, float).reshape(len(te), len(ne))
             if not np.all(np.isfinite(e) & (e > 0)):
                 raise RuntimeError(f"PyNeb emissivity of {key} not finite on the grid "
                                    f"(Te {spec['te'][:2]} K, ne {spec['ne'][:2]} cm-3)")
@@ -161,6 +167,7 @@ class EmissivityGrid:
     def _locate(axis: np.ndarray, x: np.ndarray):
         step = axis[1] - axis[0]
         t = (np.asarray(x, float) - axis[0]) / step
+        t = np.where(np.isfinite(t), t, 0.0)  # NaN inputs: any cell; masked by the callers
         i = np.clip(np.floor(t).astype(int), 0, len(axis) - 2)
         f = np.clip(t - i, 0.0, 1.0)
         return i, f
@@ -170,8 +177,9 @@ class EmissivityGrid:
         i, fi = self._locate(self.log_te, np.log10(te))
         j, fj = self._locate(self.log_ne, np.log10(ne))
         g = self.log_emis[key]
-        return (g[i, j] * (1 - fi) * (1 - fj) + g[i + 1, j] * fi * (1 - fj)
-                + g[i, j + 1] * (1 - fi) * fj + g[i + 1, j + 1] * fi * fj)
+        val = (g[i, j] * (1 - fi) * (1 - fj) + g[i + 1, j] * fi * (1 - fj)
+               + g[i, j + 1] * (1 - fi) * fj + g[i + 1, j + 1] * fi * fj)
+        return np.where(np.isfinite(te) & np.isfinite(ne), val, np.nan)
 
     def emissivity(self, key: str, te, ne) -> np.ndarray:
         """Emissivity of ``key`` (erg cm^3 s^-1, PyNeb units)."""
