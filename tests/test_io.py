@@ -187,6 +187,48 @@ def test_fits_image_named_ivar_extension_air_and_bunit(tmp_path):
     assert s.name == "J0845"
 
 
+def test_fits_image_wavelength_extension(tmp_path):
+    wave_hdu = fits.ImageHDU(WAVE / 10.0, name="WAVELENGTH")
+    wave_hdu.header["BUNIT"] = "nm"
+    p = tmp_path / "xspec.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(FLUX, name="FLUX"), wave_hdu,
+                  fits.ImageHDU(ERR, name="ERROR")]).writeto(p)
+    assert detect_format(p) == "fits-image"
+    _assert_basic(read_spectrum(p))
+    p2 = tmp_path / "awav.fits"
+    fits.HDUList([fits.PrimaryHDU(FLUX), fits.ImageHDU(WAVE, name="AWAV"),
+                  fits.ImageHDU(1 / ERR**2, name="IVAR")]).writeto(p2)
+    s = read_spectrum(p2)
+    _assert_basic(s)
+    assert s.medium == "air"
+
+
+def test_eso_like_table_with_loose_names(tmp_path):
+    # ESO Phase-3 style: one row of array columns, units in TUNIT, names not exact
+    cols = [fits.Column(name="WAVE_AIR", format=f"{N}D", array=(WAVE / 10)[None, :],
+                        unit="nm"),
+            fits.Column(name="FLUX_REDUCED", format=f"{N}D",
+                        array=(FLUX * 1e-17)[None, :], unit="erg cm**(-2) s**(-1) angstrom**(-1)"),
+            fits.Column(name="ERR_REDUCED", format=f"{N}D", array=(ERR * 1e-17)[None, :],
+                        unit="erg cm**(-2) s**(-1) angstrom**(-1)")]
+    p = tmp_path / "eso.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(p)
+    s = read_spectrum(p)
+    assert s.medium == "air"
+    assert np.allclose(s.wavelength.to_value(u.AA), WAVE)
+    assert np.allclose(s.flux.to_value(FLUX_UNIT), FLUX)
+    assert np.allclose(s.error.to_value(FLUX_UNIT), ERR)
+
+
+def test_pypeit_non_spectrum_file_is_refused(tmp_path):
+    p = tmp_path / "spec2d.fits"
+    h = fits.ImageHDU(np.zeros((5, 5)), name="DET01-SCIIMG")
+    h.header["DMODCLS"] = "Spec2DObj"
+    fits.HDUList([fits.PrimaryHDU(), h]).writeto(p)
+    with pytest.raises(InputError, match="PypeIt Spec2DObj file .2D spectra."):
+        read_spectrum(p)
+
+
 def test_wcs_wavelength_missing_keys():
     with pytest.raises(InputError, match="CRVAL1"):
         wcs_wavelength(fits.Header(), 10, "f.fits")

@@ -57,6 +57,17 @@ ALIASES = {
 }
 
 
+_PYPEIT_NOT_SPECTRA = {
+    "AllSpec2DObj": "2D spectra",
+    "Spec2DObj": "2D spectra",
+    "OrderStack": "echelle order stack; read the coadd1d file",
+    "SensFunc": "sensitivity function",
+    "Telluric": "telluric model",
+    "PypeItImage": "calibration image",
+    "WaveCalib": "wavelength calibration",
+}
+
+
 def list_formats() -> dict[str, str]:
     """Supported spectrum formats: ``{name: description}``.
 
@@ -91,6 +102,12 @@ def _detect_fits(path: Path) -> str:
             return "pypeit-coadd1d"
         if "SpecObj" in ext_dmod:
             return "pypeit-spec1d"
+        other = [d for d in [dmod0, *ext_dmod]
+                 if d and d not in ("DetectorContainer", "Mosaic")]
+        if other:
+            what = _PYPEIT_NOT_SPECTRA.get(other[0], "not a 1D spectrum")
+            raise InputError(f"PypeIt {other[0]} file ({what}): read the spec1d_*.fits or "
+                             "coadd1d output instead", path)
         if "COADD" in names:
             cols = [c.lower() for c in (hdul["COADD"].columns.names or [])] \
                 if isinstance(hdul["COADD"], fits.BinTableHDU) else []

@@ -25,6 +25,7 @@ FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"
 
 # Column / extension names understood by the generic readers (lower case).
+WAVE_PREFIXES = ("wave", "wavelength", "lambda", "lam_", "wl_", "awav")
 WAVE_NAMES = ("wavelength", "wave", "lambda", "lam", "wl", "wav", "wavelen", "awav",
               "wave_air", "air_wave", "lambda_air", "wave_vac", "vac_wave", "lambda_vac",
               "vacuum_wave", "wave_vacuum", "opt_wave", "box_wave")

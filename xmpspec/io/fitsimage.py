@@ -19,7 +19,9 @@ extension named like ``ERROR``/``ERR``/``SIGMA``/``NOISE``/``STDDEV``
 if no extension is so named, a single other image extension of the same
 length is taken as the 1-sigma error. A ``MASK``/``BADPIX``/``DQ`` extension
 (non-zero = bad) is used when present. ``CTYPE1 = 'AWAV...'`` or
-``AIRORVAC = 'air'`` declares air wavelengths.
+``AIRORVAC = 'air'`` declares air wavelengths. Instead of a WCS, the
+wavelengths may be an image extension named ``WAVE``/``WAVELENGTH``/``LAMBDA``
+(``AWAV``: air; ``LOGLAM``: log10 Angstrom; unit from its ``BUNIT``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ _SIGMA_EXT = ("ERROR", "ERR", "ERRS", "SIGMA", "NOISE", "STDDEV", "STDEV", "UNCE
 _IVAR_EXT = ("IVAR", "INVVAR", "INV_VAR", "WEIGHT", "INVERSE_VARIANCE")
 _VAR_EXT = ("VAR", "VARIANCE")
 _MASK_EXT = ("MASK", "BADPIX", "BPM", "DQ", "QUALITY", "FLAGS")
+_WAVE_EXT = ("WAVE", "WAVELENGTH", "LAMBDA", "WAVELEN", "AWAV", "LOGLAM")
+_SKIP_EXT = _SIGMA_EXT + _IVAR_EXT + _VAR_EXT + _MASK_EXT + _WAVE_EXT
 
 
 def wcs_wavelength(header: fits.Header, npix: int, path: Path | None = None) -> u.Quantity:
@@ -163,7 +167,7 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
             if isinstance(h, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU) \
                     and h.data is not None and h.data.size > 1:
                 name = (h.name or "").upper()
-                if name in _SIGMA_EXT + _IVAR_EXT + _VAR_EXT + _MASK_EXT:
+                if name in _SKIP_EXT:
                     continue
                 flux_idx = i
                 break
@@ -181,7 +185,7 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
         else:
             flux = _squeeze(fhdu.data, path, f"image in HDU {flux_idx}")
         npix = flux.size
-        mask_vals, err_unit = None, None
+        mask_vals, err_unit, wave_arr, wave_ext = None, None, None, None
         others = [(i, h) for i, h in enumerate(hdul) if i != flux_idx
                   and isinstance(h, fits.ImageHDU | fits.PrimaryHDU | fits.CompImageHDU)
                   and h.data is not None and h.data.size > 1]
@@ -197,9 +201,12 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
                         break
             if name in _MASK_EXT and mask_vals is None:
                 mask_vals = _squeeze(h.data, path, f"{name} extension")
+            if name in _WAVE_EXT and wave_arr is None:
+                wave_arr = _squeeze(h.data, path, f"{name} extension")
+                wave_ext = h
         if err_vals is None:
             unnamed = [(i, h) for i, h in others
-                       if (h.name or "").upper() not in _MASK_EXT
+                       if (h.name or "").upper() not in _MASK_EXT + _WAVE_EXT
                        and np.squeeze(h.data).shape == (npix,)]
             if len(unnamed) == 1:
                 i, h = unnamed[0]
@@ -220,8 +227,18 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
         if mask_vals is not None and mask_vals.size != npix:
             raise InputError(f"mask extension has {mask_vals.size} pixels, flux has {npix}",
                              path)
-        wave = wcs_wavelength(fhdu.header if "CRVAL1" in fhdu.header or
-                              "COEFF0" in fhdu.header else header, npix, path)
+        if wave_arr is not None:  # wavelength array in its own extension
+            if wave_arr.size != npix:
+                raise InputError(f"{wave_ext.name} extension has {wave_arr.size} pixels, flux "
+                                 f"has {npix}", path)
+            if wave_ext.name.upper() == "LOGLAM":
+                wave = 10.0 ** wave_arr * u.AA
+            else:
+                wave = wave_arr * to_wave_unit(wave_ext.header.get("BUNIT")
+                                               or wave_ext.header.get("CUNIT1"), path)
+        else:
+            wave = wcs_wavelength(fhdu.header if "CRVAL1" in fhdu.header or
+                                  "COEFF0" in fhdu.header else header, npix, path)
         flux_unit = parse_unit(fhdu.header.get("BUNIT", header.get("BUNIT")), None, path,
                                "flux unit (BUNIT)")
         if flux_unit is None:
@@ -242,6 +259,9 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
                                      f"'{flux_unit}'", path) from None
         mask = bad if mask_vals is None else (bad | (mask_vals != 0))
         declared = medium_from_header(fhdu.header) or medium_from_header(header)
+        if wave_ext is not None:
+            declared = ("air" if wave_ext.name.upper() == "AWAV" else None) \
+                or medium_from_header(wave_ext.header) or declared
         meta = {"source_file": str(path), "format": "fits-image", "error_from": err_src}
         name = header_value(header, "OBJECT", "OBJNAME", "TARGET", "NAME")
         if name is not None:

@@ -41,6 +41,7 @@ from ._common import (
     LOGWAVE_NAMES,
     VAR_NAMES,
     WAVE_NAMES,
+    WAVE_PREFIXES,
     check_file,
     coerce_meta,
     error_from,
@@ -114,7 +115,8 @@ def read_fits_table_spectrum(path: Path, medium: str | None = None,
             except (KeyError, IndexError):
                 raise InputError(f"FITS file has no HDU {i!r}", path) from None
             names = [n.lower() for n in (h.columns.names if h.columns is not None else [])]
-            if _find(names, WAVE_NAMES + LOGWAVE_NAMES) and _find(names, FLUX_NAMES):
+            roles = _identify(names)
+            if (roles[0] or roles[1]) and roles[2]:
                 chosen = h
                 break
         if chosen is None:
@@ -147,6 +149,47 @@ def _find(names_lower: list[str], wanted: tuple[str, ...]) -> str | None:
         if w in names_lower:
             return w
     return None
+
+
+def _identify(lower: list[str]):
+    """Column roles from lower-case names: exact names first, then looser ones."""
+    wave_key = _find(lower, WAVE_NAMES)
+    logwave_key = None if wave_key else _find(lower, LOGWAVE_NAMES)
+    flux_key = _find(lower, FLUX_NAMES)
+    err_kind, err_key = None, None
+    for kind, names in (("sigma", ERR_NAMES), ("ivar", IVAR_NAMES), ("var", VAR_NAMES)):
+        k = _find(lower, names)
+        if k:
+            err_kind, err_key = kind, k
+            break
+    bad_key = _find(lower, BADMASK_NAMES)
+    good_key = None if bad_key else _find(lower, GOODMASK_NAMES)
+    # looser names (wave_obs, flux_corr, flux_err ...) when the exact ones are absent
+    if not (wave_key or logwave_key):
+        wave_key = _unique([c for c in lower if c.startswith(WAVE_PREFIXES)
+                            and "rest" not in c and not c.startswith("log")])
+    if not flux_key:
+        flux_key = _unique([c for c in lower if c.startswith(("flux", "flam"))
+                            and not _is_uncertainty(c) and "mask" not in c])
+    if not err_key:
+        for kind, test in (("ivar", lambda c: "ivar" in c or "invvar" in c),
+                           ("var", lambda c: c.endswith("var") and "ivar" not in c),
+                           ("sigma", lambda c: any(t in c for t in
+                                                   ("err", "sig", "unc", "noise", "std")))):
+            k = _unique([c for c in lower if test(c) and c not in (wave_key, flux_key)])
+            if k:
+                err_kind, err_key = kind, k
+                break
+
+    return wave_key, logwave_key, flux_key, err_kind, err_key, bad_key, good_key
+
+
+def _unique(cands: list[str]) -> str | None:
+    return cands[0] if len(cands) == 1 else None
+
+
+def _is_uncertainty(name: str) -> bool:
+    return any(t in name for t in ("err", "sig", "ivar", "var", "unc", "noise", "std"))
 
 
 def _meta_get(meta: dict, *keys):
@@ -198,17 +241,8 @@ def spectrum_from_table(table: Table, path: Path, medium: str | None = None,
         t.meta.update(table.meta)
         return spectrum_from_table(t, path, medium=medium, fmt=fmt)
 
-    wave_key = _find(lower, WAVE_NAMES)
-    logwave_key = None if wave_key else _find(lower, LOGWAVE_NAMES)
-    flux_key = _find(lower, FLUX_NAMES)
-    err_kind, err_key = None, None
-    for kind, names in (("sigma", ERR_NAMES), ("ivar", IVAR_NAMES), ("var", VAR_NAMES)):
-        k = _find(lower, names)
-        if k:
-            err_kind, err_key = kind, k
-            break
-    bad_key = _find(lower, BADMASK_NAMES)
-    good_key = None if bad_key else _find(lower, GOODMASK_NAMES)
+    wave_key, logwave_key, flux_key, err_kind, err_key, bad_key, good_key = \
+        _identify(lower)
 
     positional = not (wave_key or logwave_key or flux_key or err_key)
     if positional:
@@ -296,8 +330,10 @@ def spectrum_from_table(table: Table, path: Path, medium: str | None = None,
     wave, flux, error, mask = orient(wave, flux, error, mask, path=path)
 
     declared = None
-    if not positional and wave_key in AIR_WAVE_NAMES:
+    if not positional and (wave_key in AIR_WAVE_NAMES or "air" in (wave_key or "")):
         declared = "air"
+    elif not positional and "vac" in (wave_key or ""):
+        declared = "vacuum"
     declared = declared or medium_from_text(_meta_get(meta_in, "medium", "wave_medium",
                                                       "airorvac", "wavemed")) \
         or medium_from_header(_HeaderLike(meta_in))
