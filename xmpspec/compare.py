@@ -30,7 +30,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import MaskedColumn, Table
 
 from .config import Config, get_active_config
@@ -332,16 +332,28 @@ def match_catalogue(observed: Table, catalogue: Table, radius: u.Quantity,
     sep = np.ma.masked_all(n_obs, dtype=float)
     notes = ["" for _ in range(n_obs)]
 
+    near_idx: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    nearest_sep = np.full(n_obs, np.nan)
     if can_position:
+        # KD-tree searches (astropy): the nearest entry of every observed row, and all
+        # entries within the radius (to detect ambiguous matches)
         cat_sub = cat_coord[cat_valid]
         cat_sub_index = np.flatnonzero(cat_valid)
+        obs_rows = np.flatnonzero(obs_valid)
+        if len(obs_rows):
+            sub_obs = obs_coord[obs_rows]
+            _, d_near, _ = sub_obs.match_to_catalog_sky(cat_sub)
+            nearest_sep[obs_rows] = np.atleast_1d(d_near.to_value(u.arcsec))
+            io, ic, d2d, _ = search_around_sky(sub_obs, cat_sub, radius)
+            for k in np.unique(io):
+                sel = io == k
+                order = np.argsort(d2d[sel].to_value(u.arcsec))
+                near_idx[int(obs_rows[k])] = (cat_sub_index[ic[sel]][order],
+                                              d2d[sel].to_value(u.arcsec)[order])
 
     def _within(i: int) -> tuple[np.ndarray, np.ndarray]:
         """Catalogue rows within radius of observed row i (indices, separations)."""
-        d = obs_coord[i].separation(cat_sub).to(u.arcsec)
-        close = d <= radius
-        order = np.argsort(d.value[close])
-        return cat_sub_index[close][order], d.value[close][order]
+        return near_idx.get(i, (np.array([], int), np.array([])))
 
     for i in range(n_obs):
         name = obs_names[i] if obs_names is not None else ""
@@ -393,9 +405,8 @@ def match_catalogue(observed: Table, catalogue: Table, radius: u.Quantity,
                             f"{radius.to_value(u.arcsec):g} arcsec ({listing}); not matched")
                 report.append(f"{name or f'row {i + 1}'}: {notes[i]}")
             else:
-                j_near, d_near, _ = obs_coord[i].match_to_catalog_sky(cat_sub)
                 notes[i] = (f"no catalogue entry within {radius.to_value(u.arcsec):g} arcsec "
-                            f"(nearest {d_near.to_value(u.arcsec):.1f} arcsec)")
+                            f"(nearest {nearest_sep[i]:.1f} arcsec)")
                 report.append(f"{name or f'row {i + 1}'}: unmatched, {notes[i]}")
         else:
             why = ("no name match and no position" if obs_coord is None or not obs_valid[i]
