@@ -1,0 +1,95 @@
+"""Figures of line fits: data, error, model and residuals around each group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .measure import Measurement
+
+__all__ = ["plot_measurement"]
+
+
+def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Path:
+    """One figure per object: a panel per fitted group (data, 1-sigma error band,
+    model, continuum, line labels with their states) and the normalised
+    residuals below.
+
+    Parameters
+    ----------
+    meas : Measurement
+    path : path-like
+        Output image (PNG/PDF by suffix).
+    dpi : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in meas.groups if g.fit is not None and g.fit.success]
+    n = max(len(groups), 1)
+    ncol = min(n, 3)
+    nrow = int(np.ceil(n / ncol))
+    fig = plt.figure(figsize=(4.6 * ncol, 3.9 * nrow))
+    outer = fig.add_gridspec(nrow, ncol, hspace=0.45, wspace=0.28)
+    states = {r["line"]: r for r in meas.line_rows}
+    unit = meas.flux_unit.to_string() if meas.flux_unit is not None else ""
+    for k, gf in enumerate(groups):
+        inner = outer[k // ncol, k % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+        ax = fig.add_subplot(inner[0])
+        axr = fig.add_subplot(inner[1], sharex=ax)
+        m, fit = gf.model, gf.fit
+        model = m.evaluate(fit.z, fit.sigma_v, fit.theta, full=True)
+        cont = m.continuum(fit.z, fit.theta, full=True)
+        good = m.good
+        ax.fill_between(m.wave, m.flux - m.error, m.flux + m.error, step="mid", color="0.85",
+                        lw=0, label="1σ error")
+        ax.step(m.wave, np.where(good, m.flux, np.nan), where="mid", color="k", lw=0.8,
+                label="data")
+        if (~good).any():
+            ax.step(m.wave, np.where(good, np.nan, m.flux), where="mid", color="0.6", lw=0.8,
+                    label="masked")
+        ax.plot(m.wave, model, color="C3", lw=1.2, label="model")
+        ax.plot(m.wave, cont, color="C0", lw=0.8, ls="--", label="continuum")
+        top = np.nanmax(np.where(good, m.flux, np.nan))
+        for i, key in enumerate(gf.keys):
+            mu = m.rest[i] * (1 + fit.z)
+            r = states.get(key, {})
+            st = r.get("state", "")
+            snr = r.get("snr")
+            lab = f"{r.get('label', key)}\n{st.replace('_', ' ')}"
+            if snr is not None and np.isfinite(snr):
+                lab += f" S/N={snr:.1f}"
+            ax.axvline(mu, color="C2" if st == "detected" else "C1", lw=0.6, ls=":")
+            ax.text(mu, top, lab, fontsize=6.5, ha="center", va="bottom", rotation=0)
+        ax.set_title(f"{gf.group} ({gf.kinematics})", fontsize=9)
+        ax.set_ylabel(f"flux [{unit}]" if unit else "flux", fontsize=7)
+        ax.tick_params(labelsize=7, labelbottom=False)
+        if k == 0:
+            ax.legend(fontsize=6, loc="upper left")
+        res = np.where(good, (m.flux - model) / m.error, np.nan)
+        axr.step(m.wave, res, where="mid", color="k", lw=0.7)
+        axr.axhline(0, color="C3", lw=0.8)
+        axr.set_ylabel("(d-m)/σ", fontsize=7)
+        axr.set_xlabel("observed wavelength [Å]", fontsize=7)
+        axr.tick_params(labelsize=7)
+    row = meas.row
+    n2 = row.get("n2")
+    n2s = "-" if n2 is None else (f"{'<' if row.get('n2_upper_limit') else ''}{n2:.2f}")
+    fig.suptitle(f"{meas.name}  z={row.get('z', float('nan')):.5f}  N2={n2s} "
+                 f"({row.get('n2_state')}, significance "
+                 f"{row.get('significance') if row.get('significance') is None else round(row['significance'], 1)})",
+                 fontsize=10)
+    if not groups:
+        fig.text(0.5, 0.5, "no group fitted", ha="center")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
