@@ -3,9 +3,11 @@
 Layout (PypeIt's ``soar_goodman_blue``): fpack-compressed files (``.fits.fz``)
 with an empty primary HDU and the image plus every header card in extension
 1; spectral axis along the columns (NAXIS1, wavelength increasing with the
-column), spatial axis along the rows; 2x2 binning; overscan in columns 2-16
-and data from column 20 on (PypeIt's fixed DATASEC/OSCANSEC for the blue
-camera). Header: OBJECT, OBSTYPE (BIAS/FLAT/COMP/SPECTRUM), RA, DEC, SLIT,
+column), spatial axis along the rows; 2x2 binning; 2071 columns, of which
+PypeIt's fixed sections for the blue camera (``[:,20:4112]`` data,
+``[:,2:16]`` overscan, in unbinned pixels) take binned columns 10-2056 as data
+and 1-8 as overscan; the truth wavelength solution is indexed like PypeIt's
+trimmed image. Header: OBJECT, OBSTYPE (BIAS/FLAT/COMP/SPECTRUM), RA, DEC, SLIT,
 CCDSUM, EXPTIME, DATE-OBS, AIRMASS, GRATING ``400_SYZY`` (the spelling that
 selects PypeIt's template), WAVMODE ``400_M1``, GRT_ANG, CAM_ANG, GAIN,
 RDNOISE and the LAMP_* switches ('TRUE'/'FALSE').
@@ -42,8 +44,11 @@ from .night import (
 
 __all__ = ["simulate_night", "goodman_simulator", "lamp_solution", "default_lamp_file"]
 
-NSPEC = 2052          # data columns (binned) from column 20 to 2071
-PRESCAN = 19          # columns before the data region (overscan in 2-16)
+# PypeIt's blue-camera sections '[:,20:4112]' (data) and '[:,2:16]' (overscan) are
+# divided by the binning: 2x2 data = columns 10-2056 (1-based), overscan 1-8.
+NSPEC = 2047          # data columns (binned), 0-based columns 9..2055
+PRESCAN = 9           # columns before the data region (overscan)
+POSTSCAN = 15         # bias-only columns after it (raw width 2071)
 LAMP = "goodman_comp_400M1_HgArNe.fits"
 SHIFT = 6             # binned pixels between the lamp's pixel 0 and the data region's
 
@@ -169,10 +174,9 @@ def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
         return h
 
     def write(path, adu, hdr, rng):
-        raw = np.empty((nspat, PRESCAN + NSPEC))
-        raw[:, PRESCAN:] = adu.T
-        raw[:, :PRESCAN] = model.bias_level + rng.normal(0, model.read_noise / model.gain,
-                                                         (nspat, PRESCAN))
+        raw = model.bias_level + rng.normal(0, model.read_noise / model.gain,
+                                            (nspat, PRESCAN + NSPEC + POSTSCAN))
+        raw[:, PRESCAN:PRESCAN + NSPEC] = adu.T
         path = Path(str(path).removesuffix(".fits.fz") + ".fits.fz")
         return write_fz(path, raw, hdr)
 
