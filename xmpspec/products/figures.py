@@ -226,8 +226,8 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
 #: name -> (column, axis label, log10 of the values?, config threshold key, threshold label)
 DISTRIBUTIONS = {
     "oh": ("oh_n2", "12 + log(O/H)  (N2, Yin+07) [dex]", False),
-    "sfr": ("sfr", r"log SFR(H$\alpha$) [M$_\odot$ yr$^{-1}$]", True),
-    "mstar": ("log_mstar", r"log M$_\star$ [M$_\odot$]", False),
+    "sfr": ("sfr", r"log(SFR$_{\rm H\alpha}$ / M$_\odot$ yr$^{-1}$)", True),
+    "mstar": ("log_mstar", r"log(M$_*$ / M$_\odot$)  (Bell+03)", False),
 }
 
 
