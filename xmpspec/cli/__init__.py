@@ -17,11 +17,24 @@ import pkgutil
 import sys
 
 import click
+import typer
 from rich.markup import escape
 
 from ..errors import XmpspecError
 from .app import app
 from .common import EXIT_INPUT, EXIT_INTERNAL, err_console, state
+
+# typer >= 0.20 vendors its own copy of click (typer._click) and has its own Exit/Abort:
+# catch both families so that usage errors give exit code 2, not "internal error".
+_ABORT: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+_EXIT: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
+_CLICK_ERROR: tuple[type[BaseException], ...] = (click.ClickException,)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # older typer uses click itself
+    pass
+else:
+    _CLICK_ERROR = (*_CLICK_ERROR, _TyperClickException)
 
 # Order in which commands are listed by ``xmpspec --help``; others follow alphabetically.
 COMMAND_ORDER = ["demo", "simulate", "cache", "setup", "reduce", "run", "measure", "derive",
@@ -49,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]xmpspec: error:[/] {escape(str(exc))}", highlight=False,
                           soft_wrap=True)  # one line, however long
         code = getattr(exc, "exit_code", EXIT_INPUT)
-    except click.exceptions.Abort:
+    except _ABORT:
         err_console.print("[red]aborted[/]")
         code = 130
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         code = exc.exit_code
-    except click.ClickException as exc:  # usage errors
+    except _CLICK_ERROR as exc:  # usage errors
         exc.show()
         code = EXIT_INPUT
     except KeyboardInterrupt:
