@@ -98,6 +98,14 @@ def test_lines_outside_coverage_are_absent():
     only = emission_line_model(spec.wavelength, 0.02, {"oiii5008": 1e4, "hb": 1e4}, 30.0, st)
     assert np.all(only.value < 1e-8)
     assert spec.wavelength.value.min() >= 5370.0 and spec.wavelength.value.max() <= 7540.0
+    # red side: [SII] beyond the Goodman grid at z = 0.07; a line on the edge is cut
+    g = get_setup("goodman_400")
+    wave = g.wavelength_grid()
+    red = emission_line_model(wave, 0.07, {"sii6718": 1e4, "sii6733": 1e4}, 30.0, g)
+    assert np.all(red.value < 1e-8)
+    z_edge = pixel_edges(wave)[-1] / CAT["ha"].wave - 1.0   # Halpha centred on the last edge
+    cut = emission_line_model(wave, z_edge, {"ha": 100.0}, 30.0, g).value
+    assert np.sum(cut * np.diff(pixel_edges(wave))) == pytest.approx(50.0, rel=0.02)
 
 
 def test_unknown_line_and_bad_inputs_raise():
