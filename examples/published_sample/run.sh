@@ -13,3 +13,6 @@ mkdir -p "$OUT"
 
 # --- derive: distances, L(Halpha), SFR, N2/O3N2 abundances, BPT, classes ----------
 bash "$HERE/run_derive.sh"
+
+# --- compare with the CNN, paper tables, figures --------------------------------
+bash "$HERE/run_products.sh"

@@ -106,6 +106,7 @@ class PaperTable:
     label: str
     columns: list
     notes: list = field(default_factory=list)
+    omitted: list = field(default_factory=list)
 
     @property
     def nrows(self) -> int:
@@ -653,12 +654,14 @@ def derived_table(ctx: Table, config: Config | None = None) -> PaperTable:
     cfg = config if config is not None else get_active_config()
     sig = _sig(cfg)
     cols = [text_column("Name", "Name", [str(x) for x in ctx["name"]], "Object name")]
-    added = []
+    added, dropped = [], []
 
     def add(col: ColumnSpec | None):
         if col is not None and any(c.kind != "missing" for c in col.cells):
             cols.append(col)
             added.append(col.key)
+        elif col is not None:
+            dropped.append(col.description.split(" (")[0])
 
     if "oh_n2" in ctx.colnames:
         calib = str(ctx.meta.get("oh_n2_calibration", "Y07"))
@@ -703,9 +706,13 @@ def derived_table(ctx: Table, config: Config | None = None) -> PaperTable:
     if not added:
         raise InputError("no derived-property column (oh_n2, dl_mpc, l_halpha, sfr, log_mstar) "
                          "holds a value: run xmpspec derive first")
-    notes = ["Upper limits are marked <. M* in units of M_sun (log)."]
-    return PaperTable("derived_properties", "Derived properties", "tab:derived", cols,
-                      notes=notes)
+    notes = ["Upper limits are marked <."]
+    if dropped:
+        log.info("derived-property table: no value for %s; column(s) omitted", ", ".join(dropped))
+    table = PaperTable("derived_properties", "Derived properties", "tab:derived", cols,
+                       notes=notes)
+    table.omitted = dropped
+    return table
 
 
 def build_tables(derived: Table, selection: Table | None = None, sort: str = "ra",
@@ -725,6 +732,9 @@ def build_tables(derived: Table, selection: Table | None = None, sort: str = "ra
     for builder in (observing_log_table, line_table, derived_table):
         try:
             tables.append(builder(ctx, config))
+            if tables[-1].omitted:
+                notes.append(f"{tables[-1].name}: no value anywhere, column(s) omitted: "
+                             + ", ".join(tables[-1].omitted))
         except InputError as exc:
             notes.append(f"{builder.__name__.replace('_table', '')}: skipped ({exc.problem})")
     if not tables:
