@@ -151,6 +151,14 @@ def test_hii_ratios_doublets_dust_and_abundance():
     assert math.log10(fd["oiii5008"] / fd["hb"]) == pytest.approx(0.8, abs=1e-9)
     assert math.log10(fd["nii6585"] / fd["ha"]) == pytest.approx(-2.0, abs=1e-9)
     assert fd["ha"] == pytest.approx(500.0)
+    # Milky Way extinction (CCM89) at the observed wavelengths on top of the internal dust
+    from xmpspec.simulate.hii import ccm89_k
+    z = 0.05
+    fm, _ = hii_line_fluxes(500.0, -2.0, o3=0.8, ebv=0.3, ebv_mw=0.1, z=z, config=cfg)
+    km_hb, km_ha = ccm89_k(np.array([CAT["hb"].wave, CAT["ha"].wave]) * (1 + z))
+    assert 1.0 < km_hb - km_ha < 1.3
+    assert fm["ha"] / fm["hb"] == pytest.approx(
+        fd["ha"] / fd["hb"] * 10 ** (0.4 * 0.1 * (km_hb - km_ha)), rel=1e-6)
 
 
 def test_auroral_line_rises_with_te_and_density_doublets():

@@ -646,6 +646,9 @@ def simulate_spectrum(setup: Setup | str, z: float,
         truth[f"f_{key}"] = float(fluxes[key])
         truth[f"{key}_covered"] = _covered(edges, float(c), float(s))
         truth[f"snr_{key}"] = snr[key] if truth[f"{key}_covered"] else 0.0
+    # the [OII] doublet as one blended line (low-resolution set-ups measure the sum)
+    truth["f_oii_blend"] = truth["f_oii3727"] + truth["f_oii3730"]
+    truth["oii_blend_covered"] = truth["oii3727_covered"] and truth["oii3730_covered"]
     for key in ("ebv", "ebv_mw", "te", "te_oii", "ne", "oplus_fraction", "oh_n2", "oh_direct",
                 "s2", "halpha_hbeta_intrinsic", "hb_intrinsic_flux"):
         truth[key] = float(params.get(key, float("nan")))
