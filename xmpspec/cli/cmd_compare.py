@@ -57,6 +57,7 @@ def compare(
     OUTDIR/comparison.png/.pdf.
 
     Examples:
+
         xmpspec compare derived.ecsv --selection selection.csv -o results/
         xmpspec compare measured.fits -s candidates.fits -o out --match-radius 3arcsec
         xmpspec compare obs.csv -s cnn.csv -o out --background training_set.fits

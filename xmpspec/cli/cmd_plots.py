@@ -27,6 +27,7 @@ def plots(
     with the CNN is drawn by `xmpspec compare`.
 
     Examples:
+
         xmpspec plots derived.ecsv -o figures/
         xmpspec plots derived.fits -o figs -f pdf
     """

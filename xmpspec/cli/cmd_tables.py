@@ -29,13 +29,15 @@ def tables(
 ):
     """Write the paper tables: observing log, line measurements, derived properties.
 
-    Each table is written as OUTDIR/<table>.tex (AASTeX deluxetable or plain
-    LaTeX), <table>.mrt (CDS/AAS machine-readable), <table>.txt (aligned
-    text), <table>.ecsv and <table>.fits (full precision, with provenance).
+    Each table NAME (observing_log, line_measurements, derived_properties) is
+    written as OUTDIR/NAME.tex (AASTeX deluxetable or plain LaTeX), NAME.mrt
+    (CDS/AAS machine-readable), NAME.txt (aligned text), NAME.ecsv and
+    NAME.fits (full precision, with provenance).
     Values are rounded to the significant digits of their errors, upper
     limits are written <-1.50, missing values ... (\\nodata in AASTeX).
 
     Examples:
+
         xmpspec tables derived.ecsv --selection selection.csv -o paper/
         xmpspec tables derived.fits -s cnn_catalogue.fits --style latex --sort n2_cnn -o tables
         xmpspec tables derived.ecsv -o mrt_only --style mrt --sort name
