@@ -401,3 +401,28 @@ def test_spec1d_coadd_round_trip_through_writer(longslit, tmp_path):
     assert back.meta["pypeit_name"] == bright.NAME
     assert back.meta["origin_file"] == str(path)
     assert back.meta["origin_format"] == "pypeit-spec1d"
+
+
+def test_pypeit_offline_without_site_list_is_a_clear_error(longslit, tmp_path):
+    """A fresh machine with no network and no cached site list: one-line error, exit 2."""
+    import subprocess
+    import sys
+
+    path, *_ = longslit
+    home = tmp_path / "home"
+    (tmp_path / "cache" / "astropy").mkdir(parents=True)
+    (tmp_path / "config" / "astropy").mkdir(parents=True)
+    (tmp_path / "config" / "astropy" / "astropy.cfg").write_text(
+        "[utils.data]\nallow_internet = False\n")
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    exe = Path(sys.executable).with_name("xmpspec")
+    cmd = [str(exe)] if exe.exists() else ["xmpspec"]
+    r = subprocess.run(cmd + ["inspect", str(path)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in r.stderr
+    assert lines[-1].startswith(f"xmpspec: error: {path}: PypeIt cannot be imported offline")
+    assert "xmpspec cache import" in lines[-1]

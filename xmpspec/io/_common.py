@@ -265,8 +265,16 @@ def float_or_none(value) -> float | None:
 
 def coerce_meta(value):
     """Plain Python types for metadata (numpy scalars -> Python, bytes -> str)."""
+    if isinstance(value, u.Quantity):
+        return str(value)  # JSON has no units: keep it readable
+    if isinstance(value, np.ndarray):
+        return coerce_meta(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return [coerce_meta(v) for v in sorted(value, key=str)]
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     if isinstance(value, dict):

@@ -61,11 +61,15 @@ def _import_pypeit(path: Path):
         raise ReferenceDataError(f"PypeIt is not installed ({exc}); it is needed to read "
                                  "PypeIt files", path) from None
     except Exception as exc:  # URLError when astropy's site list is not cached
-        raise ReferenceDataError(
-            "PypeIt cannot be imported offline: astropy's observatory list "
-            "(coordinates/sites.json) is not in the download cache; run "
-            f"'xmpspec cache import' first ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:120] if str(exc) else ''})", path) from None
+        if "sites.json" in str(exc) or type(exc).__name__ in ("URLError", "OSError"):
+            raise ReferenceDataError(
+                "PypeIt cannot be imported offline: astropy's observatory list "
+                "(coordinates/sites.json) is not in the download cache; run 'xmpspec cache "
+                "import <folder with coordinates/sites.json, e.g. shared/astropy-data>' first "
+                f"({type(exc).__name__})", path) from None
+        raise ReferenceDataError(f"PypeIt cannot be imported ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:160] if str(exc) else ''})",
+                                 path) from None
     return onespec, specobjs
 
 

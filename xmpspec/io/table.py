@@ -447,8 +447,10 @@ def _native_table(spec: Spectrum, for_fits: bool) -> Table:
     meta = coerce_meta(dict(spec.meta))
     try:
         text = json.dumps(meta, allow_nan=True)
-    except TypeError as exc:
-        raise InputError(f"metadata cannot be written ({exc})", spec.source) from None
+    except (TypeError, ValueError) as exc:  # unusual objects: written as their text
+        log.warning("%s: metadata written as text where not JSON-serialisable (%s)",
+                    spec.source, exc)
+        text = json.dumps(meta, allow_nan=True, default=str)
     t.meta[NATIVE_KEY] = NATIVE_VALUE
     t.meta["XMPFVER"] = NATIVE_VERSION
     t.meta["MEDIUM"] = spec.medium
