@@ -379,6 +379,10 @@ def _bad_files(tmp_path):
     np.savetxt(p, np.c_[WAVE, np.full(N, np.nan), ERR])
     out["all NaN"] = (p, None, "all pixels are masked")
 
+    p = tmp_path / "nanerr.txt"
+    np.savetxt(p, np.c_[WAVE, FLUX, np.full(N, np.nan)])
+    out["NaN errors"] = (p, None, "error array has no finite values")
+
     p = tmp_path / "allmasked.ecsv"
     Table({"wave": WAVE, "flux": FLUX, "error": ERR, "mask": np.ones(N, bool)}).write(p)
     out["all masked"] = (p, None, "all pixels are masked")
@@ -412,7 +416,7 @@ def _bad_files(tmp_path):
 
 BAD_CASES = ["corrupt", "truncated", "empty", "missing file", "missing error extension",
              "missing header key", "wrong error length", "missing column",
-             "missing flux column", "non-monotonic", "negative errors", "all NaN",
+             "missing flux column", "non-monotonic", "negative errors", "all NaN", "NaN errors",
              "all masked", "unknown format", "text not a spectrum", "text columns not numeric",
              "unknown format name",
              "FITS format on text", "named FITS but text", "FITS without data"]
@@ -457,10 +461,12 @@ def test_negative_errors_can_be_masked(bad_files):
 def test_nan_pixels_are_masked(tmp_path):
     f = FLUX.copy()
     f[[10, 11]] = np.nan
+    e = ERR.copy()
+    e[40] = np.nan
     p = tmp_path / "nanpix.txt"
-    np.savetxt(p, np.c_[WAVE, f, ERR])
+    np.savetxt(p, np.c_[WAVE, f, e])
     s = read_spectrum(p)
-    assert s.mask[10] and s.mask[11] and s.mask.sum() == 2
+    assert s.mask[10] and s.mask[11] and s.mask[40] and s.mask.sum() == 3
 
 
 def test_cli_subprocess_exit_code_and_no_traceback(bad_files):

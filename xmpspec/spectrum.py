@@ -141,8 +141,12 @@ class Spectrum:
         Raises
         ------
         InputError
-            Zero or negative errors on unmasked pixels, or every pixel masked.
+            Zero or negative errors on unmasked pixels, no finite error at all,
+        or every pixel masked.
         """
+        finite = np.isfinite(self.error.value)
+        if not finite.any():
+            raise InputError("error array has no finite values (all NaN or inf)", self.source)
         bad = (self.error.value <= 0) & ~self.mask
         if bad.any():
             if allow_nonpositive:

@@ -271,9 +271,6 @@ def _select(cands: list[_Candidate], header, obj, ra, dec, extraction: str,
         if len(hits) > 1:
             return sorted(hits, key=lambda c: -c.brightness(extraction))[0], "name"
         if target is not None and key == _norm(target):
-            if len(cands) > 1:
-                log.info("%s: target %s: %d objects in the file, taking the brightest (%s)",
-                         path, target, len(cands), by_brightness[0].name)
             return by_brightness[0], "target"
         raise InputError(f"object '{obj}' not found; objects present (target "
                          f"'{target}'): {present}", path)
@@ -459,8 +456,10 @@ def read_spec1d(path: str | Path, obj: str | None = None, ra=None, dec=None,
         meta["vel_type"] = str(vtype)
     if fwhm is not None and np.any(np.isfinite(fwhm) & (fwhm > 0)):
         meta["fwhm"] = float(np.median(fwhm[np.isfinite(fwhm) & (fwhm > 0)]))
-    if how == "brightest" and len(cands) > 1:
-        log.info("%s: %d objects; reading the brightest, %s", path, len(cands), cand.name)
+    if how in ("brightest", "target", "pointing") and len(cands) > 1:
+        others = ", ".join(c.name for c in cands if c is not cand)
+        log.warning("%s: %d objects in the file; reading the brightest, %s (others: %s; "
+                    "choose one with obj= / --object)", path, len(cands), cand.name, others)
     return Spectrum(wavelength=wave * u.AA, flux=flux * unit, error=err * unit, mask=mask,
                     medium=resolve_medium(medium, "vacuum", path), meta=coerce_meta(meta))
 
