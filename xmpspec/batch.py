@@ -90,6 +90,8 @@ __all__ = [
     "run_chunk",
     "measure_task",
     "inventory_task",
+    "table_to_arrow",
+    "arrow_to_table",
     "TASKS",
 ]
 
@@ -105,6 +107,8 @@ FAILED_NAME = "failed"
 MANIFEST_VERSION = 1
 _INPUTS_PER_RECORD = 10_000
 _CRASH_ATTEMPTS = 2
+_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -312,73 +316,121 @@ def inventory_task(path: str, context: BatchContext) -> dict[str, Table]:
     return {"objects": row}
 
 
-def _target_row(spec, context: BatchContext):
-    """The targets-table row of ``spec`` (by name, else within the match radius), or None."""
+def _target_row(spec, context: BatchContext) -> dict | None:
+    """The targets-table row of ``spec`` as a dict, or None.
+
+    A spectrum belongs to the row whose ``name`` equals its object name (header
+    OBJECT, PypeIt target name, else the file name without extension), else to
+    the row within ``compare.match_radius_arcsec`` of its position (science.md,
+    "Targets table").
+    """
     targets = context.targets
     if targets is None or len(targets) == 0:
         return None
-    try:
-        from .lines import match_target  # the measure module's matcher, when it has one
-    except ImportError:
-        match_target = None
-    if match_target is not None:
-        return match_target(spec, targets, config=context.config_obj)
     index = context.cached("targets_by_name",
                            lambda: {str(n).strip(): i for i, n in enumerate(targets["name"])})
     i = index.get(str(spec.name).strip())
-    if i is not None:
-        return targets[i]
-    ra, dec = spec.meta.get("ra"), spec.meta.get("dec")
-    if ra is None or dec is None or "ra" not in targets.colnames or "dec" not in targets.colnames:
-        return None
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-    coords = context.cached("targets_coords", lambda: SkyCoord(
-        np.asarray(targets["ra"], float) * u.deg, np.asarray(targets["dec"], float) * u.deg))
-    sep = SkyCoord(float(ra) * u.deg, float(dec) * u.deg).separation(coords).arcsec
-    radius = float(context.config_obj.get("compare.match_radius_arcsec", 2.0))
-    j = int(np.argmin(sep))
-    return targets[j] if sep[j] <= radius else None
+    if i is None:
+        ra, dec = spec.meta.get("ra"), spec.meta.get("dec")
+        if (ra is None or dec is None or "ra" not in targets.colnames
+                or "dec" not in targets.colnames):
+            return None
+        import astropy.units as u
+        from astropy.coordinates import SkyCoord
+        coords = context.cached("targets_coords", lambda: SkyCoord(
+            np.ma.filled(np.ma.asarray(targets["ra"], float), np.nan) * u.deg,
+            np.ma.filled(np.ma.asarray(targets["dec"], float), np.nan) * u.deg))
+        sep = SkyCoord(float(ra) * u.deg, float(dec) * u.deg).separation(coords).arcsec
+        radius = float(context.config_obj.get("compare.match_radius_arcsec", 2.0))
+        if not np.isfinite(sep).any():
+            return None
+        j = int(np.nanargmin(sep))
+        if not sep[j] <= radius:
+            return None
+        i = j
+    row = targets[i]
+    return {name: (None if np.ma.is_masked(row[name]) else row[name]) for name in targets.colnames}
 
 
-def measure_task(path: str, context: BatchContext) -> dict[str, Table]:
+#: Options of ``measure_spectrum`` a batch passes through (``context.options``).
+MEASURE_OPTIONS = ("mcmc", "ignore_bad_errors", "setup", "fitter")
+
+
+def measure_task(path: str, context: BatchContext):
     """Measure the emission lines of one spectrum (and derive properties if asked).
+
+    The redshift and the carried-through columns come from the matching row
+    of the targets table, as in ``xmpspec measure --targets``; without a row
+    the redshift is found from the lines.
 
     Parameters
     ----------
     path : str
         The spectrum file.
     context : BatchContext
-        Configuration, targets table and options (``derive``, ``format``).
+        Configuration, targets table and options (``derive``, ``format``,
+        and ``mcmc``, ``ignore_bad_errors``, ``setup``, ``fitter`` for
+        :func:`xmpspec.lines.measure.measure_spectrum`).
 
     Returns
     -------
-    dict
-        ``{"lines": per-line table, "objects": per-object table}``; with
-        ``options['derive']`` the objects table carries the derived columns.
+    xmpspec.lines.measure.Measurement
+        The measurement; the chunk's measurements become the ``lines`` and
+        ``objects`` tables (with the derived columns if ``options['derive']``)
+        in one go (``measure_task.assemble``).
     """
-    from . import lines as _lines
+    from .lines.measure import measure_spectrum
     spec = _read(path, context)
+    if not spec.meta.get("source_file"):
+        spec.meta["source_file"] = str(path)
+    kwargs = {k: context.options[k] for k in MEASURE_OPTIONS
+              if context.options.get(k) not in (None, False)}
     row = _target_row(spec, context)
-    result = _lines.measure_spectrum(spec, target_row=row, config=context.config_obj)
-    line_table, object_table = _split_measure_result(result, path)
+    z = z_source = name = extra = None
+    if row is not None:  # the conventions of xmpspec.lines.measure.measure_file
+        extra = {k: v for k, v in row.items() if k != "z"}
+        name = str(row.get("name") or "") or None
+        tz = row.get("z")
+        if tz is not None and np.isfinite(float(tz)):
+            z, z_source = float(tz), "targets"
+    return measure_spectrum(spec, z=z, config=context.config_obj, name=name, z_source=z_source,
+                            extra=extra, **kwargs)
+
+
+def _assemble_measurements(items: list[tuple[str, Any]], context: BatchContext):
+    """Per-line and per-object tables of a chunk's measurements (+ derive if asked).
+
+    Returns
+    -------
+    (dict, list)
+        ``{"lines": Table, "objects": Table}`` and the inputs whose derive step
+        failed, as (path, error type, reason).
+    """
+    from .lines.measure import lines_table, objects_table
+    paths = [p for p, _ in items]
+    ms = [m for _, m in items]
+    failures: list[tuple[str, str, str]] = []
+    lines_t = _with_input_column(lines_table(ms), [p for p, m in items for _ in m.line_rows])
+    objects = _with_input_column(objects_table(ms), paths)
     if context.options.get("derive"):
         from .physics import derive_table
-        object_table = derive_table(object_table, config=context.config_obj)
-    return {"lines": line_table, "objects": object_table}
+        try:
+            objects = derive_table(objects, config=context.config_obj)
+        except Exception:  # isolate the object(s) that fail, keep the others
+            rows, keep = [], []
+            for i, path in enumerate(paths):
+                try:
+                    rows.append(derive_table(objects[i:i + 1], config=context.config_obj))
+                    keep.append(path)
+                except Exception as exc:
+                    failures.append(_failure(path, exc))
+            kept = set(keep)
+            objects = _stack(rows) if rows else objects[:0]
+            lines_t = lines_t[np.array([p in kept for p in lines_t["input_file"]], bool)]
+    return {"lines": lines_t, "objects": objects}, failures
 
 
-def _split_measure_result(result, source) -> tuple[Table, Table]:
-    """(lines, objects) from what ``measure_spectrum`` returns (tuple or result object)."""
-    if isinstance(result, tuple) and len(result) == 2:
-        return result
-    for a, b in (("lines", "objects"), ("line_table", "object_table"), ("lines", "object")):
-        if hasattr(result, a) and hasattr(result, b):
-            lines_t, obj = getattr(result, a), getattr(result, b)
-            if not isinstance(obj, Table):
-                obj = Table(rows=[obj]) if not hasattr(obj, "as_table") else obj.as_table()
-            return lines_t, obj
-    raise XmpspecError(f"unexpected measurement result {type(result).__name__}", source)
+measure_task.assemble = _assemble_measurements
 
 
 TASKS: dict[str, Callable[[str, BatchContext], dict[str, Table]]] = {
@@ -426,21 +478,115 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _fully_masked(col) -> bool:
+    return len(col) > 0 and bool(np.all(np.ma.getmaskarray(col))) if hasattr(col, "mask") \
+        else len(col) == 0
+
+
+def _harmonise(tables: list[Table]) -> list[Table]:
+    """Make a column's type agree across tables before stacking.
+
+    A column that is entirely masked in one table (e.g. a targets column
+    with no value for any object of a chunk) takes the type of the tables
+    where it has values; columns with genuinely different kinds of values
+    become strings.
+    """
+    from astropy.table import MaskedColumn
+    kinds: dict[str, set] = {}
+    for t in tables:
+        for name in t.colnames:
+            col = t[name]
+            if not isinstance(col, Table.Column):
+                continue  # mixin columns (Quantity, Time): left to astropy
+            if not _fully_masked(col):
+                kinds.setdefault(name, set()).add(col.dtype.kind)
+    out = []
+    for t in tables:
+        t2 = None
+        for name in t.colnames:
+            col = t[name]
+            if name not in kinds or not isinstance(col, Table.Column):
+                continue
+            want = kinds[name]
+            if len(want) == 1 and col.dtype.kind in want:
+                continue
+            if len(want) > 1 and want <= {"i", "u", "f", "b"}:
+                continue  # numbers: vstack promotes them
+            t2 = t2 if t2 is not None else t.copy(copy_data=False)
+            if _fully_masked(col) and len(want) == 1:
+                kind = next(iter(want))
+                dtype = {"U": "U1", "S": "U1", "f": float, "i": int, "u": int, "b": bool}.get(
+                    kind, object)
+                t2[name] = MaskedColumn(np.zeros(len(col), dtype), mask=True, unit=col.unit,
+                                        description=col.description)
+            else:
+                vals = np.ma.getdata(col).astype(str)
+                t2[name] = MaskedColumn(vals, mask=np.ma.getmaskarray(col),
+                                        description=col.description)
+        out.append(t2 if t2 is not None else t)
+    return out
+
+
 def _stack(tables: list[Table]) -> Table:
-    from astropy.table import vstack
+    """vstack with missing columns masked and per-table type differences resolved."""
+    from astropy.table import TableMergeError, vstack
     if len(tables) == 1:
         return tables[0]
-    return vstack(tables, join_type="outer", metadata_conflicts="silent")
+    try:
+        return vstack(tables, join_type="outer", metadata_conflicts="silent")
+    except TableMergeError:
+        return vstack(_harmonise(tables), join_type="outer", metadata_conflicts="silent")
 
 
-def run_chunk(task: Callable[[str, BatchContext], dict[str, Table]], chunk_id: str,
+def _failure(path: str, exc: BaseException) -> tuple[str, str, str]:
+    """(path, error type, reason) of a per-input failure."""
+    if isinstance(exc, XmpspecError):
+        reason = str(exc)
+        if Path(path).name not in reason:
+            reason = f"{path}: {reason}"
+        return (path, type(exc).__name__, reason)
+    if isinstance(exc, MemoryError):
+        return (path, "MemoryError", f"{path}: out of memory")
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return (path, type(exc).__name__,
+            f"{path}: unexpected {type(exc).__name__}: {exc}{where}")
+
+
+def _with_input_column(table: Table, paths: Sequence[str]) -> Table:
+    t = table.copy(copy_data=False)
+    if "input_file" in t.colnames:
+        t.remove_column("input_file")
+    t.add_column(list(paths), name="input_file", index=0)
+    return t
+
+
+def _default_assemble(items: list[tuple[str, Any]], context: BatchContext):
+    """Stack the per-input ``dict[str, Table]`` results of a chunk."""
+    collected: dict[str, list[Table]] = {}
+    for path, out in items:
+        if not isinstance(out, dict):
+            raise TypeError(f"task returned {type(out).__name__}, not a dict of tables")
+        for name, table in out.items():
+            if table is None:
+                continue
+            t = table if isinstance(table, Table) else Table(table)
+            collected.setdefault(name, []).append(_with_input_column(t, [path] * len(t)))
+    return {name: _stack(parts) for name, parts in collected.items()}, []
+
+
+def run_chunk(task: Callable[[str, BatchContext], Any], chunk_id: str,
               paths: Sequence[str], context: BatchContext | None = None) -> ChunkResult:
     """Run ``task`` on every input of a chunk; never raises for a per-input failure.
 
     Parameters
     ----------
     task : callable
-        ``task(path, context) -> dict[str, Table]``, module level (picklable).
+        ``task(path, context)``, module level (picklable). It returns a
+        ``dict[str, Table]`` per input, or anything its optional attribute
+        ``task.assemble(items, context) -> (tables, failures)`` turns into the
+        chunk's tables at once (``items`` = list of (path, result); building
+        tables once per chunk is much cheaper than once per input).
     chunk_id : str
         Identifier of the chunk (names its parts).
     paths : sequence of str
@@ -451,8 +597,8 @@ def run_chunk(task: Callable[[str, BatchContext], dict[str, Table]], chunk_id: s
     Returns
     -------
     ChunkResult
-        Stacked tables (each row with ``input_file``), done inputs, failed
-        inputs as (path, error type, reason), worker pid, host, peak RSS.
+        Tables (each row with ``input_file``), done inputs, failed inputs as
+        (path, error type, reason), worker pid, host, peak RSS.
     """
     t0 = time.perf_counter()
     ctx = context if context is not None else _WORKER_CONTEXT
@@ -460,47 +606,20 @@ def run_chunk(task: Callable[[str, BatchContext], dict[str, Table]], chunk_id: s
         raise RuntimeError("run_chunk called without a batch context")
     if get_active_config() is not ctx.config_obj:
         set_active_config(ctx.config_obj)
-    collected: dict[str, list[Table]] = {}
-    done: list[str] = []
+    items: list[tuple[str, Any]] = []
     failed: list[tuple[str, str, str]] = []
-    for path in paths:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out = task(path, ctx)
-            if not isinstance(out, dict):
-                raise TypeError(f"task returned {type(out).__name__}, not a dict of tables")
-            prepared = {}
-            for name, table in out.items():
-                if table is None:
-                    continue
-                t = Table(table, copy=False) if not isinstance(table, Table) else table
-                t = t.copy(copy_data=False)
-                if "input_file" in t.colnames:
-                    t.remove_column("input_file")
-                t.add_column([path] * len(t), name="input_file", index=0)
-                prepared[name] = t
-        except XmpspecError as exc:
-            failed.append((path, type(exc).__name__, str(exc)))
-            continue
-        except MemoryError:
-            failed.append((path, "MemoryError", f"{path}: out of memory"))
-            continue
-        except Exception as exc:  # a bug or an unforeseen input: record it, keep going
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            failed.append((path, type(exc).__name__,
-                           f"{path}: unexpected {type(exc).__name__}: {exc} "
-                           f"(at {Path(where.filename).name}:{where.lineno})"))
-            continue
-        for name, t in prepared.items():
-            collected.setdefault(name, []).append(t)
-        done.append(path)
-    tables = {}
-    for name, parts in collected.items():
-        try:
-            tables[name] = _stack(parts)
-        except Exception as exc:  # incompatible tables from one task: a bug, say where
-            raise RuntimeError(f"cannot stack '{name}' tables of chunk {chunk_id}: {exc}") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-object warnings would flood a survey run
+        for path in paths:
+            try:
+                items.append((path, task(path, ctx)))
+            except Exception as exc:  # XmpspecError, or a bug / unforeseen input: record it
+                failed.append(_failure(path, exc))
+        assemble = getattr(task, "assemble", None) or _default_assemble
+        tables, late = assemble(items, ctx) if items else ({}, [])
+    late_paths = {f[0] for f in late}
+    failed.extend(late)
+    done = [p for p, _ in items if p not in late_paths]
     return ChunkResult(chunk_id=chunk_id, tables=tables, done=done, failed=failed,
                        pid=os.getpid(), host=socket.gethostname(), maxrss_mb=_maxrss_mb(),
                        seconds=time.perf_counter() - t0)
@@ -639,13 +758,119 @@ def _utcnow() -> str:
 
 
 # --------------------------------------------------------------------------- parts
+_COLUMNS_META = b"xmpspec_columns"
+
+
+def table_to_arrow(table: Table):
+    """An astropy table as a :class:`pyarrow.Table` (masks as nulls, units kept).
+
+    Units, descriptions and numpy dtypes go into the field metadata (``unit``)
+    and the schema metadata (``xmpspec_columns``, JSON), so that
+    :func:`arrow_to_table` restores the table; any Arrow reader (pandas,
+    polars, DuckDB) reads the values and nulls directly.
+
+    Parameters
+    ----------
+    table : astropy.table.Table or QTable
+
+    Returns
+    -------
+    pyarrow.Table
+    """
+    import astropy.units as u
+    import pyarrow as pa
+    arrays, fields, colmeta = [], [], {}
+    for name in table.colnames:
+        col = table[name]
+        unit = getattr(col, "unit", None)
+        if hasattr(col, "unmasked"):  # astropy Masked (e.g. a masked Quantity)
+            mask, base = np.asarray(col.mask, bool), col.unmasked
+        elif isinstance(col, np.ma.MaskedArray):
+            mask, base = np.ma.getmaskarray(col), np.ma.getdata(col)
+        else:
+            mask, base = None, col
+        values = base.value if isinstance(base, u.Quantity) else np.asarray(base)
+        if mask is not None and not mask.any():
+            mask = None
+        if values.dtype.kind == "S":
+            values = np.char.decode(values, "utf-8", "replace")
+        if values.dtype.kind == "O":
+            values = np.array(["" if v is None else str(v) for v in values], dtype=str)
+        if values.ndim > 1:
+            arr = pa.array([v for v in values.tolist()], mask=mask)
+        else:
+            arr = pa.array(values, mask=mask)
+        meta = {}
+        if unit is not None and str(unit) not in ("", "dimensionless"):
+            meta[b"unit"] = str(unit).encode()
+        arrays.append(arr)
+        fields.append(pa.field(name, arr.type, metadata=meta or None))
+        colmeta[name] = {"unit": str(unit) if unit is not None else None,
+                         "description": getattr(col.info, "description", None),
+                         "dtype": values.dtype.str, "masked": mask is not None
+                         or isinstance(col, np.ma.MaskedArray) or hasattr(col, "unmasked")}
+    schema = pa.schema(fields, metadata={_COLUMNS_META: json.dumps(colmeta).encode()})
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def arrow_to_table(atable) -> Table:
+    """An astropy :class:`~astropy.table.Table` from :func:`table_to_arrow` output.
+
+    Nulls become masked entries; units and descriptions are restored from the
+    metadata (field metadata ``unit`` also works for other writers).
+    """
+    import astropy.units as u
+    import pyarrow as pa
+    from astropy.table import Column, MaskedColumn
+    raw = (atable.schema.metadata or {}).get(_COLUMNS_META)
+    colmeta = json.loads(raw) if raw else {}
+    out = Table()
+    n = atable.num_rows
+    for field_ in atable.schema:
+        name = field_.name
+        meta = colmeta.get(name, {})
+        chunked = atable.column(name)
+        nulls = np.asarray(chunked.is_null().to_numpy(zero_copy_only=False), bool) \
+            if chunked.null_count else np.zeros(n, bool)
+        typ = field_.type
+        want = meta.get("dtype")
+        if pa.types.is_null(typ):
+            dtype = np.dtype(want) if want else np.dtype(float)
+            values = np.zeros(n, dtype if dtype.kind != "U" else "U1")
+        elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            values = np.asarray(chunked.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
+        elif pa.types.is_boolean(typ):
+            values = np.asarray(chunked.fill_null(False).to_numpy(zero_copy_only=False), bool)
+        elif pa.types.is_list(typ) or pa.types.is_large_list(typ):
+            values = np.array([np.asarray(v) for v in chunked.to_pylist()], dtype=object)
+            try:
+                values = np.stack(list(values))
+            except ValueError:
+                pass
+        else:
+            values = chunked.fill_null(0).to_numpy(zero_copy_only=False)
+        unit = meta.get("unit") or (field_.metadata or {}).get(b"unit", b"").decode() or None
+        if unit is not None:
+            try:
+                unit = u.Unit(unit)
+            except ValueError:
+                unit = None
+        desc = meta.get("description")
+        if nulls.any() or meta.get("masked"):
+            out[name] = MaskedColumn(values, mask=nulls, unit=unit, description=desc)
+        else:
+            out[name] = Column(values, unit=unit, description=desc)
+    return out
+
+
 def _write_part(table: Table, path: Path) -> None:
     """Write a Parquet part atomically and durably (temp file, fsync, rename)."""
+    import pyarrow.parquet as pq
+
     from .tableio import atomic_path
+    atable = table_to_arrow(table)
     with atomic_path(path) as tmp:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            table.write(tmp, format="parquet")
+        pq.write_table(atable, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
     with contextlib.suppress(OSError):
@@ -679,6 +904,10 @@ class _LocalExecutor:
         return f"local process pool, {self.workers} worker(s)"
 
     def _start(self) -> None:
+        # one BLAS/OpenMP thread per worker process: N workers on N cores, no oversubscription
+        # (spawned workers inherit the environment; a user's explicit setting is kept)
+        for var in _THREAD_ENV_VARS:
+            os.environ.setdefault(var, "1")
         ctx = multiprocessing.get_context("spawn")
         self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                            initializer=_init_worker, initargs=(self.context,))
@@ -966,8 +1195,10 @@ class BatchRun:
             targets_id = _file_sha256(self.targets_path)
         elif self.targets is not None:
             targets_id = _sha256_text(",".join(map(str, r)) for r in self.targets)
-        return {"task": self.task_name, "options": {k: v for k, v in sorted(self.options.items())
-                                                    if k not in ("verbose",)},
+        # options left at their default (None/False) do not count, so library and CLI agree
+        options = {k: v for k, v in sorted(self.options.items())
+                   if v not in (None, False) and k not in ("verbose",)}
+        return {"task": self.task_name, "options": options,
                 "config_sha256": hashlib.sha256(self.config.to_json().encode()).hexdigest(),
                 "targets_sha256": targets_id}
 
@@ -1207,13 +1438,16 @@ class BatchRun:
         prov = provenance_record(config=self.config, step="batch", extra={"batch": self._prov()})
         written: dict[str, list[Path]] = {}
         for name, rels in sorted(by_table.items()):
-            files = [self.outdir / r for r in rels]
+            files = self._order_parts([self.outdir / r for r in rels], order)
             import pyarrow.parquet as pq
             nrows = sum(pq.read_metadata(f).num_rows for f in files)
             stem = self.outdir / name
             if nrows <= self.merge_text_max_rows:
-                table = self._merge_small(files, holder, order)
-                table.meta.pop("provenance", None)
+                import pyarrow as pa
+                merged = pa.concat_tables(list(self._iter_parts(files, holder)))
+                table = arrow_to_table(merged)
+                idx = np.array([order[str(p)] for p in table["input_file"]])
+                table = table[np.argsort(idx, kind="stable")]
                 written[name] = write_table(table, stem, provenance=prov, formats=formats)
             else:
                 log.info("%s: %d rows, writing Parquet only (batch.merge_text_max_rows = %d)",
@@ -1232,48 +1466,51 @@ class BatchRun:
         self.summary.outputs = written
         return written
 
-    def _merge_small(self, files: list[Path], holder: dict, order: dict) -> Table:
-        tables = []
-        for f in files:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t = Table.read(f, format="parquet")
-            cid = f.name.split(".")[0]
-            keep = np.array([holder.get(str(p)) == cid for p in t["input_file"]], bool)
-            tables.append(t[keep] if not keep.all() else t)
-        merged = _stack(tables)
-        idx = np.array([order[str(p)] for p in merged["input_file"]])
-        return merged[np.argsort(idx, kind="stable")]
-
-    def _merge_large(self, files: list[Path], holder: dict, target: Path, prov: dict) -> Path:
-        import pyarrow as pa
-        import pyarrow.compute as pc
+    def _order_parts(self, files: list[Path], order: dict) -> list[Path]:
+        """Parts in the input order of their first row (rows inside a part are in order)."""
         import pyarrow.parquet as pq
-
-        from .tableio import atomic_path
-        # parts in input order of their first row; rows inside a part are in input order
-        order = {p: i for i, p in enumerate(self.inputs)}
 
         def first_index(f: Path) -> int:
             col = pq.read_table(f, columns=["input_file"]).column(0)
             return order.get(str(col[0]), 0) if len(col) else 0
 
-        files = sorted(files, key=first_index)
+        return sorted(files, key=first_index)
+
+    def _iter_parts(self, files: list[Path], holder: dict):
+        """Each part as Arrow, cast to one schema, keeping only rows of inputs it holds."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
         schemas = [pq.read_schema(f) for f in files]
-        same_cols = all(s.names == schemas[0].names for s in schemas)
-        schema = pa.unify_schemas([s.remove_metadata() for s in schemas],
-                                  promote_options="permissive")
-        meta = dict(schemas[0].metadata or {}) if same_cols else {}
-        meta[b"xmpspec_provenance"] = json.dumps(prov, default=str).encode()
-        schema = schema.with_metadata(meta)
+        schema = _unified_schema(schemas).with_metadata(
+            {_COLUMNS_META: json.dumps(_merged_columns_meta(schemas)).encode()})
+        by_chunk: dict[str, list[str]] = {}
+        for p, c in holder.items():
+            by_chunk.setdefault(c, []).append(p)
+        for f in files:
+            t = pq.read_table(f)
+            mine = pa.array(by_chunk.get(f.name.split(".")[0], []), pa.string())
+            t = t.filter(pc.is_in(t.column("input_file"), value_set=mine))
+            cols = [t.column(fld.name).cast(fld.type) if fld.name in t.column_names
+                    else pa.nulls(len(t), fld.type) for fld in schema]
+            yield pa.Table.from_arrays(cols, schema=schema)
+
+    def _merge_large(self, files: list[Path], holder: dict, target: Path, prov: dict) -> Path:
+        import pyarrow.parquet as pq
+
+        from .tableio import atomic_path
+        writer = None
         with atomic_path(target) as tmp:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for f in files:
-                    t = pq.read_table(f)
-                    cid = f.name.split(".")[0]
-                    mine = pa.array([p for p, c in holder.items() if c == cid])
-                    t = t.filter(pc.is_in(t.column("input_file"), value_set=mine))
-                    writer.write_table(t.select(schema.names).cast(schema))
+            try:
+                for t in self._iter_parts(files, holder):
+                    if writer is None:
+                        meta = dict(t.schema.metadata or {})
+                        meta[b"xmpspec_provenance"] = json.dumps(prov, default=str).encode()
+                        writer = pq.ParquetWriter(tmp, t.schema.with_metadata(meta))
+                    writer.write_table(t.replace_schema_metadata(writer.schema.metadata))
+            finally:
+                if writer is not None:
+                    writer.close()
         return target
 
     def _prov(self) -> dict:
@@ -1302,6 +1539,43 @@ class BatchRun:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _unified_schema(schemas):
+    """One Arrow schema for all parts: missing fields nullable, conflicting types as strings."""
+    import pyarrow as pa
+    plain = [s.remove_metadata() for s in schemas]
+    try:
+        return pa.unify_schemas(plain, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+        pass
+    fields: dict[str, list] = {}
+    for s in plain:
+        for fld in s:
+            fields.setdefault(fld.name, []).append(fld.type)
+    out = []
+    for name, types in fields.items():
+        try:
+            typ = pa.unify_schemas([pa.schema([(name, t)]) for t in types],
+                                   promote_options="permissive").field(name).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+            typ = pa.string()
+        out.append(pa.field(name, typ))
+    return pa.schema(out)
+
+
+def _merged_columns_meta(schemas) -> dict:
+    """Column metadata (unit, description, dtype) over all parts; first value wins."""
+    out: dict = {}
+    for s in schemas:
+        raw = (s.metadata or {}).get(_COLUMNS_META)
+        for name, meta in (json.loads(raw) if raw else {}).items():
+            have = out.setdefault(name, dict(meta))
+            for key, value in meta.items():
+                if have.get(key) in (None, "") and value not in (None, ""):
+                    have[key] = value
+            have["masked"] = bool(have.get("masked")) or bool(meta.get("masked"))
+    return out
 
 
 def run_batch(inputs, outdir, task="measure", *, config: Config | None = None, targets=None,

@@ -39,6 +39,14 @@ def batch(
     fmt: str | None = typer.Option(None, "--format", "-f",
                                    help="Spectrum format for every input (default: detected "
                                         "per file)."),
+    setup: str | None = typer.Option(None, "--setup",
+                                     help="Observing set-up of every spectrum (instrumental "
+                                          "resolution), e.g. sdss, goodman_400."),
+    mcmc: bool = typer.Option(False, "--mcmc", help="emcee posteriors for every object "
+                                                    "(about 1-2 s per object and core)."),
+    ignore_bad_errors: bool = typer.Option(False, "--ignore-bad-errors",
+                                           help="Mask pixels with zero/negative errors instead "
+                                                "of failing the object."),
     task: str = typer.Option("measure", "--task",
                              help="'measure' (lines; + derive with --derive) or 'inventory' "
                                   "(read and summarise each spectrum, to vet an archive)."),
@@ -91,7 +99,11 @@ def batch(
     if not paths:
         raise InputError("no input spectra found (folders are searched for .fits/.fit/.fits.gz)",
                          " ".join(inputs))
+    if task != "measure" and (setup or mcmc or ignore_bad_errors):
+        raise InputError("--setup, --mcmc and --ignore-bad-errors apply to --task measure only")
     options = {"derive": derive, "format": fmt}
+    if task == "measure":
+        options.update(setup=setup, mcmc=mcmc, ignore_bad_errors=ignore_bad_errors)
 
     class RateColumn(ProgressColumn):
         def render(self, task):
