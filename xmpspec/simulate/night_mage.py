@@ -407,12 +407,12 @@ def render_orders(detector: MageDetector, orders: list[MageOrderModel], componen
 
 
 def to_raw(detector: MageDetector, adu: np.ndarray) -> np.ndarray:
-    """Oriented ``(nspec, nspat)`` ADU image (bias included) -> raw layout with overscan.
+    """Oriented ``(nspec, nspat)`` ADU image -> raw layout (spatial rows, flipped spectral columns).
 
-    The overscan columns get the bias level and read noise of the frame's
-    own bias row; callers pass ``adu`` from :func:`xmpspec.simulate.night.add_noise`.
+    The overscan columns are left at zero for the caller to fill (bias level
+    and read noise in :func:`simulate_night`).
     """
-    raw = np.empty(detector.raw_shape, np.float32)
+    raw = np.zeros(detector.raw_shape, np.float32)
     raw[:, :detector.nspec] = adu[::-1, :].T
     return raw
 

@@ -82,9 +82,11 @@ class MagePlugin(InstrumentPlugin):
         """Set the frame types PypeIt's MagE reduction needs.
 
         Arcs become ``arc,tilt``; flats ``pixelflat,illumflat,trace``;
-        ``Object`` frames typed both standard and science (exactly 20 s) are
-        standards if they point at an archived star, else science; other
-        ``Object`` frames keep only ``standard`` or ``science``.
+        ``Object`` frames PypeIt types as standards (at most 20 s) stay
+        ``standard`` when they point within PypeIt's tolerance (20') of an
+        archived flux standard, else they become ``science``; longer
+        ``Object`` frames become ``science`` (PypeIt's extra types
+        removed).
 
         Parameters
         ----------
@@ -105,12 +107,12 @@ class MagePlugin(InstrumentPlugin):
             idname = str(row["idname"]).strip() if "idname" in table.colnames else ""
             if idname in MAGE_EXPTYPES:
                 ft = MAGE_EXPTYPES[idname]
-            elif "standard" in types and "science" in types:
+            elif "standard" in types:
                 near = _near_archived_standard(row["ra"], row["dec"]) \
                     if "ra" in table.colnames else None
-                ft = "standard" if near else "science"
-            elif "standard" in types:
-                ft = "standard"
+                # a short exposure away from every archived flux standard cannot
+                # calibrate anything: reduce it as science
+                ft = "science" if near is False else "standard"
             elif "science" in types:
                 ft = "science"
             else:
@@ -123,8 +125,9 @@ class MagePlugin(InstrumentPlugin):
             if "framebit" in table.colnames:
                 from pypeit.core.framematch import FrameTypeBitMask
                 bm = FrameTypeBitMask()
-                table["framebit"] = [bm.turn_on(0, flag=[t for t in ft.split(",") if t])
-                                     if ft and ft != "None" else 0 for ft in new]
+                zero = table["framebit"].dtype.type(0)
+                table["framebit"] = [bm.turn_on(zero, flag=[t for t in ft.split(",") if t])
+                                     if ft and ft != "None" else zero for ft in new]
         return changes
 
     def pypeit_parameters(self, context: dict) -> dict:

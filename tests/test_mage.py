@@ -1,0 +1,262 @@
+"""Magellan/MagE: raw-frame writer, geometry against PypeIt's ``magellan_mage``, frame typing.
+
+Fast tests (seconds). PypeIt reads the frames offline from a private cache
+seeded from ``../shared`` (the end-to-end night is in test_mage_night.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from xmpspec.errors import InputError
+from xmpspec.simulate import night_mage as nm
+
+
+@pytest.fixture(scope="module")
+def offline_cache(tmp_path_factory, shared_dir):
+    """Private astropy/PypeIt caches holding the shared reference data (no network)."""
+    from astropy.utils.data import conf
+
+    root = tmp_path_factory.mktemp("xdg-cache")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(root)
+    old_net = conf.allow_internet
+    conf.allow_internet = False
+    try:
+        from xmpspec.reduce.cache import import_reference_data
+        import_reference_data([shared_dir / "pypeit-data", shared_dir / "astropy-data"])
+        yield root
+    finally:
+        conf.allow_internet = old_net
+        if old is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def template(shared_dir):
+    return nm.load_arc_template(shared_dir / "pypeit-data")
+
+
+@pytest.fixture(scope="module")
+def orders(template):
+    return nm.build_order_models(nm.MageDetector(binning_spatial=2), template,
+                                 np.random.default_rng(3))
+
+
+def _write(path, exptype, obj, exptime, ra="00:00:00.00", dec="+00:00:00.0", binning=2,
+           data=None):
+    det = nm.MageDetector(binning_spatial=binning)
+    hdr = nm.mage_header(det, exptype, obj, exptime, "2026-03-16", "01:00:00.000", ra=ra,
+                         dec=dec, airmass=1.2)
+    if data is None:
+        data = np.full(det.raw_shape, 1000, np.float32)
+    return nm.write_raw_frame(path, data, hdr)
+
+
+def test_geometry_matches_pypeit(offline_cache):
+    from pypeit.spectrographs.util import load_spectrograph
+
+    spec = load_spectrograph("magellan_mage")
+    assert np.array_equal(spec.orders, nm.MAGE_ORDERS)
+    assert np.allclose(spec.order_spat_pos, nm.MAGE_ORDER_SPAT_POS)
+    det = spec.get_detector_par(1)
+    assert det.specaxis == 1 and det.specflip and not det.spatflip
+    assert det.datasec[0] == "[1:1024, 1:2048]" and det.oscansec[0] == "[1:1024, 2049:2176]"
+    d = nm.MageDetector(binning_spatial=2)
+    assert d.raw_shape == (512, 2048 + 128) and d.binning_card == "2x1"
+    assert nm.MageDetector(binning_spatial=1).raw_shape == (1024, 2176)
+    with pytest.raises(InputError, match="binning"):
+        nm.MageDetector(binning_spatial=3)
+
+
+def test_truth_wavelengths_follow_template(template, orders):
+    assert [om.order for om in orders] == list(range(17, 5, -1))
+    s = np.arange(2048)
+    for om in orders:
+        wave, _ = template[om.order]
+        disp = np.abs(np.gradient(wave))
+        assert np.max(np.abs(om.wavelength(s) - wave) / disp) < 1e-3
+        lo, hi = om.wave_range
+        assert lo < hi
+
+
+def test_arc_frame_layout_orientation_and_order_positions(tmp_path, orders):
+    """Raw layout: spectral axis along columns and flipped, orders at order_spat_pos."""
+    det = nm.MageDetector(binning_spatial=2)
+    arc = nm.render_orders(det, orders, [(nm._arc_component(det), None)])
+    assert arc.shape == (2048, 512)
+    raw = nm.to_raw(det, arc + 1000.0)
+    assert raw.shape == (512, 2176)
+    path = _write(tmp_path / "arc.fits", "ThAr-Lamp", "ThAr", 30.0, data=raw)
+    with fits.open(path) as hdul:
+        assert len(hdul) == 1
+        h, data = hdul[0].header, hdul[0].data
+    for key in ("BINNING", "UT-DATE", "UT-TIME", "EXPTYPE", "OBJECT", "RA", "DEC", "SLITNAME",
+                "EXPTIME", "AIRMASS", "INSTRUME"):
+        assert key in h, key
+    assert h["BINNING"] == "2x1" and h["EXPTYPE"] == "ThAr-Lamp" and h["INSTRUME"] == "MagE"
+    for om in orders:
+        # the brightest template line of this order, at raw column 2047 - pixel
+        s_peak = int(np.clip(np.argmax(om.arc_flux), 5, 2042))
+        row = int(om.centre(s_peak) // 2)          # binned row holding the slit centre there
+        y_mean = 2 * row + 1.0 - om.centre(s_peak)  # mean offset of its two unbinned pixels
+        seg = np.arange(s_peak - 4, s_peak + 5)
+        tmpl = om.arc_flux[seg]
+        s_cen = np.sum(seg * tmpl) / tmpl.sum()
+        cols = 2047 - seg
+        vals = data[row, cols] - 1000.0
+        c_cen = np.sum(cols * vals) / vals.sum()
+        assert c_cen == pytest.approx(2047 - (s_cen + om.tilt_at(s_peak) * y_mean),
+                                      abs=0.1), om.order
+        # the order is centred at PypeIt's fraction of the detector width
+        assert abs(om.x0 / 1024 - nm.MAGE_ORDER_SPAT_POS[list(nm.MAGE_ORDERS).index(om.order)]) < 1e-9
+    # overscan columns are empty of light
+    assert np.allclose(data[:, 2048:], 0.0)
+
+
+def test_flat_fills_slit_and_line_tilt(orders):
+    det = nm.MageDetector(binning_spatial=1)
+    om = orders[6]                                  # order 11
+    flat = nm.render_orders(det, [om], [(nm._flat_component(), None)])
+    prof = flat[1024]
+    lit = np.where(prof > 0.5 * prof.max())[0]
+    assert abs(lit.size - det.slit_length / det.plate_scale) <= 2     # 10" slit = 33 pixels
+    assert abs(lit.mean() - om.centre(1024)) < 1.0
+    # a single narrow line shifts along the slit by the tilt: s = s0 + tilt * y
+    s0 = 1000.3
+
+    def line(o):
+        p = np.arange(-40, 2088, 0.125)
+        return p, 1000.0 * np.exp(-0.5 * ((p - s0) / 1.2) ** 2)
+    img = nm.render_orders(det, [om], [(line, None)])
+    xs = np.arange(980, 1021)
+    c = om.centre(s0)
+    for dy in (-12, 0, 12):
+        j = int(np.floor(c + dy))
+        y = j + 0.5 - c
+        prof = img[xs, j]
+        cen = np.sum(xs * prof) / prof.sum()
+        assert cen == pytest.approx(s0 + om.tilt_at(s0) * y, abs=0.02)
+
+
+def test_header_rejects_unknown_exptype():
+    with pytest.raises(InputError, match="EXPTYPE"):
+        nm.mage_header(nm.MageDetector(), "Dark", "x", 1.0, "2026-03-16", "01:00:00")
+
+
+def test_photon_rate_scales_with_flux_airmass_and_blaze(orders):
+    from xmpspec.instruments import get_setup
+
+    om = orders[6]
+    lo, hi = om.wave_range
+    w = np.array([0.5 * (lo + hi), lo + 20.0])
+    no_ext = lambda x: np.zeros_like(x)  # noqa: E731
+    r1 = nm.photon_rate(w, np.ones(2), om, 1.0, get_setup("mage"), no_ext)
+    r2 = nm.photon_rate(w, 2 * np.ones(2), om, 1.0, get_setup("mage"), no_ext)
+    assert np.allclose(r2, 2 * r1)
+    assert r1[0] > r1[1]                          # blaze peak at the order centre
+    ext = lambda x: np.full_like(x, 0.2)  # noqa: E731
+    r3 = nm.photon_rate(w, np.ones(2), om, 1.5, get_setup("mage"), ext)
+    assert np.allclose(r3, r1 * 10 ** (-0.4 * 0.3))
+
+
+def test_pypeit_types_frames_and_plugin_fixes_them(tmp_path, offline_cache):
+    from pypeit.pypeitsetup import PypeItSetup
+
+    from xmpspec.reduce.registry import get_instrument
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _write(raw / "b1.fits", "Bias", "Bias", 0.0)
+    _write(raw / "f1.fits", "Flat", "Flat", 10.0)
+    _write(raw / "a1.fits", "ThAr-Lamp", "ThAr", 30.0)
+    _write(raw / "std.fits", "Object", "Feige56", 15.0, ra="12:06:47.25", dec="11:40:12.7")
+    _write(raw / "std20.fits", "Object", "CD-32d9927", 20.0, ra="14:11:46.37",
+           dec="-33:03:14.3")
+    _write(raw / "sci20.fits", "Object", "J1044+0353", 20.0, ra="10:44:57.79",
+           dec="+03:53:12.8")
+    _write(raw / "sci.fits", "Object", "J1044+0353", 600.0, ra="10:44:57.79",
+           dec="+03:53:12.8")
+    ps = PypeItSetup.from_file_root(str(raw), "magellan_mage", extension=".fits")
+    ps.run(setup_only=False)
+    tab = ps.fitstbl.table
+    types = {str(r["filename"]): str(r["frametype"]) for r in tab}
+    # PypeIt's own typing: the traps the plug-in must correct
+    assert types["a1.fits"] == "arc"
+    assert types["f1.fits"] == "pixelflat,trace"
+    assert "standard" in types["std.fits"] and "tilt" in types["std.fits"]
+    assert "science" in types["sci.fits"] and "illumflat" in types["sci.fits"]
+    assert set(tab["binning"]) == {"1,2"}
+
+    plugin = get_instrument("mage")
+    assert plugin.pypeit_name == "magellan_mage" and plugin.echelle
+    changes = plugin.fix_frametypes(tab)
+    fixed = {str(r["filename"]): str(r["frametype"]) for r in tab}
+    assert fixed == {"b1.fits": "bias", "f1.fits": "pixelflat,illumflat,trace",
+                     "a1.fits": "arc,tilt", "std.fits": "standard", "std20.fits": "standard",
+                     "sci20.fits": "science", "sci.fits": "science"}
+    assert any("a1.fits" in c for c in changes)
+    # framebit agrees with the new types
+    from pypeit.core.framematch import FrameTypeBitMask
+    bm = FrameTypeBitMask()
+    for r in tab:
+        assert sorted(bm.flagged_bits(int(r["framebit"]))) == sorted(str(r["frametype"]).split(","))
+    # the fix is idempotent
+    assert plugin.fix_frametypes(tab) == []
+
+
+def test_plugin_warns_about_untypable_frames(tmp_path):
+    from xmpspec.reduce.registry import get_instrument
+
+    _write(tmp_path / "ok.fits", "Object", "x", 600.0)
+    det = nm.MageDetector(binning_spatial=2)
+    hdr = nm.mage_header(det, "Object", "x", 600.0, "2026-03-16", "01:00:00")
+    hdr["EXPTYPE"] = "Dark"
+    nm.write_raw_frame(tmp_path / "dark.fits", np.zeros(det.raw_shape, np.float32), hdr)
+    hdr = nm.mage_header(det, "Object", "x", 600.0, "2026-03-16", "01:00:00")
+    hdr["BINNING"] = "1x2"
+    nm.write_raw_frame(tmp_path / "specbin.fits", np.zeros(det.raw_shape, np.float32), hdr)
+    warnings = get_instrument("mage").check_raw_files(tmp_path)
+    assert len(warnings) == 2
+    assert "dark.fits (Dark)" in warnings[0]
+    assert "specbin.fits" in warnings[1] and "spectral" in warnings[1]
+
+
+def test_plugin_parameters_are_valid_pypeit_parameters(offline_cache):
+    from pypeit.par.pypeitpar import PypeItPar
+    from pypeit.spectrographs.util import load_spectrograph
+
+    from xmpspec.reduce.pypeitfile import pypeit_cfg_lines
+    from xmpspec.reduce.registry import get_instrument
+
+    plugin = get_instrument("mage")
+    lines = pypeit_cfg_lines(plugin, {"extraction": "boxcar", "sky_protect": [(6640, 6660)]})
+    spec = load_spectrograph("magellan_mage")
+    par = PypeItPar.from_cfg_lines(cfg_lines=spec.default_pypeit_par().to_config(),
+                                   merge_with=(lines,))
+    wv = par["calibrations"]["wavelengths"]
+    assert wv["method"] == "reidentify" and wv["reid_arxiv"] == "magellan_mage.fits"
+    assert list(wv["lamps"]) == ["ThAr_MagE"]
+    assert par["reduce"]["skysub"]["no_local_sky"] is True
+    assert par["reduce"]["findobj"]["skip_second_find"] is True
+    assert par["reduce"]["extraction"]["boxcar_radius"] == pytest.approx(plugin.boxcar_radius)
+
+
+def test_simulate_rejects_standard_longer_than_20s(tmp_path):
+    plan = nm.default_plan()
+    plan.standard_exptime = 30.0
+    with pytest.raises(InputError, match="20 s"):
+        nm.simulate_night(tmp_path, plan=plan)
+
+
+def test_standard_names():
+    assert nm.standard_archive_name("Feige 56") == "Feige56"
+    assert nm.standard_archive_name("CD-32 9927") == "CD-32d9927"
+    with pytest.raises(InputError, match="Feige 56, CD-32 9927"):
+        nm.standard_archive_name("Vega")
