@@ -215,7 +215,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                 res.problems.append(f"{target}: {status}")
         coadd = redux / f"{safe_name(target)}.fits"
         try:
-            _coadd(files, coadd, pf, fluxed)
+            _coadd(files, coadd, pf, fluxed, sens=sens)
         except Exception as exc:  # noqa: BLE001
             res.problems.append(f"{target}: coadd failed ({type(exc).__name__}: {exc})")
             coadd = None
@@ -323,7 +323,7 @@ def _flux(files: list[Path], sens: Path, pf) -> None:
                                  par=par["fluxcalib"], chk_version=False)
 
 
-def _coadd(files: list[Path], out: Path, pf, fluxed: bool) -> None:
+def _coadd(files: list[Path], out: Path, pf, fluxed: bool, sens: Path | None = None) -> None:
     from pypeit import coadd1d
     from pypeit.specobjs import SpecObjs
 
@@ -331,23 +331,28 @@ def _coadd(files: list[Path], out: Path, pf, fluxed: bool) -> None:
     extr = "BOX" if str(par["sensfunc"]["extr"]).upper() == "BOX" else "OPT"
     par["coadd1d"]["ex_value"] = extr
     par["coadd1d"]["flux_value"] = bool(fluxed)
+    echelle = spectrograph.pypeline == "Echelle"
+    if echelle and sens is None:
+        raise InputError("PypeIt's echelle coadd needs the sensitivity function (order "
+                         "weights), and there is none", files[0])
     objids = []
     for f in files:
         sobjs = SpecObjs.from_fitsfile(str(f), chk_version=False)
-        # the brightest object of the exposure (boxcar counts) is the target
-        best, best_flux = None, -np.inf
+        # the brightest object of the exposure (boxcar counts) is the target; an
+        # echelle object is one spectrum per order, all sharing its ECH_NAME
+        totals: dict[str, float] = {}
         for s in sobjs:
             cnt = s[f"{extr}_COUNTS"]
             if cnt is None:
                 continue
-            tot = float(np.nansum(cnt))
-            if tot > best_flux:
-                best, best_flux = s.NAME, tot
-        if best is None:
+            key = s.ECH_NAME if echelle else s.NAME
+            totals[key] = totals.get(key, 0.0) + float(np.nansum(cnt))
+        if not totals:
             raise InputError("no extracted object", f)
-        objids.append(best)
+        objids.append(max(totals, key=totals.get))
     co = coadd1d.CoAdd1D.get_instance([str(f) for f in files], objids, spectrograph=spectrograph,
-                                      par=par["coadd1d"], chk_version=False)
+                                      par=par["coadd1d"], chk_version=False,
+                                      sensfuncfile=str(sens) if echelle else None)
     co.run()
     co.save(str(out))
 
