@@ -295,3 +295,28 @@ def test_batch_mixed_setups_and_ranges():
     assert all(-2.0 <= t["n2"] <= -1.9 and 0.01 <= t["z"] <= 0.02 for _, t in pairs)
     with pytest.raises(InputError, match="unknown batch distribution"):
         simulate_batch(1, "sdss", seed=1, n3_range=(0, 1))
+
+
+def test_integrated_flux_pulls_over_many_realisations():
+    # direct sums over a window around Halpha: pull distribution of the flux
+    pulls = []
+    z = 0.03
+    c = CAT["ha"].wave * (1 + z)
+    n = 1000   # std of the pull std ~ 1/sqrt(2n) = 0.022
+    for seed in range(n):
+        spec, truth, model = simulate_spectrum("goodman_400", z, {"ha": 60.0}, ew_ha=200.0,
+                                               halpha_flux=60.0, exptime=600.0, seed=seed,
+                                               wave_range=(c - 80.0, c + 80.0),
+                                               return_model=True)
+        wave = spec.wavelength.value
+        width = np.diff(pixel_edges(wave))
+        lines = emission_line_model(wave, z, {"ha": 60.0}, truth["sigma_kms"], "goodman_400")
+        cont = (model - lines).value
+        win = np.abs(wave - c) < 15.0
+        flux = np.sum((spec.flux.value[win] - cont[win]) * width[win])
+        err = math.sqrt(np.sum((spec.error.value[win] * width[win]) ** 2))
+        pulls.append((flux - 60.0 * 0.9995) / err)
+    pulls = np.asarray(pulls)
+    assert 3 < 60.0 / err < 30   # a moderate-S/N line
+    assert abs(np.mean(pulls)) < 4.0 / math.sqrt(n)
+    assert np.std(pulls) == pytest.approx(1.0, abs=4.0 / math.sqrt(2 * n))

@@ -14,8 +14,8 @@ The simulator builds, on the reduced-spectrum wavelength grid of a set-up
 3. noise: the source, sky continuum and (optional) night-sky lines are
    converted to electrons with an effective-area model of the set-up
    (``[simulate.throughput.<setup>]``) and the exposure time; Poisson noise on
-   source + sky, Gaussian read noise over the spatial pixels of the
-   extraction aperture for every exposure; the sky is then subtracted
+   source + sky, Gaussian read noise (and ADU digitisation, gain^2/12) over
+   the spatial pixels of the extraction aperture for every exposure; the sky is then subtracted
    perfectly (sky lines leave only their noise). The error spectrum is the
    exact 1-sigma of that noise (from the noise-free expectation);
 4. optional cosmic-ray hits (masked or left in the data).
@@ -602,7 +602,8 @@ def simulate_spectrum(setup: Setup | str, z: float,
     sky_sb = sky_spectrum(st, wave, sky_level, sky_lines, sky_line_scale, cfg).value
     src_e = np.clip(model, 0.0, None) * conv
     sky_e = sky_sb * area * conv
-    rn_var = n_spatial * st.read_noise**2 * nexp
+    # read noise and ADU digitisation (gain^2/12) of every spatial pixel, every exposure
+    rn_var = n_spatial * nexp * (st.read_noise**2 + st.gain**2 / 12.0)
     var_e = src_e + sky_e + rn_var
     counts = rng.poisson(src_e + sky_e).astype(float) - sky_e + rng.normal(0.0, math.sqrt(rn_var),
                                                                           wave.size)
