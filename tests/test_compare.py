@@ -249,3 +249,38 @@ def test_match_catalogue_direct_columns():
     m, report = match_catalogue(_observed(), normalise_catalogue(_catalogue()), 2 * u.arcsec)
     assert list(m["cat_index"]) == [0, 1, 2, 3, 4]
     assert report == []
+
+
+def test_large_catalogue_position_matching_is_fast():
+    import time
+    rng = np.random.default_rng(1)
+    n_cat = 20000
+    cat = Table({"name": [f"C{i}" for i in range(n_cat)], "ra": rng.uniform(0, 360, n_cat),
+                 "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n_cat))),
+                 "n2_cnn": rng.uniform(-2.5, -1.5, n_cat)})
+    pick = rng.choice(n_cat, 200, replace=False)
+    obs = Table({"name": [f"o{i}" for i in range(200)],
+                 "ra": np.asarray(cat["ra"])[pick], "dec": np.asarray(cat["dec"])[pick] + 0.3 / 3600,
+                 "n2": np.asarray(cat["n2_cnn"])[pick] + 0.1, "n2_err": np.full(200, 0.05),
+                 "n2_upper_limit": np.zeros(200, bool), "significance": np.full(200, 5.0)})
+    t0 = time.perf_counter()
+    r = compare_tables(obs, cat, config=default_config())
+    assert time.perf_counter() - t0 < 20
+    assert (r.table["match_status"] == "matched").all()
+    assert list(r.table["cat_name"]) == [f"C{i}" for i in pick]
+    assert r.statistics["all"]["bias"] == pytest.approx(0.1)
+
+
+def test_coordinate_formats():
+    c, ok = parse_coordinates(np.array(["00 13 42.62", "23:59:59.99", "12h30m00s", ""]),
+                              np.array(["-00 59 14.3", "+89:59:59", "-10d30m00s", "+1 0 0"]))
+    assert list(ok) == [True, True, True, False]
+    assert c.ra.deg[0] == pytest.approx((13 * 60 + 42.62) / 240.0)
+    assert c.dec.deg[0] == pytest.approx(-(59 / 60 + 14.3 / 3600))
+    assert c.ra.deg[2] == pytest.approx(187.5) and c.dec.deg[2] == pytest.approx(-10.5)
+    c, ok = parse_coordinates(Table({"ra": [1.5]}, units={"ra": u.rad})["ra"], [-10.0])
+    assert c.ra.deg[0] == pytest.approx(np.degrees(1.5))
+    c, ok = parse_coordinates([-10.0], [0.0])
+    assert c.ra.deg[0] == pytest.approx(350.0)
+    with pytest.raises(InputError, match="declination out of range"):
+        parse_coordinates([10.0], [95.0], "cat.csv")

@@ -211,3 +211,11 @@ def test_published_tables_cli(tmp_path, shared_dir):
     rc = main(["-q", "tables", str(shared_dir / PUB / "published_line_measurements.csv"),
                "-o", str(out), "--style", "word"])
     assert rc == 2
+    rc = main(["-q", "tables", str(shared_dir / PUB / "published_line_measurements.csv"),
+               "--selection", str(shared_dir / PUB / "selection_and_observing_log.csv"),
+               "-o", str(tmp_path / "pdg"), "--style", "latex", "--error-digits", "pdg"])
+    assert rc == 0
+    tex = (tmp_path / "pdg" / "line_measurements.tex").read_text()
+    assert r"\begin{tabular}" in tex
+    row = [r for r in tex.splitlines() if r.startswith("XMP0124+0838")][0]
+    assert "$-2.01 \\pm 0.05$" in row and "$0.828 \\pm 0.005$" in row  # as published

@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ __all__ = [
     "as_bool",
     "summary_text",
     "comparison_figure",
+    "run_comparison",
 ]
 
 log = logging.getLogger(__name__)
@@ -179,6 +181,25 @@ def normalise_catalogue(catalogue: Table, source=None) -> Table:
     return cat
 
 
+_SEXA_SPLIT = re.compile(r"[\s:]+")
+
+
+def _fast_sexagesimal(text) -> np.ndarray:
+    """``"dd mm ss.s"`` / ``"dd:mm:ss.s"`` strings to decimal units (ValueError otherwise)."""
+    out = np.empty(len(text))
+    for k, s in enumerate(text):
+        parts = _SEXA_SPLIT.split(s.strip())
+        if not 2 <= len(parts) <= 3:
+            raise ValueError(s)
+        neg = parts[0].startswith("-")
+        vals = [abs(float(parts[0]))] + [float(p) for p in parts[1:]]
+        if any(v < 0 or v >= 60 for v in vals[1:]):
+            raise ValueError(s)
+        val = vals[0] + vals[1] / 60.0 + (vals[2] / 3600.0 if len(vals) == 3 else 0.0)
+        out[k] = -val if neg else val
+    return out
+
+
 def parse_coordinates(ra, dec, source=None) -> tuple[SkyCoord | None, np.ndarray]:
     """Sky positions from RA/Dec columns in degrees or sexagesimal text.
 
@@ -222,30 +243,42 @@ def parse_coordinates(ra, dec, source=None) -> tuple[SkyCoord | None, np.ndarray
             out[:] = np.where(bad, 0.0, vals)
             valid &= ~bad
             continue
-        for i, v in enumerate(data):
-            s = str(v).strip()
-            if mask[i] or s in ("", "--", "...", "nan"):
-                valid[i] = False
-                continue
-            try:
-                out[i] = float(s)
-                continue
-            except ValueError:
-                pass
-            try:
-                from astropy.coordinates import Angle
-                ang = Angle(s, unit=u.hourangle if which == "ra" else u.deg)
-                out[i] = ang.to_value(u.deg)
-            except Exception:
-                raise InputError(f"cannot read {which} value '{s}' (row {i + 1}) as degrees "
-                                 "or sexagesimal", source) from None
+        text = np.array([str(v).strip() for v in data], dtype=object)
+        blank = mask | np.isin(text, ["", "--", "...", "nan", "NaN", "None"])
+        valid &= ~blank
+        good = np.flatnonzero(~blank)
+        if len(good) == 0:
+            continue
+        try:
+            out[good] = np.array(text[good], dtype=float)  # decimal degrees as text
+            continue
+        except ValueError:
+            pass
+        from astropy.coordinates import Angle
+        unit_ = u.hourangle if which == "ra" else u.deg
+        try:
+            out[good] = _fast_sexagesimal(text[good]) * (15.0 if which == "ra" else 1.0)
+            continue
+        except ValueError:
+            pass
+        try:
+            out[good] = Angle(list(text[good]), unit=unit_).to_value(u.deg)
+        except Exception:
+            for i in good:  # find the offending value for the message
+                try:
+                    out[i] = Angle(text[i], unit=unit_).to_value(u.deg)
+                except Exception:
+                    raise InputError(f"cannot read {which} value '{text[i]}' (row {i + 1}) as "
+                                     "degrees or sexagesimal", source) from None
+            raise
     if not valid.any():
         return None, valid
-    bad_range = valid & ((dec_deg < -90) | (dec_deg > 90) | (ra_deg < 0) | (ra_deg >= 360))
+    bad_range = valid & ((dec_deg < -90) | (dec_deg > 90))
     if bad_range.any():
         i = int(np.flatnonzero(bad_range)[0])
-        raise InputError(f"coordinates out of range in row {i + 1}: ra={ra_deg[i]}, "
-                         f"dec={dec_deg[i]}", source)
+        raise InputError(f"declination out of range in row {i + 1}: dec={dec_deg[i]} deg",
+                         source)
+    ra_deg = np.mod(ra_deg, 360.0)  # RA of -10 deg or 360 deg is legal
     return SkyCoord(ra_deg * u.deg, dec_deg * u.deg, frame="icrs"), valid
 
 
@@ -261,8 +294,22 @@ def _duplicates(names) -> dict[str, list[int]]:
 
 # ----------------------------------------------------------------------------- matching
 
+def _positions(observed: Table, catalogue: Table, observed_source=None,
+               catalogue_source=None) -> tuple:
+    obs_coord = cat_coord = None
+    obs_valid = np.zeros(len(observed), bool)
+    cat_valid = np.zeros(len(catalogue), bool)
+    if "ra" in observed.colnames and "dec" in observed.colnames:
+        obs_coord, obs_valid = parse_coordinates(observed["ra"], observed["dec"], observed_source)
+    if "ra" in catalogue.colnames and "dec" in catalogue.colnames:
+        cat_coord, cat_valid = parse_coordinates(catalogue["ra"], catalogue["dec"],
+                                                 catalogue_source)
+    return obs_coord, obs_valid, cat_coord, cat_valid
+
+
 def match_catalogue(observed: Table, catalogue: Table, radius: u.Quantity,
-                    observed_source=None, catalogue_source=None) -> tuple[Table, list[str]]:
+                    observed_source=None, catalogue_source=None,
+                    positions: tuple | None = None) -> tuple[Table, list[str]]:
     """Match observed rows to catalogue rows by name, else by sky position.
 
     A name is matched case- and whitespace-insensitively. A name present
@@ -278,6 +325,9 @@ def match_catalogue(observed: Table, catalogue: Table, radius: u.Quantity,
         ``catalogue`` with canonical names (see :func:`normalise_catalogue`).
     radius : astropy.units.Quantity
         Matching radius (angle).
+    positions : tuple, optional
+        ``(obs_coord, obs_valid, cat_coord, cat_valid)`` from
+        :func:`parse_coordinates` when already parsed (None entries: no positions).
 
     Returns
     -------
@@ -311,14 +361,9 @@ def match_catalogue(observed: Table, catalogue: Table, radius: u.Quantity,
             report.append(f"duplicate name in {label}{f' ({src})' if src else ''}: "
                           f"'{names[rows[0]]}' in rows {', '.join(str(r + 1) for r in rows)}")
 
-    obs_coord = cat_coord = None
-    obs_valid = np.zeros(n_obs, bool)
-    cat_valid = np.zeros(len(catalogue), bool)
-    if "ra" in observed.colnames and "dec" in observed.colnames:
-        obs_coord, obs_valid = parse_coordinates(observed["ra"], observed["dec"], observed_source)
-    if "ra" in catalogue.colnames and "dec" in catalogue.colnames:
-        cat_coord, cat_valid = parse_coordinates(catalogue["ra"], catalogue["dec"],
-                                                 catalogue_source)
+    if positions is None:
+        positions = _positions(observed, catalogue, observed_source, catalogue_source)
+    obs_coord, obs_valid, cat_coord, cat_valid = positions
 
     cat_index_by_name: dict[str, list[int]] = {}
     if cat_names is not None:
@@ -608,7 +653,9 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
         raise InputError("observed table has neither 'name' nor 'ra'/'dec' columns",
                          observed_source)
 
-    match, report = match_catalogue(obs, cat, radius, observed_source, catalogue_source)
+    positions = _positions(obs, cat, observed_source, catalogue_source)
+    match, report = match_catalogue(obs, cat, radius, observed_source, catalogue_source,
+                                    positions=positions)
     meas = observed_n2(obs, observed_source)
     meas_cfg = cfg["measure"]
     good = float(meas_cfg["good_significance"])
@@ -680,18 +727,15 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     # positions: catalogue's when matched, else the observed table's
     ra = np.ma.masked_all(n)
     dec = np.ma.masked_all(n)
-    if "ra" in cat.colnames and "dec" in cat.colnames:
-        cc, cv = parse_coordinates(cat["ra"], cat["dec"], catalogue_source)
-        if cc is not None:
-            use = matched & cv[j]
-            ra[use] = cc.ra.deg[j][use]
-            dec[use] = cc.dec.deg[j][use]
-    if "ra" in obs.colnames and "dec" in obs.colnames:
-        oc, ov = parse_coordinates(obs["ra"], obs["dec"], observed_source)
-        if oc is not None:
-            use = np.ma.getmaskarray(ra) & ov
-            ra[use] = oc.ra.deg[use]
-            dec[use] = oc.dec.deg[use]
+    oc, ov, cc, cv = positions
+    if cc is not None:
+        use = matched & cv[j]
+        ra[use] = cc.ra.deg[j][use]
+        dec[use] = cc.dec.deg[j][use]
+    if oc is not None:
+        use = np.ma.getmaskarray(ra) & ov
+        ra[use] = oc.ra.deg[use]
+        dec[use] = oc.dec.deg[use]
     table["ra"] = MaskedColumn(ra, unit=u.deg, format=".6f")
     table["dec"] = MaskedColumn(dec, unit=u.deg, format=".6f")
     for col in ("match_method", "match_status", "match_sep_arcsec", "match_note"):
@@ -824,3 +868,55 @@ def comparison_figure(result: ComparisonResult, path_stem: str | Path,
     """
     from .products.figures import comparison_plot
     return comparison_plot(result, path_stem, background=background, formats=formats)
+
+
+def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir: str | Path,
+                   config: Config | None = None, radius: u.Quantity | None = None,
+                   band: float | None = None, background_path: str | Path | None = None,
+                   figure: bool = True) -> tuple[ComparisonResult, list[Path]]:
+    """Read the tables, compare, and write ``comparison.{ecsv,fits,txt,png,pdf}``.
+
+    The library form of ``xmpspec compare`` (used by the command and the demo).
+
+    Parameters
+    ----------
+    observed_path, selection_path : path-like
+        Observed per-object table and selection catalogue.
+    outdir : path-like
+        Output folder (created).
+    radius, band : optional
+        Matching radius and outlier band (defaults from the configuration).
+    background_path : path-like, optional
+        Table with ``n2`` and ``n2_cnn`` shown behind the points of the figure.
+    figure : bool
+        Write the figure.
+
+    Returns
+    -------
+    result : ComparisonResult
+    files : list of pathlib.Path
+    """
+    from .provenance import provenance_record
+    from .tableio import atomic_path, read_table, write_table
+    cfg = config if config is not None else get_active_config()
+    obs = read_table(observed_path)
+    cat = read_table(selection_path)
+    bg = read_table(background_path) if background_path is not None else None
+    result = compare_tables(obs, cat, radius=radius, config=cfg, band=band,
+                            observed_source=observed_path, catalogue_source=selection_path)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    inputs = [observed_path, selection_path] + ([background_path] if bg is not None else [])
+    prov = provenance_record(inputs, cfg, step="compare", extra={
+        "match_radius_arcsec": result.table.meta["match_radius_arcsec"],
+        "band_dex": result.band, "band_source": result.band_source,
+        "statistics": result.statistics, "censored": result.censored,
+        "report": result.report})
+    files = write_table(result.table, outdir / "comparison", provenance=prov,
+                        formats=("ecsv", "fits"))
+    with atomic_path(outdir / "comparison.txt") as tmp:
+        tmp.write_text(summary_text(result, observed_path, selection_path))
+    files.append(outdir / "comparison.txt")
+    if figure:
+        files += comparison_figure(result, outdir / "comparison", background=bg, config=cfg)
+    return result, files

@@ -62,34 +62,16 @@ def compare(
         xmpspec compare measured.fits -s candidates.fits -o out --match-radius 3arcsec
         xmpspec compare obs.csv -s cnn.csv -o out --background training_set.fits
     """
-    from ..compare import compare_tables, comparison_figure, summary_text
-    from ..provenance import provenance_record
-    from ..tableio import atomic_path, read_table, write_table
+    from ..compare import run_comparison, summary_text
 
     cfg = state.config
     radius = _parse_radius(match_radius)
-    obs = read_table(observed)
-    cat = read_table(selection)
-    bg = read_table(background) if background is not None else None
-    result = compare_tables(obs, cat, radius=radius, config=cfg, band=band,
-                            observed_source=observed, catalogue_source=selection)
-    outdir.mkdir(parents=True, exist_ok=True)
-    inputs = [observed, selection] + ([background] if background is not None else [])
-    prov = provenance_record(inputs, cfg, step="compare", extra={
-        "match_radius_arcsec": result.table.meta["match_radius_arcsec"],
-        "band_dex": result.band, "band_source": result.band_source,
-        "statistics": result.statistics, "censored": result.censored,
-        "report": result.report})
-    files = write_table(result.table, outdir / "comparison", provenance=prov,
-                        formats=("ecsv", "fits"))
-    text = summary_text(result, observed, selection)
-    with atomic_path(outdir / "comparison.txt") as tmp:
-        tmp.write_text(text)
-    files.append(outdir / "comparison.txt")
-    if not no_figure:
-        files += comparison_figure(result, outdir / "comparison", background=bg, config=cfg)
+    result, files = run_comparison(observed, selection, outdir, config=cfg, radius=radius,
+                                   band=band, background_path=background,
+                                   figure=not no_figure)
     if not state.quiet:
-        console.print(text, highlight=False, markup=False, soft_wrap=True)
+        console.print(summary_text(result, observed, selection), highlight=False,
+                      markup=False, soft_wrap=True)
         for f in files:
             console.print(f"wrote {f}", highlight=False)
     return 0

@@ -43,9 +43,7 @@ def tables(
         xmpspec tables derived.ecsv -o mrt_only --style mrt --sort name
     """
     from ..errors import ConfigError
-    from ..products.tables import TABLE_STYLES, build_tables, write_paper_table
-    from ..provenance import provenance_record
-    from ..tableio import read_table
+    from ..products.tables import TABLE_STYLES, write_tables
     from .common import track
 
     if style not in TABLE_STYLES:
@@ -59,17 +57,9 @@ def tables(
                 raise ConfigError(f"--error-digits must be an integer or 'pdg', got "
                                   f"'{error_digits}'") from None
         state.override(products__error_digits=val)
-    cfg = state.config
-    table = read_table(derived)
-    sel = read_table(selection) if selection is not None else None
-    built, notes = build_tables(table, sel, sort=sort, config=cfg, derived_source=derived,
-                                selection_source=selection)
-    inputs = [derived] + ([selection] if selection is not None else [])
-    written = []
-    for t in track(built, "writing tables"):
-        prov = provenance_record(inputs, cfg, step=f"tables:{t.name}",
-                                 extra={"style": style, "sort": sort})
-        written += write_paper_table(t, outdir, style=style, provenance=prov)
+    built, notes, written = write_tables(derived, outdir, selection, style=style, sort=sort,
+                                         config=state.config,
+                                         iterate=lambda ts: track(ts, "writing tables"))
     for note in notes:
         err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if not state.quiet:

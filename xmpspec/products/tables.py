@@ -48,6 +48,7 @@ __all__ = [
     "derived_table",
     "build_tables",
     "write_paper_table",
+    "write_tables",
     "TABLE_STYLES",
 ]
 
@@ -779,6 +780,47 @@ def write_paper_table(table: PaperTable, outdir: str | Path, style: str = "aaste
     written += write_table(full, outdir / table.name, provenance=provenance,
                            formats=("ecsv", "fits"))
     return written
+
+
+def write_tables(derived_path: str | Path, outdir: str | Path,
+                 selection_path: str | Path | None = None, style: str = "aastex",
+                 sort: str = "ra", config: Config | None = None,
+                 iterate=None) -> tuple[list[PaperTable], list[str], list[Path]]:
+    """Read the inputs, build every paper table and write them (``xmpspec tables``).
+
+    Parameters
+    ----------
+    derived_path : path-like
+        Output of ``xmpspec derive`` (or any per-object table with its column names).
+    outdir : path-like
+        Output folder.
+    selection_path : path-like, optional
+        Selection catalogue / observing log.
+    style : {"aastex", "latex", "mrt"}
+    sort : {"ra", "n2_cnn", "name", "none"}
+    iterate : callable, optional
+        Wraps the iteration over tables (e.g. a progress bar).
+
+    Returns
+    -------
+    tables, notes, files
+    """
+    from ..provenance import provenance_record
+    from ..tableio import read_table
+    if style not in TABLE_STYLES:
+        raise InputError(f"unknown table style '{style}' ({', '.join(TABLE_STYLES)})")
+    cfg = config if config is not None else get_active_config()
+    derived = read_table(derived_path)
+    selection = read_table(selection_path) if selection_path is not None else None
+    built, notes = build_tables(derived, selection, sort=sort, config=cfg,
+                                derived_source=derived_path, selection_source=selection_path)
+    inputs = [derived_path] + ([selection_path] if selection_path is not None else [])
+    written: list[Path] = []
+    for t in (iterate(built) if iterate is not None else built):
+        prov = provenance_record(inputs, cfg, step=f"tables:{t.name}",
+                                 extra={"style": style, "sort": sort, "notes": notes})
+        written += write_paper_table(t, outdir, style=style, provenance=prov)
+    return built, notes, written
 
 
 def _mrt_text(mrt: Table, table: PaperTable) -> str:
