@@ -3,6 +3,7 @@ own classes (SpecObj/SpecObjs.write_to_fits, OneSpec.to_file)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -121,8 +122,14 @@ def write_spec1d(path, sobjs_list, **sub):
 @pytest.fixture(scope="module")
 def longslit(tmp_path_factory):
     d = tmp_path_factory.mktemp("spec1d")
+    from pypeit.spectrographs.util import load_spectrograph
+
     faint = _sobj(spat=80, amp=0.3, seed=1)
     bright = _sobj(spat=150, amp=2.0, seed=2)
+    # as PypeIt writes them: with the detector (a DET01-DETECTOR extension)
+    det = load_spectrograph("soar_goodman_blue").get_detector_par(1)
+    faint.DETECTOR = det
+    bright.DETECTOR = det
     path = write_spec1d(d / "spec1d_b0012-J0845+1234_GOODMAN_20230214T031214.fits",
                         [faint, bright])
     return path, faint, bright
@@ -152,8 +159,17 @@ def _check(spec, so, ext="BOX", fl="FLAM"):
 # ------------------------------------------------------------------ spec1d
 def test_spec1d_brightest_default(longslit):
     path, faint, bright = longslit
+    assert "DET01-DETECTOR" in [h.name for h in fits.open(path)]
     assert detect_format(path) == "pypeit-spec1d"
-    s = read_spectrum(path)
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("xmpspec.io")
+    logger.addHandler(handler)  # not caplog: the CLI may have stopped propagation
+    try:
+        s = read_spectrum(path)
+    finally:
+        logger.removeHandler(handler)
     _check(s, bright)
     assert s.flux.unit == FLUX_UNIT and s.medium == "vacuum"
     assert s.name == TARGET
@@ -165,6 +181,9 @@ def test_spec1d_brightest_default(longslit):
     assert s.meta["ra"] == pytest.approx(RA) and s.meta["dec"] == pytest.approx(DEC)
     assert s.meta["fwhm"] == pytest.approx(6.5)
     assert s.mask[20] and s.mask[21] and s.mask[30] and s.mask.sum() == 3
+    # the user is told that another object was present
+    assert any("2 objects in the file" in r.getMessage() and faint.NAME in r.getMessage()
+               for r in records)
 
 
 def test_spec1d_opt_and_counts(longslit):
