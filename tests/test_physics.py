@@ -100,13 +100,18 @@ def test_luminosity_distance_matches_astropy(cfg):
     # without z_err the error is the cosmology: H0 term D*0.5/67.4 and the Om0 term
     h_only = ref * 0.5 / 67.4
     assert np.all(e.to_value(u.Mpc) >= h_only)
-    cfg_h = cfg.updated({"cosmology.Om0_err": 0.0})
+    cfg_h = cfg.updated({"cosmology.Om0_err": 0.0, "cosmology.sigma_pv_kms": 0.0})
     _, e_h = distances.luminosity_distance(z, None, cfg_h)
     assert e_h.to_value(u.Mpc) == pytest.approx(h_only, rel=1e-6)
     # redshift error: dD/dz ~ c/H0 at low z
-    cfg0 = cfg.updated({"cosmology.Om0_err": 0.0, "cosmology.H0_err": 0.0})
+    cfg0 = cfg.updated({"cosmology.Om0_err": 0.0, "cosmology.H0_err": 0.0,
+                        "cosmology.sigma_pv_kms": 0.0})
     _, e_z = distances.luminosity_distance([0.01], [1e-4], cfg0)
     assert e_z.to_value(u.Mpc)[0] == pytest.approx(299792.458 / 67.4 * 1e-4, rel=0.03)
+    # peculiar velocities: 300 km/s -> c/H0 * 300/c = 300/67.4 Mpc at low z
+    _, e_pv = distances.luminosity_distance([0.002], None,
+                                            cfg0.updated({"cosmology.sigma_pv_kms": 300.0}))
+    assert e_pv.to_value(u.Mpc)[0] == pytest.approx(300 / 67.4, rel=0.01)
     dbad, _ = distances.luminosity_distance([0.0, np.nan], None, cfg)
     assert np.all(np.isnan(dbad.value))
 

@@ -316,10 +316,10 @@ def derive_table(table: Table, config: Config | None = None, *,
     add_flag(dlf, ~np.isfinite(z), "missing z")
     add_flag(dlf, np.isfinite(z) & (z <= 0), "z <= 0: no Hubble-flow distance")
     add_flag(dlf, np.isfinite(z) & (z > 0) & ~np.isfinite(z_err),
-             "no z_err: error from cosmology only")
+             "no z_err: error from cosmology and peculiar velocities only")
     out["dl_mpc"] = _masked(dl.value, unit=u.Mpc, description="luminosity distance from z")
     out["dl_mpc_err"] = _masked(dl_err.value, unit=u.Mpc,
-                                description="error of dl_mpc (z, H0, Om0)")
+                                description="error of dl_mpc (z_err, peculiar velocity, H0, Om0)")
     out["dl_flag"] = _str_col(dlf)
     dcorr = column_float(t, "dl_corr_mpc", u.Mpc, source)
     dcorr_err = column_float(t, "dl_corr_mpc_err", u.Mpc, source)

@@ -2,7 +2,8 @@
 
 * Luminosity distance from the redshift with ``astropy.cosmology.FlatLambdaCDM``
   (H0, Om0 from ``[cosmology]``). Its error adds in quadrature the redshift
-  error (``dD/dz * sigma_z``, numerical derivative), the H0 error
+  error (``dD/dz * sigma_z``, numerical derivative), a peculiar-velocity
+  dispersion (``dD/dz * sigma_pv / c``, ``cosmology.sigma_pv_kms``), the H0 error
   (``D * sigma_H0 / H0``, as D_L is proportional to 1/H0) and the Om0 error
   (numerical derivative).
 * A peculiar-velocity-corrected distance, when given, replaces D_L for
@@ -49,7 +50,7 @@ def luminosity_distance(z, z_err=None, config: Config | None = None
     z_err : array-like, optional
         Redshift errors (NaN or absent: no redshift term).
     config : Config, optional
-        ``[cosmology]`` H0, H0_err, Om0, Om0_err.
+        ``[cosmology]`` H0, H0_err, Om0, Om0_err, sigma_pv_kms.
 
     Returns
     -------
@@ -78,7 +79,9 @@ def luminosity_distance(z, z_err=None, config: Config | None = None
     d_om_p = cosmology(cfg, Om0=float(c["Om0"]) + dOm).luminosity_distance(zz).to_value(u.Mpc)
     d_om_m = cosmology(cfg, Om0=float(c["Om0"]) - dOm).luminosity_distance(zz).to_value(u.Mpc)
     ddom = (d_om_p - d_om_m) / (2 * dOm)
-    err = np.sqrt((ddz * zerr) ** 2 + (dl * float(c["H0_err"]) / float(c["H0"])) ** 2
+    zpv = float(c.get("sigma_pv_kms", 0.0)) / 299792.458
+    err = np.sqrt((ddz * zerr) ** 2 + (ddz * zpv) ** 2
+                  + (dl * float(c["H0_err"]) / float(c["H0"])) ** 2
                   + (ddom * float(c["Om0_err"])) ** 2)
     dl = np.where(good, dl, np.nan)
     err = np.where(good, err, np.nan)
