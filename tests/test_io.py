@@ -105,6 +105,19 @@ def test_loglam_column(tmp_path):
     _assert_basic(read_spectrum(p))
 
 
+def test_detection_by_content_not_suffix(tmp_path):
+    p = write_spectrum(_spectrum(), tmp_path / "a.ecsv")
+    renamed = tmp_path / "spectrum.txt"
+    renamed.write_text(p.read_text())
+    assert detect_format(renamed) == "ecsv"
+    _assert_same(_spectrum(), read_spectrum(renamed))
+    f = write_spectrum(_spectrum(), tmp_path / "a.fits")
+    renamed = tmp_path / "spectrum.bin"
+    renamed.write_bytes(f.read_bytes())
+    assert detect_format(renamed) == "fits-table"
+    _assert_same(_spectrum(), read_spectrum(renamed))
+
+
 def test_text_format_override(tmp_path):
     p = tmp_path / "s.data"
     np.savetxt(p, np.c_[WAVE, FLUX, ERR], delimiter=",", header="wave,flux,error",

@@ -186,6 +186,14 @@ def test_spec1d_brightest_default(longslit):
                for r in records)
 
 
+def test_spec1d_detected_by_content_not_name(longslit, tmp_path):
+    path, faint, bright = longslit
+    renamed = tmp_path / "night3_object.dat"
+    renamed.write_bytes(path.read_bytes())
+    assert detect_format(renamed) == "pypeit-spec1d"
+    _check(read_spectrum(renamed), bright)
+
+
 def test_spec1d_opt_and_counts(longslit):
     path, faint, bright = longslit
     _check(read_spectrum(path, extraction="OPT"), bright, "OPT")
