@@ -320,3 +320,25 @@ def test_integrated_flux_pulls_over_many_realisations():
     assert 3 < 60.0 / err < 30   # a moderate-S/N line
     assert abs(np.mean(pulls)) < 4.0 / math.sqrt(n)
     assert np.std(pulls) == pytest.approx(1.0, abs=4.0 / math.sqrt(2 * n))
+
+
+def test_expected_snr_matches_matched_filter_scatter():
+    # the truth's snr_<key> is the S/N of the best (known-profile) flux estimator
+    z, flux = 0.03, 25.0
+    c = CAT["nii6585"].wave * (1 + z)
+    est, snr = [], []
+    for seed in range(400):
+        spec, truth, model = simulate_spectrum("int_ids_r632v", z, {"ha": 400.0, "nii6585": flux},
+                                               halpha_flux=400.0, exptime=900.0, seed=seed,
+                                               wave_range=(c - 60.0, c + 60.0), return_model=True)
+        wave = spec.wavelength.value
+        prof = emission_line_model(wave, z, {"nii6585": 1.0}, truth["sigma_kms"],
+                                   "int_ids_r632v").value
+        other = model.value - flux * prof
+        w = prof / spec.error.value ** 2
+        est.append(np.sum(w * (spec.flux.value - other)) / np.sum(w * prof))
+        snr.append(truth["snr_nii6585"])
+    est = np.asarray(est)
+    assert np.ptp(snr) < 0.05 * np.mean(snr)
+    assert np.mean(est) == pytest.approx(flux, abs=4 * np.std(est) / math.sqrt(est.size))
+    assert flux / np.std(est) == pytest.approx(np.mean(snr), rel=0.12)
