@@ -78,8 +78,9 @@ def inspect(
     each bad file is reported and the others are shown (exit code 1 if any failed).
 
     Examples:
+
         xmpspec inspect spec1d_b0012-J0845+1234_GOODMAN_20230214T031214.fits
-        xmpspec inspect spec1d_b0012.fits --object SPAT0231-SLIT0250-DET01 --extraction OPT
+        xmpspec inspect spec1d_b0012.fits -o SPAT0231-SLIT0250-DET01 -e OPT
         xmpspec inspect spec1d_b0012.fits --ra 131.2125 --dec 12.5703
         xmpspec inspect spec1d_b0012.fits --objects
         xmpspec inspect spec-0266-51602-0003.fits J0845.ecsv coadd1d_J0845.fits
