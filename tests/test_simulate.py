@@ -342,3 +342,25 @@ def test_expected_snr_matches_matched_filter_scatter():
     assert np.ptp(snr) < 0.05 * np.mean(snr)
     assert np.mean(est) == pytest.approx(flux, abs=4 * np.std(est) / math.sqrt(est.size))
     assert flux / np.std(est) == pytest.approx(np.mean(snr), rel=0.12)
+
+
+def test_balmer_absorption_has_the_requested_equivalent_width():
+    from xmpspec.simulate import continuum_model
+    st = get_setup("goodman_400")
+    wave = st.wavelength_grid()
+    width = np.diff(pixel_edges(wave))
+    z, ew = 0.02, 3.0
+    plain = continuum_model(wave, z, 2.0, balmer_abs_ew=0.0).value
+    absorbed = continuum_model(wave, z, 2.0, balmer_abs_ew=ew, balmer_abs_sigma=10.0,
+                               balmer_abs_waves=(CAT["hb"].wave,)).value
+    near = np.abs(wave - CAT["hb"].wave * (1 + z)) < 100
+    assert np.sum((1 - absorbed / plain)[near] * width[near]) == pytest.approx(ew * (1 + z),
+                                                                               rel=0.01)
+    assert np.allclose(absorbed[~near], plain[~near])
+    # the continuum falls to the red (beta < 0) and drops blueward of the Balmer limit
+    assert plain[0] > plain[-1]
+    rest = wave / (1 + z)
+    assert np.all(np.diff(plain[rest > 3700]) < 0)
+    power = 2.0 * (rest / CAT["ha"].wave) ** -1.5
+    assert np.allclose((plain / power)[rest < 3500], 0.9, rtol=1e-3)
+    assert np.allclose((plain / power)[rest > 3800], 1.0, rtol=1e-3)
