@@ -476,7 +476,9 @@ def simulate_spectrum(setup: Setup | str, z: float,
     sigma_kms : float, optional
         Intrinsic velocity dispersion (km/s); default ``[simulate] sigma_kms``.
     ew_ha : float, optional
-        Rest-frame Halpha equivalent width (A) setting the continuum level.
+        Rest-frame Halpha equivalent width (A) setting the continuum level:
+        continuum at Halpha = F(Halpha) / (EW (1 + z)), with F(Halpha) from
+        ``line_fluxes['ha']`` if given, else ``halpha_flux``.
     continuum_beta, balmer_break : float, optional
         Continuum slope and Balmer-break depth.
     balmer_abs_ew : float
