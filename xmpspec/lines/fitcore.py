@@ -168,8 +168,9 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
     max_sigma_kms : float
         A wider intrinsic dispersion is rejected.
     atol : float
-        Chi-square decrease that ends the iterations (1e-6 moves the
-        parameters by far less than 1% of their errors).
+        The iterations end when the Newton decrement (expected chi-square
+        decrease of a full Gauss-Newton step) falls below this: 1e-6 leaves
+        the parameters within ~0.1% of their errors of the minimum.
     """
     lin = fit_linear(model, z0, sigma_v0)
     n = model.n_lin + 2
@@ -178,23 +179,37 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
                          lin.dof - 2, False, lin.message)
     w = model.w
     y = model.y
-    q = np.concatenate(([z0, sigma_v0], lin.theta))
+    # parameters [z, t = sigma_v**2, theta]; t >= 0 by projection (instrumental floor)
+    q = np.concatenate(([z0, sigma_v0 * sigma_v0], lin.theta))
     dof = model.n_good - n
-
-    n_par = model.n_lin + 2
     wcol = w[:, None]
 
     def jac_res(q):
-        m, dz, dt, B = model.model_and_jacobian(q[0], q[1], q[2:])
-        J = np.empty((m.size, n_par))
+        m, dz, dt, B = model.model_and_jacobian(q[0], np.sqrt(q[1]), q[2:])
+        J = np.empty((m.size, n))
         J[:, 0] = dz
-        J[:, 1] = 2.0 * q[1] * dt
+        J[:, 1] = dt
         J[:, 2:] = B
         J *= wcol
         return J, (y - m) * w
 
     def res_only(q):
-        return (y - model.design(q[0], q[1]) @ q[2:]) * w
+        return (y - model.design(q[0], np.sqrt(q[1])) @ q[2:]) * w
+
+    def decrement(jtj, g, q):
+        """Newton decrement g^T H^-1 g (t fixed when it sits on the floor and wants below)."""
+        try:
+            st = np.linalg.solve(jtj, g)
+        except np.linalg.LinAlgError:
+            return np.inf
+        if q[1] <= 0.0 and st[1] < 0.0:
+            keep = np.r_[0, 2:n]
+            try:
+                st = np.linalg.solve(jtj[np.ix_(keep, keep)], g[keep])
+            except np.linalg.LinAlgError:
+                return np.inf
+            return float(g[keep] @ st)
+        return float(g @ st)
 
     J, r = jac_res(q)
     chi2 = float(r @ r)
@@ -205,19 +220,36 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
     for it in range(1, max_iter + 1):  # noqa: B007
         jtj = J.T @ J
         g = J.T @ r
+        if decrement(jtj, g, q) < atol:
+            success, message = True, ""
+            break
         dg = np.diag(jtj).copy()
         dg[dg <= 0] = 1e-30
-        diag_idx = np.diag_indices_from(jtj)
-        improved = False
-        for _ in range(12):
-            A = jtj.copy()
-            A[diag_idx] += lam * dg
+        # active set: on the floor with the gradient pointing below it, t stays fixed
+        free_idx = np.arange(n)
+        if q[1] <= 0.0:
             try:
-                step = np.linalg.solve(A, g)
+                if np.linalg.solve(jtj, g)[1] < 0.0:
+                    free_idx = np.r_[0, 2:n]
+            except np.linalg.LinAlgError:
+                free_idx = np.r_[0, 2:n]
+        jsub = jtj[np.ix_(free_idx, free_idx)]
+        gsub = g[free_idx]
+        dsub = dg[free_idx]
+        diag_idx = np.diag_indices_from(jsub)
+        improved = False
+        for _ in range(15):
+            A = jsub.copy()
+            A[diag_idx] += lam * dsub
+            try:
+                step = np.zeros(n)
+                step[free_idx] = np.linalg.solve(A, gsub)
             except np.linalg.LinAlgError:
                 lam *= 10.0
                 continue
             qn = q + step
+            if qn[1] < 0.0:
+                qn[1] = 0.0
             rn = res_only(qn)
             chi2n = float(rn @ rn)
             if np.isfinite(chi2n) and chi2n <= chi2:
@@ -226,23 +258,15 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
             lam *= 10.0
         if not improved:
             # no downhill step at any damping: at the minimum to numerical precision
-            success = True
-            message = ""
+            success, message = True, ""
             break
-        dchi = chi2 - chi2n
         q, chi2 = qn, chi2n
         lam = max(lam / 10.0, 1e-12)
-        if dchi <= atol:
-            success = True
-            message = ""
-            break
         J, r = jac_res(q)
-    q[1] = abs(q[1])
-    # covariance in the parametrisation [z, t = sigma_v**2, theta]: regular at the
-    # instrumental floor (sigma_v = 0), where d/dsigma_v vanishes
-    m, dz, dt, B = model.model_and_jacobian(q[0], q[1], q[2:])
-    Jt = np.column_stack((dz, dt, B)) * wcol
-    cov, dropped = safe_covariance(Jt.T @ Jt)
+    sv = float(np.sqrt(max(q[1], 0.0)))
+    # covariance in [z, t, theta]: regular at the instrumental floor (t = 0)
+    cov, dropped = safe_covariance(J.T @ J)
+    q = np.concatenate(([q[0], sv], q[2:]))
     res = FitResult(float(q[0]), float(q[1]), q[2:].copy(), cov, True, chi2, dof, success,
                     message, it)
     if res.success:

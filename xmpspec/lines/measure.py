@@ -676,11 +676,15 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
         full_model = model.evaluate(fit.z, fit.sigma_v, fit.theta, full=True)
         mu = {k: model.rest[gf.keys.index(k)] * (1 + fit.z) for k in gf.keys}
         sg = {k: sig[gf.keys.index(k)] for k in gf.keys}
+        prof = model.line_profiles(fit.z, fit.sigma_v, full=True)
+        wing = sum(F[gf.keys.index(k)] * prof[gf.keys.index(k)]
+                   for k in ("ha", "nii6550") if k in gf.keys)
         try:
             integ = integrate_halpha_nii(model.wave, model.flux, model.error, model.good,
                                          full_model, mu, sg,
                                          float(mcfg["integration_halfwidth_sigma"]),
-                                         int(mcfg["integrated_continuum_order"]))
+                                         int(mcfg["integrated_continuum_order"]),
+                                         wing_model=wing)
         except (np.linalg.LinAlgError, ValueError) as exc:
             integ = None
             notes.append(f"integrated fluxes failed ({exc}); Gaussian fluxes used")

@@ -104,6 +104,7 @@ def find_redshift(wave: np.ndarray, flux: np.ndarray, error: np.ndarray, good: n
     lz = np.arange(np.log1p(z_min), np.log1p(z_max) + step, step)
     zgrid = np.expm1(lz)
     score = np.zeros(zgrid.size)
+    fine = np.zeros(zgrid.size)       # unclipped: locates the peak inside a clipped plateau
     best_line = np.zeros(zgrid.size)
     clip = 25.0
     for key, weight in PATTERN_WEIGHTS.items():
@@ -112,7 +113,9 @@ def find_redshift(wave: np.ndarray, flux: np.ndarray, error: np.ndarray, good: n
         obs = rest_waves[key] * (1.0 + zgrid)
         inside = (obs > wave[0]) & (obs < wave[-1])
         s = np.interp(obs, wave, snr, left=0.0, right=0.0)
-        s = np.where(inside, np.clip(s, 0.0, clip), 0.0)
+        s = np.where(inside, np.clip(s, 0.0, None), 0.0)
+        fine += weight * s
+        s = np.minimum(s, clip)
         score += weight * s
         best_line = np.maximum(best_line, s)
     ok = best_line >= min_snr
@@ -120,12 +123,12 @@ def find_redshift(wave: np.ndarray, flux: np.ndarray, error: np.ndarray, good: n
         raise FitError(f"no emission line with matched-filter S/N >= {min_snr:g} found for "
                        f"0 <= z <= {z_max:g}; give the redshift (--z or a targets table)",
                        source)
-    score = np.where(ok, score, -np.inf)
+    score = np.where(ok, score + 1e-6 * fine, -np.inf)
     i = int(np.argmax(score))
-    # parabolic refinement of the score peak
+    # parabolic refinement of the unclipped score peak
     z = float(zgrid[i])
     if 0 < i < zgrid.size - 1 and np.all(np.isfinite(score[i - 1:i + 2])):
-        a, b, c = score[i - 1], score[i], score[i + 1]
+        a, b, c = fine[i - 1], fine[i], fine[i + 1]
         den = a - 2 * b + c
         if den < 0:
             off = 0.5 * (a - c) / den
