@@ -86,6 +86,17 @@ def test_ascii_positional_with_mask_and_descending_order(tmp_path):
     assert s.mask[3] and s.mask[50] and s.mask.sum() == 2
 
 
+def test_undeclared_flux_unit(tmp_path):
+    p = tmp_path / "cgs.txt"
+    np.savetxt(p, np.c_[WAVE, FLUX * 1e-17, ERR * 1e-17])
+    s = read_spectrum(p)  # values ~1e-17 can only be erg/s/cm2/A
+    assert s.flux.unit == u.erg / u.s / u.cm**2 / u.AA
+    assert np.allclose(s.flux.to_value(FLUX_UNIT), FLUX)
+    p2 = tmp_path / "scaled.txt"
+    np.savetxt(p2, np.c_[WAVE, FLUX, ERR])
+    assert read_spectrum(p2).flux.unit == FLUX_UNIT
+
+
 def test_ascii_commented_header_and_air_column(tmp_path):
     p = tmp_path / "s.dat"
     with open(p, "w") as fh:

@@ -284,8 +284,22 @@ def coerce_meta(value):
     return value
 
 
-def default_flux_unit() -> u.UnitBase:
-    """The xmpspec default flux-density unit."""
+def assumed_flux_unit(flux: np.ndarray, path: Path | None) -> u.UnitBase:
+    """Flux unit for a file that declares none.
+
+    The xmpspec default (1e-17 erg/s/cm2/A), unless the values are so small
+    (median |flux| < 1e-10) that they can only be erg/s/cm2/A; a warning
+    says which was assumed.
+    """
+    f = np.abs(np.asarray(flux, float))
+    f = f[np.isfinite(f) & (f > 0)]
+    if f.size and np.median(f) < 1e-10:
+        unit = u.erg / u.s / u.cm**2 / u.AA
+        log.warning("%s: no flux unit declared and values ~%.1e: assuming erg/s/cm2/A "
+                    "(declare the unit: ECSV column unit, TUNITn or BUNIT)", path,
+                    float(np.median(f)))
+        return unit
+    log.debug("%s: no flux unit declared: assuming the default %s", path, FLUX_UNIT)
     return FLUX_UNIT
 
 

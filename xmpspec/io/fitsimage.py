@@ -35,10 +35,10 @@ from astropy.io import fits
 from ..errors import InputError
 from ..spectrum import FLUX_UNIT, Spectrum
 from ._common import (
+    assumed_flux_unit,
     error_from,
     float_or_none,
     header_value,
-    log,
     medium_from_header,
     open_fits,
     orient,
@@ -242,8 +242,7 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
         flux_unit = parse_unit(fhdu.header.get("BUNIT", header.get("BUNIT")), None, path,
                                "flux unit (BUNIT)")
         if flux_unit is None:
-            flux_unit = FLUX_UNIT
-            log.debug("%s: no BUNIT; assuming %s", path, FLUX_UNIT)
+            flux_unit = assumed_flux_unit(flux, path)
         error, bad = error_from(err_kind, err_vals)
         if err_unit:
             eu = parse_unit(err_unit, None, path, "error unit (BUNIT)")

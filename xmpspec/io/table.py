@@ -42,6 +42,7 @@ from ._common import (
     VAR_NAMES,
     WAVE_NAMES,
     WAVE_PREFIXES,
+    assumed_flux_unit,
     check_file,
     coerce_meta,
     error_from,
@@ -296,10 +297,9 @@ def spectrum_from_table(table: Table, path: Path, medium: str | None = None,
     # flux unit
     flux_unit = fcol.unit if fcol.unit is not None else parse_unit(
         _meta_get(meta_in, "flux_unit", "BUNIT", "FLUXUNIT"), None, path, "flux unit")
-    if flux_unit is None:
-        flux_unit = FLUX_UNIT
-        log.debug("%s: no flux unit in the file; assuming %s", path, FLUX_UNIT)
     flux = np.asarray(_filled(fcol), float)
+    if flux_unit is None:
+        flux_unit = assumed_flux_unit(flux, path)
     err_vals = np.asarray(_filled(ecol), float)
     error, bad = error_from(err_kind, err_vals)
     err_unit = ecol.unit
