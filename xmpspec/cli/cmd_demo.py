@@ -28,6 +28,7 @@ def demo(
     (injected fluxes, N2, O3, Te, expected S/N of each line).
 
     Examples:
+
         xmpspec demo demo_out
         xmpspec demo demo_out --seed 7 --n-targets 12
         xmpspec demo demo_out --setup goodman_400 --format ecsv

@@ -91,10 +91,11 @@ def spectrum(
     """Simulate one flux-calibrated spectrum and its truth table.
 
     Writes OUTDIR/NAME.fits (or .ecsv) and OUTDIR/NAME_truth.ecsv/.fits with the
-    injected line fluxes (f_<key>), N2, O3, expected S/N of every line and all
+    injected line fluxes (`f_<key>`), N2, O3, expected S/N of every line and all
     physical and observing parameters.
 
     Examples:
+
         xmpspec simulate spectrum --setup goodman_400 --z 0.03 --n2 -1.8 --ha-flux 500 --exptime 2400 --seed 1 -o out/
         xmpspec simulate spectrum --setup int_ids_r632v --z 0.02 --n2 -2.3 --ha-flux 150 --nexp 3 --exptime 1200 --cosmic-rays 5 -o out/
         xmpspec simulate spectrum --setup sdss --z 0.05 --line ha=800 --line nii6585=20 --line hb=280 -o out/ -f ecsv
@@ -163,6 +164,7 @@ def batch(
     instrument). Object i depends only on (seed, i): deterministic with --seed.
 
     Examples:
+
         xmpspec simulate batch -n 1000 --setup sdss --seed 1 -o out/
         xmpspec simulate batch -n 200 --setup int_ids_r632v --setup goodman_400 --nexp 3 -o mix/
         xmpspec simulate batch -n 500 --n2-range -2.6 -1.5 --ha-flux-range 50 300 -o faint/
