@@ -208,6 +208,8 @@ def test_published_sample_matches_direct_computation(shared_dir):
     assert r.statistics["all"]["n"] == len(d) == 27
     assert r.statistics["all"]["mae"] == pytest.approx(np.mean(np.abs(d)))
     assert r.statistics["all"]["rms"] == pytest.approx(np.sqrt(np.mean(d ** 2)))
+    assert r.classes["xmp"] == {"threshold": -1.5, "n_with_n2": 45, "yes": 41, "no": 0,
+                                "undetermined": 4}
     n_good = sum(1 for s, k in zip(obs["significance"], det, strict=True) if k and s >= 3)
     assert r.statistics["good"]["n"] == n_good
     assert r.statistics["good"]["n"] + r.statistics["fair"]["n"] == 27

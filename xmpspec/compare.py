@@ -85,6 +85,11 @@ class ComparisonResult:
         Where ``band`` came from (``"MAE of all detections"`` or configuration).
     censored : dict
         Counts of upper limits per outcome.
+    classes : dict
+        Confirmation of the selection by the observed N2: for ``"xmp"`` and
+        ``"mp"`` the threshold and the numbers confirmed (``yes``: detection
+        or upper limit at or below it), rejected (``no``: detection above it)
+        and ``undetermined`` (upper limit above it).
     report : list of str
         Human-readable notes: unmatched, ambiguous, duplicate names, ...
     n_catalogue : int
@@ -98,6 +103,7 @@ class ComparisonResult:
     censored: dict
     report: list = field(default_factory=list)
     n_catalogue: int = 0
+    classes: dict = field(default_factory=dict)
 
     @property
     def matched(self) -> Table:
@@ -716,6 +722,17 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
         "above_band": int((lim_ok & (np.ma.getdata(delta) > band_val)).sum()),
     }
 
+    # confirmed MP / XMP by the observed N2 (limits confirm only when below the threshold)
+    classes = {}
+    n2v = np.ma.getdata(n2)
+    have = meas["has_n2"] & ~np.ma.getmaskarray(n2)
+    for label, key in (("xmp", "xmp_n2"), ("mp", "mp_n2")):
+        thr = float(cfg["classes"][key])
+        yes = have & (n2v <= thr)
+        no = have & ~meas["limit"] & (n2v > thr)
+        classes[label] = {"threshold": thr, "n_with_n2": int(have.sum()), "yes": int(yes.sum()),
+                          "no": int(no.sum()), "undetermined": int((have & ~yes & ~no).sum())}
+
     table = Table()
     if "name" in obs.colnames:
         table["name"] = [str(x) for x in obs["name"]]
@@ -765,6 +782,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     table.meta["match_radius_arcsec"] = float(radius.to_value(u.arcsec))
     table.meta["statistics"] = stats
     table.meta["censored"] = censored
+    table.meta["classes"] = classes
 
     n_unmatched = int((match["match_status"] == "unmatched").sum())
     n_amb = int((match["match_status"] == "ambiguous").sum())
@@ -773,7 +791,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
                     n_unmatched, n_amb)
     return ComparisonResult(table=table, statistics=stats, band=band_val,
                             band_source=band_source, censored=censored, report=report,
-                            n_catalogue=len(cat))
+                            n_catalogue=len(cat), classes=classes)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -827,6 +845,13 @@ def summary_text(result: ComparisonResult, observed_source=None, catalogue_sourc
                  "(uninformative)")
     if len(lo_lim):
         lines.append(f"  lower-outlier limits: {', '.join(lo_lim)}")
+    for label, name in (("xmp", "XMP"), ("mp", "MP")):
+        c = result.classes.get(label)
+        if c:
+            head = f"{name} (N2 <= {c['threshold']:g})"
+            lines.append(f"{head:<19}: "
+                         f"{c['yes']} of {c['n_with_n2']} confirmed, {c['no']} not, "
+                         f"{c['undetermined']} undetermined (limit above the threshold)")
     for oc in ("no_n2", "no_prediction"):
         names = t["name"][t["outcome"] == oc]
         if len(names):

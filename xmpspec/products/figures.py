@@ -88,7 +88,10 @@ def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pd
     for fmt in formats:
         target = stem.with_name(stem.name + "." + fmt.lstrip("."))
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt.lstrip("."))
+            kind = fmt.lstrip(".").lower()
+            # no creation date in PDFs: re-running gives identical files
+            meta = {"CreationDate": None} if kind == "pdf" else None
+            fig.savefig(tmp, format=kind, metadata=meta)
         written.append(target)
     plt.close(fig)
     return written
