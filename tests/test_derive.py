@@ -176,14 +176,22 @@ def test_photometry_mass_and_galactic_dust(cfg):
 
 
 def test_pivot_line_table():
-    lines = Table({"name": ["A", "A", "B"], "z": [0.02, 0.02, 0.03],
-                   "line": ["ha", "nii6585", "ha"], "flux": [100.0, 2.0, 50.0],
-                   "flux_err": [1.0, 1.5, 1.0],
+    # the per-line layout of `xmpspec measure` (no z column: z from the wavelengths)
+    z = 0.02
+    lines = Table({"object": ["A", "A", "B"], "line": ["ha", "nii6585", "ha"],
+                   "rest_wave": [6564.61, 6585.27, 6564.61],
+                   "obs_wave": [6564.61 * (1 + z), 6585.27 * (1 + z), 6564.61 * 1.03],
+                   "obs_wave_err": [0.1, 1.0, 0.1],
+                   "flux": [100.0, 2.0, 50.0], "flux_err": [1.0, 1.5, 1.0],
+                   "flux_limit": [np.nan, 4.5, np.nan],
                    "state": ["detected", "upper_limit", "detected"]})
     t = pivot_line_table(lines)
     assert list(t["name"]) == ["A", "B"]
+    assert t["z"][0] == pytest.approx(z, abs=1e-9) and t["z"][1] == pytest.approx(0.03)
     assert t["f_ha"][1] == 50.0 and t["nii6585_state"][0] == "upper_limit"
-    assert t["f_nii6585"].mask[1]
+    assert t["f_nii6585"].mask[1] and t["nii6585_state"][1] == "missing"
     out = derive_table(t, load_config(search_cwd=False))
     assert out["n2_upper_limit"][0]
-    assert out["n2"][0] == pytest.approx(np.log10((2.0 + 2 * 1.5) / 100.0))
+    # the measured flux limit is used for the N2 limit
+    assert out["n2"][0] == pytest.approx(np.log10(4.5 / 100.0))
+    assert out["n2"].mask[1]

@@ -57,7 +57,8 @@ def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
         raise InputError(f"column '{name}' is not numeric", source) from None
     out = np.ma.filled(arr, np.nan).astype(float)
     col_unit = getattr(col, "unit", None)
-    if unit is not None and col_unit is not None and str(col_unit) not in ("", "None"):
+    if (unit is not None and col_unit is not None and str(col_unit) not in ("", "None")
+            and u.Unit(col_unit) != u.dimensionless_unscaled):  # unitless: taken as given
         try:
             out = (out * u.Unit(col_unit)).to_value(unit)
         except u.UnitConversionError:

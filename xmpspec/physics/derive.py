@@ -117,40 +117,80 @@ def merge_by_name(table: Table, other: Table, source: str, what: str) -> Table:
 
 
 def pivot_line_table(lines: Table, source: str | None = None) -> Table:
-    """Per-line table (``name, line, flux, flux_err, state`` [+ ``z``]) to one row per object.
+    """Per-line table of ``xmpspec measure`` to one row per object.
 
-    Columns ``key`` may replace ``line``. The result has ``f_<key>``,
-    ``f_<key>_err``, ``<key>_state`` per line and ``z`` (first value per object).
+    Parameters
+    ----------
+    lines : Table
+        One row per (object, line): ``object`` (or ``name``), ``line`` (or
+        ``key``), ``flux``, optional ``flux_err``, ``flux_limit``, ``state``,
+        ``rest_wave``/``obs_wave``/``obs_wave_err`` and ``z``.
+    source : str, optional
+        File name for messages.
+
+    Returns
+    -------
+    Table
+        ``name``, ``z`` (given, else the mean of ``obs_wave/rest_wave - 1`` over
+        detected lines, weighted by ``obs_wave_err``), ``z_err``, and
+        ``f_<key>``, ``f_<key>_err``, ``f_<key>_limit``, ``<key>_state`` per line.
     """
+    name_col = "object" if "object" in lines.colnames else "name"
     key_col = "line" if "line" in lines.colnames else "key"
-    for c in ("name", key_col, "flux"):
+    for c in (name_col, key_col, "flux"):
         if c not in lines.colnames:
             raise InputError(f"per-line table needs column '{c}'", source)
-    names = list(dict.fromkeys(str(n) for n in lines["name"]))
+    names = list(dict.fromkeys(str(n) for n in lines[name_col]))
+    index = {n: i for i, n in enumerate(names)}
+    rows = np.array([index[str(n)] for n in lines[name_col]])
+    keys = np.array([str(k) for k in lines[key_col]])
+    state = (column_state(lines, "state") if "state" in lines.colnames
+             else np.full(len(lines), DETECTED))
     out = Table()
     out["name"] = names
-    index = {n: i for i, n in enumerate(names)}
-    unit = lines["flux"].unit
-    extra = [c for c in ("z", "z_err", "ra", "dec", "instrument", "ebv_mw")
-             if c in lines.colnames]
-    for c in extra:
-        vals = {}
-        for row in lines:
-            vals.setdefault(str(row["name"]), row[c])
-        out[c] = [vals[n] for n in names]
-    for key in dict.fromkeys(str(k) for k in lines[key_col]):
-        sel = np.array([str(k) == key for k in lines[key_col]])
-        f = np.full(len(names), np.nan)
-        fe = np.full(len(names), np.nan)
-        st = np.full(len(names), MISSING, dtype="U16")
-        for row in lines[sel]:
-            i = index[str(row["name"])]
-            f[i] = float(np.ma.filled(row["flux"], np.nan))
-            if "flux_err" in lines.colnames:
-                fe[i] = float(np.ma.filled(row["flux_err"], np.nan))
-            st[i] = str(row["state"]) if "state" in lines.colnames else DETECTED
-        out[f"f_{key}"] = MaskedColumn(f, mask=~np.isfinite(f), unit=unit)
-        out[f"f_{key}_err"] = MaskedColumn(fe, mask=~np.isfinite(fe), unit=unit)
+    nobj = len(names)
+    for c in ("z", "z_err", "ra", "dec", "instrument", "ebv_mw", "ne_fixed"):
+        if c in lines.colnames:
+            vals: dict = {}
+            for i, v in zip(rows, lines[c], strict=True):
+                if i not in vals and v is not np.ma.masked:
+                    vals[i] = v
+            out[c] = MaskedColumn([vals.get(i, 0) for i in range(nobj)],
+                                  mask=[i not in vals for i in range(nobj)])
+    if "z" not in out.colnames and {"obs_wave", "rest_wave"} <= set(lines.colnames):
+        obs = column_float(lines, "obs_wave", u.AA, source)
+        rest = column_float(lines, "rest_wave", u.AA, source)
+        oerr = column_float(lines, "obs_wave_err", u.AA, source)
+        zl = obs / rest - 1
+        zw = np.where(np.isfinite(oerr) & (oerr > 0), (rest / np.where(oerr > 0, oerr, 1)) ** 2,
+                      np.nan)
+        z = np.full(nobj, np.nan)
+        ze = np.full(nobj, np.nan)
+        for i in range(nobj):
+            sel = (rows == i) & (state == DETECTED) & np.isfinite(zl)
+            if not sel.any():
+                continue
+            w = zw[sel]
+            if np.all(np.isfinite(w)):
+                z[i] = np.sum(w * zl[sel]) / np.sum(w)
+                ze[i] = 1 / np.sqrt(np.sum(w))
+            else:
+                z[i] = np.mean(zl[sel])
+        out["z"] = MaskedColumn(z, mask=~np.isfinite(z))
+        out["z_err"] = MaskedColumn(ze, mask=~np.isfinite(ze))
+    unit = getattr(lines["flux"], "unit", None)
+    for key in dict.fromkeys(keys):
+        cols = {"f": np.full(nobj, np.nan), "e": np.full(nobj, np.nan),
+                "l": np.full(nobj, np.nan)}
+        st = np.full(nobj, MISSING, dtype="U16")
+        sel = np.flatnonzero(keys == key)
+        for name, col in (("f", "flux"), ("e", "flux_err"), ("l", "flux_limit")):
+            if col in lines.colnames:
+                cols[name][rows[sel]] = column_float(lines, col, source=source)[sel]
+        st[rows[sel]] = state[sel]
+        for suffix, name in (("", "f"), ("_err", "e"), ("_limit", "l")):
+            out[f"f_{key}{suffix}"] = MaskedColumn(cols[name], mask=~np.isfinite(cols[name]),
+                                                   unit=unit)
         out[f"{key}_state"] = st
     return out
 
@@ -191,8 +231,9 @@ def _ratio_or_given(table: Table, name: str, num_key: str, den_key: str,
         if np.any(m.state != MISSING) or num_key not in fluxes:
             return m
     if num_key in fluxes and den_key in fluxes:
-        (n, ne, ns), (d, de, _) = fluxes[num_key], fluxes[den_key]
-        return strong_line.log_ratio(n, ne, d, de, num_state=ns, name=name.upper(), config=cfg)
+        (n, ne, ns, nl), (d, de, _, _) = fluxes[num_key], fluxes[den_key]
+        return strong_line.log_ratio(n, ne, d, de, num_state=ns, name=name.upper(), config=cfg,
+                                     num_limit=nl)
     n = len(table)
     return Measured(np.full(n, np.nan), np.full(n, np.nan), np.full(n, MISSING),
                     np.full(n, f"missing {name} (and f_{num_key}/f_{den_key})", dtype=object))
@@ -291,7 +332,8 @@ def derive_table(table: Table, config: Config | None = None, *,
         st = column_state(t, f"{key}_state")
         wave_obs = _line_wave(key, cfg) * (1 + np.where(np.isfinite(z), z, 0.0)) * u.AA
         fac = dust.mw_correction_factor(wave_obs, ebv_mw0, cfg)
-        fluxes[key] = (f * fac, fe * fac, st)
+        lim = flux_column(t, col + "_limit", source)
+        fluxes[key] = (f * fac, fe * fac, st, lim * fac)
 
     # ---- strong-line indices and abundances -----------------------------------
     n2 = _ratio_or_given(t, "n2", "nii6585", "ha", fluxes, cfg, source)
@@ -343,7 +385,7 @@ def derive_table(table: Table, config: Config | None = None, *,
     # ---- L(Halpha), SFR ------------------------------------------------------------
     fha_col = "f_ha"
     if "ha" in fluxes:
-        fha, fha_err, _ = fluxes["ha"]
+        fha, fha_err, _, _ = fluxes["ha"]
     else:
         fha = np.full(n, np.nan)
         fha_err = np.full(n, np.nan)
@@ -358,7 +400,14 @@ def derive_table(table: Table, config: Config | None = None, *,
     lum, lum_err = distances.halpha_luminosity(fcorr * LINE_FLUX_UNIT, fcorr_err * LINE_FLUX_UNIT,
                                                dused * u.Mpc, dused_err * u.Mpc)
     lf = np.full(n, "", dtype=object)
-    add_flag(lf, ~np.isfinite(fha), f"missing {fha_col}")
+    ha_state = fluxes["ha"][2] if "ha" in fluxes else None
+    if ha_state is not None:
+        not_det = np.isfinite(fha) & (ha_state != DETECTED)
+        add_flag(lf, not_det, "Halpha not detected")
+        fha = np.where(not_det, np.nan, fha)
+    else:
+        not_det = np.zeros(n, bool)
+    add_flag(lf, ~np.isfinite(fha) & ~not_det, f"missing {fha_col}")
     add_flag(lf, np.isfinite(fha) & (fha <= 0), f"{fha_col} <= 0")
     add_flag(lf, ~np.isfinite(dused), "no distance")
     lok = np.isfinite(fha) & (fha > 0) & np.isfinite(dused)
@@ -494,7 +543,7 @@ def _direct_and_dust(t: Table, fluxes: dict, z: np.ndarray, cfg: Config,
     def det(key):
         if key not in fluxes:
             return np.zeros(n, bool)
-        f, fe, st = fluxes[key]
+        f, fe, st, _ = fluxes[key]
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = np.where(np.isfinite(fe) & (fe > 0), f / fe, np.inf)
         ok = np.isfinite(f) & (f > 0) & (snr >= gate)
@@ -538,9 +587,9 @@ def _direct_and_dust(t: Table, fluxes: dict, z: np.ndarray, cfg: Config,
     balmer_keys = [k for k in cfg["dust"]["balmer_lines"] if k in fluxes and "hb" in fluxes]
     ratios = {}
     for k in balmer_keys:
-        (f, fe, st), (fb, fbe, _) = fluxes[k], fluxes["hb"]
+        (f, fe, st, fl), (fb, fbe, _, _) = fluxes[k], fluxes["hb"]
         ratios[k] = strong_line.log_ratio(f, fe, fb, fbe, num_state=st,
-                                          name=f"{k}/hb", config=cfg)
+                                          name=f"{k}/hb", config=cfg, num_limit=fl)
     waves = {k: _line_wave(k, cfg) for k in balmer_keys}
     te_def, ne_def = float(cfg["dust"]["te_default"]), float(cfg["dust"]["ne_default"])
     fallback_ha = float(cfg["dust"]["halpha_hbeta_intrinsic"])

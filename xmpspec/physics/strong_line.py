@@ -62,7 +62,7 @@ def check_n2_calibration(name: str) -> str:
 
 def log_ratio(num: np.ndarray, num_err: np.ndarray, den: np.ndarray, den_err: np.ndarray,
               num_state: np.ndarray | None = None, name: str = "ratio",
-              config: Config | None = None) -> Measured:
+              config: Config | None = None, num_limit: np.ndarray | None = None) -> Measured:
     """log10(num / den) with its error and censoring state.
 
     Parameters
@@ -71,6 +71,9 @@ def log_ratio(num: np.ndarray, num_err: np.ndarray, den: np.ndarray, den_err: np
         Fluxes and 1-sigma errors on a common scale (NaN = not measured).
     num_state : ndarray of str, optional
         State of the numerator line (``upper_limit`` forces a limit).
+    num_limit : ndarray, optional
+        Flux upper limit of the numerator as measured (``f_<key>_limit`` of
+        ``xmpspec measure``, e.g. an MCMC percentile); used for limits where finite.
     name : str
         Name used in flags.
     config : Config, optional
@@ -107,6 +110,12 @@ def log_ratio(num: np.ndarray, num_err: np.ndarray, den: np.ndarray, den_err: np
                       + np.where(np.isfinite(den_err), (den_err / den) ** 2, 0.0))
         err[is_det] = rel[is_det] / np.log(10)
         bound = np.maximum(num, 0.0) + k * np.where(np.isfinite(num_err), num_err, 0.0)
+        if num_limit is not None:
+            given = np.isfinite(np.asarray(num_limit, float))
+            bound = np.where(given, np.asarray(num_limit, float), bound)
+            num_ok = num_ok | (given & forced)
+            is_limit = (num_ok & den_ok & ((snr < gate) | (num <= 0) | forced))
+            is_det = num_ok & den_ok & ~is_limit
         lim_ok = is_limit & (bound > 0)
         value[lim_ok] = np.log10(bound[lim_ok] / den[lim_ok])
     state[is_det] = DETECTED
@@ -211,13 +220,17 @@ def o3n2_index(o3: Measured, n2: Measured) -> Measured:
     state = np.full(n, MISSING, dtype="U16")
     flag = np.full(n, "", dtype=object)
     det = (o3.state == DETECTED) & (n2.state == DETECTED)
-    lower = (o3.state == DETECTED) & (n2.state == UPPER)
+    # O3 >= a (or = a) and N2 <= b (or = b): O3N2 >= a - b
+    lower = (((o3.state == DETECTED) & (n2.state == UPPER))
+             | ((o3.state == LOWER) & np.isin(n2.state, (DETECTED, UPPER))))
     upper = (o3.state == UPPER) & (n2.state == DETECTED)
     both = (o3.state == UPPER) & (n2.state == UPPER)
     state[det], state[lower], state[upper] = DETECTED, LOWER, UPPER
     err[~det] = np.nan
     value[state == MISSING] = np.nan
     add_flag(flag, both, "O3 and N2 both upper limits: O3N2 unconstrained")
+    add_flag(flag, (o3.state == LOWER) & (n2.state == LOWER), "O3 and N2 both lower limits: "
+             "O3N2 unconstrained")
     add_flag(flag, o3.state == MISSING, "missing O3")
     add_flag(flag, n2.state == MISSING, "missing N2")
     return Measured(value, err, state, flag)
