@@ -219,3 +219,36 @@ def test_published_tables_cli(tmp_path, shared_dir):
     assert r"\begin{tabular}" in tex
     row = [r for r in tex.splitlines() if r.startswith("XMP0124+0838")][0]
     assert "$-2.01 \\pm 0.05$" in row and "$0.828 \\pm 0.005$" in row  # as published
+
+
+def test_measure_style_table_states_and_units(tmp_path):
+    """A table as `xmpspec measure` writes it: states, flux units, z errors."""
+    from xmpspec.spectrum import LINE_FLUX_UNIT
+    t = Table()
+    t["name"] = ["M1", "M2"]
+    t["ra"] = MaskedColumn([150.0, 0.0], mask=[False, True])
+    t["dec"] = MaskedColumn([2.0, 0.0], mask=[False, True])
+    t["z"] = [0.052412, 0.0311]
+    t["z_err"] = [0.000012, 0.00021]
+    t["f_ha"] = MaskedColumn([912.7, 50.0], unit=LINE_FLUX_UNIT)
+    t["f_ha_err"] = MaskedColumn([4.4, 3.1], unit=LINE_FLUX_UNIT)
+    t["significance"] = [9.5, 1.2]
+    t["n2"] = MaskedColumn([-2.01, -1.6])
+    t["n2_err"] = MaskedColumn([0.05, 0.0], mask=[False, True])
+    t["n2_upper_limit"] = [False, True]
+    t["n2_state"] = ["detected", "upper_limit"]
+    t["o3"] = MaskedColumn([0.83, 0.0], mask=[False, True])
+    t["o3_err"] = MaskedColumn([0.01, 0.0], mask=[False, True])
+    t["o3_upper_limit"] = [False, False]
+    t["o3_state"] = ["detected", "not_covered"]
+    tabs, notes = build_tables(t, sort="none", config=default_config())
+    lines = {c.key: [cell.plain() for cell in c.cells] for c in tabs[1].columns}
+    assert lines["z"] == ["0.052412 +- 0.000012", "0.03110 +- 0.00021"]
+    assert lines["FHa"] == ["912.7 +- 4.4", "50.0 +- 3.1"]
+    # limits take the most common precision of the column's detections
+    assert lines["N2"] == ["-2.010 +- 0.050", "<-1.600"]
+    assert lines["O3"][1] == "..."
+    obslog = {c.key: [cell.plain() for cell in c.cells] for c in tabs[0].columns}
+    assert obslog["RA"] == ["10:00:00.00", "..."]
+    with pytest.raises(InputError, match="cannot sort by predicted N2"):
+        build_tables(t, sort="n2_cnn", config=default_config())
