@@ -86,10 +86,14 @@ def test_truth_wavelengths_follow_template(template, orders):
         assert lo < hi
 
 
-def test_arc_frame_layout_orientation_and_order_positions(tmp_path, orders):
-    """Raw layout: spectral axis along columns and flipped, orders at order_spat_pos."""
+def test_arc_frame_layout_orientation_and_order_positions(tmp_path, orders, offline_cache):
+    """Raw layout: spectral axis along columns and flipped, ThAr lines at the truth wavelengths."""
+    from xmpspec.instruments import get_setup
+
     det = nm.MageDetector(binning_spatial=2)
-    arc = nm.render_orders(det, orders, [(nm._arc_component(det), None)])
+    lines = nm.load_arc_lines()
+    arc = nm.render_orders(det, orders, [(nm._arc_component(det, get_setup("mage"), lines),
+                                          None)])
     assert arc.shape == (2048, 512)
     raw = nm.to_raw(det, arc + 1000.0)
     assert raw.shape == (512, 2176)
@@ -101,21 +105,27 @@ def test_arc_frame_layout_orientation_and_order_positions(tmp_path, orders):
                 "EXPTIME", "AIRMASS", "INSTRUME"):
         assert key in h, key
     assert h["BINNING"] == "2x1" and h["EXPTYPE"] == "ThAr-Lamp" and h["INSTRUME"] == "MagE"
+    lw, amp = lines
+    s_grid = np.arange(2048.0)
     for om in orders:
-        # the brightest template line of this order, at raw column 2047 - pixel
-        s_peak = int(np.clip(np.argmax(om.arc_flux), 5, 2042))
-        row = int(om.centre(s_peak) // 2)          # binned row holding the slit centre there
-        y_mean = 2 * row + 1.0 - om.centre(s_peak)  # mean offset of its two unbinned pixels
-        seg = np.arange(s_peak - 4, s_peak + 5)
-        tmpl = om.arc_flux[seg]
-        s_cen = np.sum(seg * tmpl) / tmpl.sum()
-        cols = 2047 - seg
+        wgrid = om.wavelength(s_grid)
+        inside = (lw > wgrid[40]) & (lw < wgrid[-40])
+        # a bright line of this order with no other line above 2% of it within 10 pixels
+        disp = float(np.median(np.gradient(wgrid)))
+        cand = [i for i in np.where(inside)[0]
+                if np.sum((np.abs(lw - lw[i]) < 10 * disp) & (amp > 0.02 * amp[i])) == 1]
+        i = max(cand, key=lambda k: amp[k])
+        s_line = float(np.interp(lw[i], wgrid, s_grid))
+        row = int(om.centre(s_line) // 2)            # binned row holding the slit centre
+        y_mean = 2 * row + 1.0 - om.centre(s_line)   # mean offset of its two unbinned pixels
+        expect = 2047 - (s_line + om.tilt_at(s_line) * y_mean)
+        cols = np.arange(int(expect) - 5, int(expect) + 7)
         vals = data[row, cols] - 1000.0
         c_cen = np.sum(cols * vals) / vals.sum()
-        assert c_cen == pytest.approx(2047 - (s_cen + om.tilt_at(s_peak) * y_mean),
-                                      abs=0.1), om.order
+        assert c_cen == pytest.approx(expect, abs=0.1), om.order
         # the order is centred at PypeIt's fraction of the detector width
-        assert abs(om.x0 / 1024 - nm.MAGE_ORDER_SPAT_POS[list(nm.MAGE_ORDERS).index(om.order)]) < 1e-9
+        k = list(nm.MAGE_ORDERS).index(om.order)
+        assert om.x0 / 1024 == pytest.approx(nm.MAGE_ORDER_SPAT_POS[k], abs=1e-12)
     # overscan columns are empty of light
     assert np.allclose(data[:, 2048:], 0.0)
 

@@ -60,7 +60,7 @@ from .night import (
 __all__ = ["MAGE_ORDERS", "MAGE_ORDER_SPAT_POS", "MageDetector", "MageOrderModel",
            "load_arc_template", "build_order_models", "blaze", "photon_rate", "pixel_counts",
            "render_orders", "to_raw", "mage_header", "write_raw_frame",
-           "standard_archive_name", "default_galaxies", "default_plan", "simulate_night"]
+           "standard_archive_name", "load_arc_lines", "default_galaxies", "default_plan", "simulate_night"]
 
 #: Echelle orders PypeIt 2.0.1 reduces for MagE (``MagellanMAGESpectrograph.orders``).
 MAGE_ORDERS = np.arange(17, 5, -1, dtype=int)
@@ -597,6 +597,7 @@ def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | N
     det = MageDetector(binning_spatial=binning_spatial, gain=setup.gain,
                        read_noise=setup.read_noise, plate_scale=setup.plate_scale)
     orders = build_order_models(det, load_arc_template(reference_dir), rng)
+    arc_lines = load_arc_lines()
     ext = extinction_curve(setup.site)
     try:
         std = load_standard("esofil", standard_archive_name(standard))
@@ -659,7 +660,7 @@ def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | N
             e = render_orders(det, orders, [(_flat_component(), None)])
             e *= plan.flat_peak_e / np.percentile(e[e > 0], 99.5)
         elif kind == "arc":
-            e = render_orders(det, orders, [(_arc_component(det), None)])
+            e = render_orders(det, orders, [(_arc_component(det, setup, arc_lines), None)])
             e *= plan.arc_peak_e / e.max()
         else:
             comps = [(source(sky_flam, exptime, 0.0), None)]
@@ -743,10 +744,52 @@ def _flat_component():
     return g
 
 
-def _arc_component(det: MageDetector):
-    """The template ThAr counts of each order, spread evenly along the slit."""
+def load_arc_lines() -> tuple[np.ndarray, np.ndarray]:
+    """ThAr lines PypeIt calibrates MagE with (``ThAr_MagE`` list, vacuum).
+
+    Returns
+    -------
+    wave, amplitude : ndarray
+        Vacuum wavelengths (Angstrom) and relative amplitudes of the lines.
+    """
+    from pypeit.core.wavecal import waveio
+    try:
+        tab = waveio.load_line_list("ThAr_MagE", use_ion=True)
+    except Exception as exc:  # noqa: BLE001 - PypeIt installation without its line lists
+        raise ReferenceDataError(f"cannot read PypeIt's ThAr_MagE line list: {exc}",
+                                 "ThAr_MagE_lines.dat") from exc
+    return np.asarray(tab["wave"], float), np.asarray(tab["amplitude"], float)
+
+
+def _arc_component(det: MageDetector, setup, lines: tuple[np.ndarray, np.ndarray]):
+    """ThAr lamp: the lines of PypeIt's list at the truth wavelengths, through the blaze.
+
+    The lines sit exactly at the truth wavelength solution (the template's
+    smooth solution), so the solution PypeIt fits to the line list can be
+    compared with the truth; PypeIt identifies them by cross-correlating with
+    its template, whose lines are the same.
+    """
+    lw, amp = lines
+
     def g(om):
-        return np.arange(om.nspec, dtype=float), om.arc_flux / det.slit_length
+        lo, hi = om.wave_range
+        pad = 10 * setup.fwhm_at(hi)
+        sel = (lw > lo - pad) & (lw < hi + pad)
+        w_l, a_l = lw[sel], amp[sel] * blaze(lw[sel], om)
+        sig = np.asarray(setup.fwhm_at(w_l), float) * FWHM_TO_SIGMA
+        # the list's amplitudes are peak counts per pixel: area = amp x sqrt(2 pi) sigma / dispersion
+        s_grid = np.arange(om.nspec, dtype=float)
+        w_grid = om.wavelength(s_grid)
+        disp = np.interp(w_l, w_grid, np.gradient(w_grid))
+        a_l = a_l * np.sqrt(2 * np.pi) * sig / disp
+
+        def spec(w):
+            out = np.zeros_like(w)
+            for c, a, sg in zip(w_l, a_l, sig, strict=True):
+                m = np.abs(w - c) < 6 * sg
+                out[m] += a / (np.sqrt(2 * np.pi) * sg) * np.exp(-0.5 * ((w[m] - c) / sg) ** 2)
+            return out
+        return pixel_counts(om, spec)
     return g
 
 
