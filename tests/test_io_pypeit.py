@@ -453,3 +453,12 @@ def test_pypeit_offline_without_site_list_is_a_clear_error(longslit, tmp_path):
     assert "Traceback" not in r.stderr
     assert lines[-1].startswith(f"xmpspec: error: {path}: PypeIt cannot be imported offline")
     assert "xmpspec cache import" in lines[-1]
+
+
+def test_wrong_pypeit_format_override(longslit, tmp_path):
+    path, *_ = longslit
+    coadd, *_ = write_coadd(tmp_path / "coadd.fits")
+    with pytest.raises(InputError, match="cannot read PypeIt spec1d file .*OneSpec"):
+        read_spectrum(coadd, format="spec1d")
+    with pytest.raises(InputError, match="cannot read PypeIt coadd1d file"):
+        read_spectrum(path, format="coadd1d")

@@ -241,7 +241,7 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
         negative errors on unmasked pixels, every pixel masked, requested
         object absent (the message lists the objects present).
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     check_file(path)
     if format is None:
         fmt = detect_format(path)
