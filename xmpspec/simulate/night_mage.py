@@ -12,18 +12,26 @@ writes the header keywords PypeIt reads (``BINNING``, ``UT-DATE``,
 ``UT-TIME``, ``EXPTYPE``, ``OBJECT``, ``RA``, ``DEC``, ``SLITNAME``,
 ``EXPTIME``, ``AIRMASS``, ``INSTRUME``).
 
-Wavelengths follow PypeIt's MagE ThAr template ``magellan_mage.fits``
-(vacuum): the truth solution of order ``m`` at the slit centre is a smooth
-polynomial fit to the template's wavelengths, and arc frames reproduce the
-template's ThAr spectrum, so PypeIt's ``reidentify`` finds it. Sources are
-converted to detected electrons with one efficiency model (telescope area,
-peak efficiency, a smooth response and each order's blaze) and the Las
-Campanas atmospheric extinction PypeIt itself uses, so a sensitivity function
-from the simulated standard calibrates the simulated science frames.
+Wavelengths: the truth solution of order ``m`` at the slit centre is the
+smooth (degree-5) solution of PypeIt's MagE ThAr template
+``magellan_mage.fits`` (vacuum); arc frames place the lines of PypeIt's
+``ThAr_MagE`` list (with its amplitudes) exactly there, so PypeIt's
+``reidentify`` recognises the template's pattern and the solution it fits can
+be compared with the truth (``wavelength_solution.ecsv``).
 
-Fluxes of the simulated galaxy and standard are the fluxes that enter the
-slit (slit losses are not simulated), so the flux-calibrated extraction of the
-whole source recovers the injected fluxes.
+Sources use the shared physics of :mod:`xmpspec.simulate.night`: electrons =
+F_lambda x effective area (``[simulate.throughput.mage]``) x the order's blaze
+x t x lambda / hc x 10^(-0.4 k X), with PypeIt's extinction curve for Las
+Campanas; galaxy lines and continuum from
+:func:`xmpspec.simulate.spectra.emission_line_model` and
+:func:`~xmpspec.simulate.spectra.continuum_model`, line fluxes from
+:func:`xmpspec.simulate.hii.hii_line_fluxes`, the standard from PypeIt's
+``esofil`` archive (Feige 56 or CD-32 9927), sky from
+:func:`~xmpspec.simulate.spectra.sky_spectrum`. Fluxes are those that enter
+the slit (no slit losses), so a sensitivity function from the simulated
+standard calibrates the science frames. Because the orders are curved and
+the lines tilted, sources are rendered per unbinned spatial sub-pixel along
+each order rather than as an outer product.
 
 Examples
 --------
