@@ -195,3 +195,32 @@ def test_pivot_line_table():
     # the measured flux limit is used for the N2 limit
     assert out["n2"][0] == pytest.approx(np.log10(4.5 / 100.0))
     assert out["n2"].mask[1]
+
+
+def test_fixed_density_sfd_scale_and_row_fallback(cfg):
+    obs, _ = _synthetic_lines(cfg, ebv=0.0)
+    t = Table({"name": ["A", "B"], "z": [0.02, 0.02], "ne_fixed": [300.0, np.nan],
+               "ebv_sfd": [0.1, 0.1]})
+    for k, v in obs.items():
+        if k in ("oii3727", "oii3730"):
+            continue
+        t[f"f_{k}"] = [v, v]
+        t[f"f_{k}_err"] = [0.02 * v, 0.02 * v]
+    t["f_oii_blend"] = [obs["oii3727"] + obs["oii3730"]] * 2
+    t["f_oii_blend_err"] = [0.02 * obs["oii3727"]] * 2
+    # row A has a given N2, row B only line fluxes
+    t["n2"] = np.ma.array([-2.0, 0.0], mask=[False, True])
+    t["n2_err"] = np.ma.array([0.05, 0.0], mask=[False, True])
+    t["f_nii6585"] = [0.02 * obs["ha"]] * 2
+    t["f_nii6585_err"] = [0.001 * obs["ha"]] * 2
+    sfd = cfg.updated({"dust.ebv_input_scale": "SFD"})
+    out = derive_table(t, sfd, mc_draws=20, ebv_column="ebv_sfd")
+    assert out["ne_source"][0] == "fixed" and out["ne"][0] == pytest.approx(300.0)
+    assert out["ne_source"][1] == "default" and out["ne"][1] == pytest.approx(100.0)
+    assert out["ne_err"].mask[0]
+    assert out["ebv_mw_used"][0] == pytest.approx(0.086)          # 0.86 x SFD
+    assert out["oh_direct"][0] > 7.0                                # O+ from the [OII] blend
+    assert out["n2"][0] == -2.0
+    assert out["oh_n2"][0] == pytest.approx(9.263 - 0.836 * 2.0)
+    # (Galactic correction differs by 3e-4 dex between 6585 and 6565 A)
+    assert out["oh_n2"][1] == pytest.approx(9.263 + 0.836 * np.log10(0.02), abs=1e-3)

@@ -41,7 +41,9 @@ def derive(
     and provenance.
 
     Examples:
-        xmpspec derive measured.ecsv -o derived
+
+        xmpspec derive meas/objects.ecsv -o derived
+        xmpspec derive meas/lines.ecsv -o derived --mc-draws 1000
         xmpspec derive published_line_measurements.csv -o out/derived --n2-calibration PP04
         xmpspec derive lines.fits --photometry phot.csv --distances cf3.csv --ebv-column EBV_SF11 -o derived
     """

@@ -1,1 +1,30 @@
-"""xmpspec.physics"""
+"""Derived physical properties (science.md: Dust, Abundances, Distances..., BPT).
+
+Modules
+-------
+strong_line
+    N2/O3/O3N2 line ratios with censoring; Yin et al. 2007 and Pettini & Pagel
+    2004 calibrations (limits propagate; the calibration scatter is reported
+    separately, see the module docstring).
+direct_te
+    Te([OIII]), ne, Te([OII]), O+/H+, O++/H+ and 12+log(O/H) with PyNeb
+    emissivities tabulated on a Te-ne grid (cached on disk), Monte Carlo errors;
+    ``direct_abundance_pyneb`` is the plain-PyNeb reference.
+dust
+    Galactic CCM89 (dust_extinction) and Calzetti 2000 (extinction package)
+    corrections; E(B-V) from Balmer decrements.
+distances
+    Luminosity distance (astropy FlatLambdaCDM) with errors, L(Halpha), SFR
+    (Kennicutt 1998, Chabrier), stellar mass (Bell et al. 2003, Chabrier).
+bpt
+    BPT classes with censored points; low-metallicity AGN candidates.
+derive
+    :func:`derive_table`, the table-level chain behind ``xmpspec derive``.
+
+Heavy imports (PyNeb) happen only when a direct-method or Balmer quantity is
+computed.
+"""
+
+from .derive import DERIVED_COLUMNS, derive_table, pivot_line_table
+
+__all__ = ["derive_table", "pivot_line_table", "DERIVED_COLUMNS"]

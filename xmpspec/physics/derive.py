@@ -225,18 +225,29 @@ def _line_wave(key: str, cfg: Config) -> float:
 
 def _ratio_or_given(table: Table, name: str, num_key: str, den_key: str,
                     fluxes: dict, cfg: Config, source: str) -> Measured:
-    """A log line ratio from its given columns, else from the line fluxes."""
-    if name in table.colnames:
-        m = read_measured(table, name, source)
-        if np.any(m.state != MISSING) or num_key not in fluxes:
-            return m
-    if num_key in fluxes and den_key in fluxes:
-        (n, ne, ns, nl), (d, de, _, _) = fluxes[num_key], fluxes[den_key]
-        return strong_line.log_ratio(n, ne, d, de, num_state=ns, name=name.upper(), config=cfg,
-                                     num_limit=nl)
+    """A log line ratio from its given columns; rows without one from the line fluxes."""
     n = len(table)
-    return Measured(np.full(n, np.nan), np.full(n, np.nan), np.full(n, MISSING),
-                    np.full(n, f"missing {name} (and f_{num_key}/f_{den_key})", dtype=object))
+    given = read_measured(table, name, source) if name in table.colnames else None
+    if num_key in fluxes and den_key in fluxes:
+        (nu, nue, nus, nul), (d, de, _, _) = fluxes[num_key], fluxes[den_key]
+        from_flux = strong_line.log_ratio(nu, nue, d, de, num_state=nus, name=name.upper(),
+                                          config=cfg, num_limit=nul)
+    else:
+        from_flux = None
+    if given is None and from_flux is None:
+        return Measured(np.full(n, np.nan), np.full(n, np.nan), np.full(n, MISSING),
+                        np.full(n, f"missing {name} (and f_{num_key}/f_{den_key})",
+                                dtype=object))
+    if given is None:
+        return from_flux
+    if from_flux is None:
+        return given
+    fill = (given.state == MISSING) & (from_flux.state != MISSING)
+    # measure's 'failed' ratio stays failed; only absent values are filled from the fluxes
+    fill &= ~np.array([" failed" in str(f) for f in given.flag])
+    for attr in ("value", "err", "state", "flag"):
+        getattr(given, attr)[fill] = getattr(from_flux, attr)[fill]
+    return given
 
 
 # --------------------------------------------------------------------------- main
