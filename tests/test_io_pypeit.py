@@ -225,6 +225,11 @@ def test_spec1d_by_position(longslit):
     with pytest.raises(InputError, match="no object within 2 arcsec") as ei:
         read_spectrum(path, ra=RA + 10.0 / 3600, dec=DEC)
     assert faint.NAME in str(ei.value) and bright.NAME in str(ei.value)
+    # a wider radius (pointing offsets) can be asked for
+    s = read_spectrum(path, ra=RA + 10.0 / 3600, dec=DEC, match_arcsec=15.0)
+    assert s.meta["pypeit_name"] == bright.NAME
+    assert main(["inspect", str(path), "--ra", str(RA + 10.0 / 3600), "--dec", str(DEC),
+                 "--match-arcsec", "15"]) == 0
 
 
 def test_spec1d_object_not_found_lists_objects(longslit, capsys):

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .app import app
-from .common import EXIT_OK, EXIT_PARTIAL, console, err_console, track
+from .common import EXIT_OK, EXIT_PARTIAL, console, err_console, state, track
 
 
 def _summary(spec) -> dict[str, str]:
@@ -53,8 +53,8 @@ def inspect(
     obj: str = typer.Option(None, "--object", "-o",
                             help="PypeIt spec1d object: PypeIt name, slit-mask name or "
                                  "target name (default: the brightest)."),
-    ra: str = typer.Option(None, "--ra", help="Select the object within 2 arcsec of this RA "
-                                              "(deg or hh:mm:ss)."),
+    ra: str = typer.Option(None, "--ra", help="Select the object within --match-arcsec of this "
+                                              "RA (deg or hh:mm:ss)."),
     dec: str = typer.Option(None, "--dec", help="... and this Dec (deg or dd:mm:ss)."),
     extraction: str = typer.Option("BOX", "--extraction", "-e",
                                    help="PypeIt extraction: BOX or OPT."),
@@ -63,6 +63,9 @@ def inspect(
     medium: str = typer.Option(None, "--medium",
                                help="Declare the wavelength medium (vacuum or air), "
                                     "overriding the file."),
+    match_arcsec: float = typer.Option(None, "--match-arcsec",
+                                       help="Position-match radius (default: configuration "
+                                            "measure.target_match_arcsec, 2 arcsec)."),
     ignore_bad_errors: bool = typer.Option(False, "--ignore-bad-errors",
                                            help="Mask pixels with zero/negative errors "
                                                 "instead of failing."),
@@ -100,6 +103,7 @@ def inspect(
     if not spectra:
         raise InputError("no spectrum given (see xmpspec inspect --help)")
 
+    _ = state.config  # xmpspec.toml / --config become the active configuration
     if objects:
         return _list_objects(spectra)
 
@@ -112,7 +116,8 @@ def inspect(
         try:
             spec = read_spectrum(path, format=format, obj=obj, ra=ra, dec=dec,
                                  extraction=extraction, fluxed=not counts, medium=medium,
-                                 ignore_bad_errors=ignore_bad_errors)
+                                 ignore_bad_errors=ignore_bad_errors,
+                                 match_arcsec=match_arcsec)
         except XmpspecError as exc:
             if len(spectra) == 1:
                 raise

@@ -21,11 +21,11 @@ from pathlib import Path
 from ..errors import InputError
 from ..spectrum import Spectrum
 from ._common import (
-    MATCH_RADIUS_ARCSEC,
     angular_sep_arcsec,
     check_file,
     head_bytes,
     is_fits,
+    match_radius_arcsec,
     open_fits,
     position_deg,
 )
@@ -202,7 +202,7 @@ def _reader(fmt: str) -> Callable[..., Spectrum]:
 def read_spectrum(path: str | Path, format: str | None = None, obj: str | None = None,
                   ra: float | None = None, dec: float | None = None,
                   extraction: str = "BOX", fluxed: bool = True, medium: str | None = None,
-                  ignore_bad_errors: bool = False) -> Spectrum:
+                  ignore_bad_errors: bool = False, match_arcsec: float | None = None) -> Spectrum:
     """Read a 1D spectrum from any supported file.
 
     Parameters
@@ -215,9 +215,11 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
     obj : str, optional
         PypeIt spec1d: object to read, by PypeIt name (``SPAT0123-SLIT0456-DET01``)
         or target name (header ``TARGET``/``OBJECT``, slit-mask object name).
-    ra, dec : float or Quantity, optional
-        PypeIt spec1d: pick the object within 2 arcsec of this position (deg).
-        Without ``obj``/``ra``/``dec`` the brightest object is read.
+    ra, dec : float, str or Quantity, optional
+        PypeIt spec1d: pick the object within ``match_arcsec`` of this position
+        (plain numbers are degrees; strings may be sexagesimal). Without
+        ``obj``/``ra``/``dec`` the brightest object is read. For one-object
+        files, the position (and ``obj``) must match the file's object.
     extraction : {'BOX', 'OPT'}
         PypeIt spec1d/coadd: boxcar (default) or optimal extraction.
     fluxed : bool
@@ -227,6 +229,9 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
         file declares, else vacuum).
     ignore_bad_errors : bool
         Mask pixels with zero or negative errors instead of raising.
+    match_arcsec : float, optional
+        Position-match radius in arcsec (default: the configuration's
+        ``measure.target_match_arcsec``, 2 arcsec in science.md).
 
     Returns
     -------
@@ -257,11 +262,13 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
     if ext not in ("BOX", "OPT"):
         raise InputError(f"extraction must be BOX or OPT, not {extraction!r}", path)
     reader = _reader(fmt)
-    spec = reader(path, obj=obj, ra=ra, dec=dec, extraction=ext, fluxed=fluxed, medium=medium)
+    radius = match_radius_arcsec(match_arcsec)
+    spec = reader(path, obj=obj, ra=ra, dec=dec, extraction=ext, fluxed=fluxed, medium=medium,
+                  match_arcsec=radius)
     spec.meta.setdefault("source_file", str(path))
     spec.meta.setdefault("format", fmt)
     if fmt != "pypeit-spec1d":
-        _check_single_object(spec, obj, ra, dec, path)
+        _check_single_object(spec, obj, ra, dec, path, radius)
     spec.validate_errors(allow_nonpositive=ignore_bad_errors)
     return spec
 
@@ -270,7 +277,7 @@ def _norm_name(name) -> str:
     return "".join(str(name).split()).lower()
 
 
-def _check_single_object(spec: Spectrum, obj, ra, dec, path: Path) -> None:
+def _check_single_object(spec: Spectrum, obj, ra, dec, path: Path, radius: float) -> None:
     """For one-object files: a requested name/position must match what the file holds."""
     if obj is not None:
         have = spec.meta.get("name")
@@ -286,8 +293,8 @@ def _check_single_object(spec: Spectrum, obj, ra, dec, path: Path) -> None:
             raise InputError("cannot select by position: the file has no RA/Dec", path)
         ra_d, dec_d = position_deg(ra, dec, path)
         sep = angular_sep_arcsec(ra_d, dec_d, spec.meta["ra"], spec.meta["dec"])
-        if sep > MATCH_RADIUS_ARCSEC:
-            raise InputError(f"no object within {MATCH_RADIUS_ARCSEC:g} arcsec of RA={ra_d:.6f} "
+        if sep > radius:
+            raise InputError(f"no object within {radius:g} arcsec of RA={ra_d:.6f} "
                              f"Dec={dec_d:.6f}; the file's object '{spec.name}' is at "
                              f"RA={spec.meta['ra']:.6f} Dec={spec.meta['dec']:.6f} "
                              f"({sep:.1f} arcsec away)", path)

@@ -19,7 +19,20 @@ from ..spectrum import FLUX_UNIT
 log = logging.getLogger("xmpspec.io")
 
 MATCH_RADIUS_ARCSEC = 2.0
-"""Objects are selected by position within this radius (arcsec)."""
+"""Fallback radius (arcsec) for selecting an object by position; the configured
+``measure.target_match_arcsec`` (science.md: 2 arcsec) is used when set."""
+
+
+def match_radius_arcsec(radius: float | None = None) -> float:
+    """Position-match radius in arcsec: ``radius`` if given, else the configuration's."""
+    if radius is not None:
+        return float(radius)
+    try:
+        from ..config import get_active_config
+        value = get_active_config().get("measure.target_match_arcsec", MATCH_RADIUS_ARCSEC)
+        return float(value)
+    except Exception:  # no usable configuration: the documented default
+        return MATCH_RADIUS_ARCSEC
 
 FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"

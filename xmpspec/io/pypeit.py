@@ -13,8 +13,9 @@ Object selection in a spec1d file (several objects per slit, several slits):
 * ``obj``: PypeIt name (``SPAT0123-SLIT0456-DET01``; echelle ``OBJ0500-DET01``),
   slit-mask object name (``MASKDEF_OBJNAME``), or the target name of the
   header (``TARGET``/``OBJECT``; then the brightest object is the target);
-* ``ra``/``dec``: the object whose PypeIt RA/Dec lies within 2 arcsec, else,
-  if the header pointing (``RA``/``DEC``) lies within 2 arcsec, the brightest;
+* ``ra``/``dec``: the object whose PypeIt RA/Dec lies within the match radius
+  (configuration ``measure.target_match_arcsec``, 2 arcsec), else, if the
+  header pointing (``RA``/``DEC``) lies within it, the brightest;
 * neither: the brightest object (highest median extracted counts).
 
 Echelle objects are read order by order and joined: orders are sorted by
@@ -34,19 +35,19 @@ import numpy as np
 from ..errors import InputError, ReferenceDataError
 from ..spectrum import FLUX_UNIT, Spectrum
 from ._common import (
-    MATCH_RADIUS_ARCSEC,
     angular_sep_arcsec,
     coerce_meta,
     error_from,
     float_or_none,
     header_value,
+    match_radius_arcsec,
     open_fits,
     position_deg,
     resolve_medium,
 )
 
 __all__ = ["read_spec1d", "read_coadd1d", "list_spec1d_objects", "angular_sep_arcsec",
-           "position_deg", "MATCH_RADIUS_ARCSEC"]
+           "position_deg"]
 
 log = logging.getLogger("xmpspec.io")
 
@@ -256,7 +257,7 @@ def _load_spec1d(path: Path):
 
 
 def _select(cands: list[_Candidate], header, obj, ra, dec, extraction: str,
-            path: Path) -> tuple[_Candidate, str]:
+            path: Path, radius: float) -> tuple[_Candidate, str]:
     """Choose one object; return it and how it was chosen."""
     present = "; ".join(c.describe() for c in cands)
     target = header_value(header, "TARGET", "OBJECT")
@@ -280,7 +281,7 @@ def _select(cands: list[_Candidate], header, obj, ra, dec, extraction: str,
         ra_d, dec_d = position_deg(ra, dec, path)
         with_pos = [(c, angular_sep_arcsec(ra_d, dec_d, *c.position()))
                     for c in cands if c.position() is not None]
-        close = sorted([(c, s) for c, s in with_pos if s <= MATCH_RADIUS_ARCSEC],
+        close = sorted([(c, s) for c, s in with_pos if s <= radius],
                        key=lambda cs: cs[1])
         if close:
             return close[0][0], "position"
@@ -288,14 +289,14 @@ def _select(cands: list[_Candidate], header, obj, ra, dec, extraction: str,
         if not with_pos and hra is not None and hdec is not None:
             h_ra, h_dec = position_deg(hra, hdec, path)
             sep = angular_sep_arcsec(ra_d, dec_d, h_ra, h_dec)
-            if sep <= MATCH_RADIUS_ARCSEC:
+            if sep <= radius:
                 return by_brightness[0], "pointing"
             raise InputError(
-                f"no object within {MATCH_RADIUS_ARCSEC:g} arcsec of RA={ra_d:.6f} "
+                f"no object within {radius:g} arcsec of RA={ra_d:.6f} "
                 f"Dec={dec_d:.6f}: objects have no RA/Dec and the pointing (target "
                 f"'{target}', RA={h_ra:.6f} Dec={h_dec:.6f}) is {sep:.1f} arcsec away; "
                 f"objects present: {present}", path)
-        raise InputError(f"no object within {MATCH_RADIUS_ARCSEC:g} arcsec of RA={ra_d:.6f} "
+        raise InputError(f"no object within {radius:g} arcsec of RA={ra_d:.6f} "
                          f"Dec={dec_d:.6f}; objects present: {present}", path)
     return by_brightness[0], "brightest"
 
@@ -361,7 +362,7 @@ def _join_orders(orders: list[tuple], path: Path):
 
 def read_spec1d(path: str | Path, obj: str | None = None, ra=None, dec=None,
                 extraction: str = "BOX", fluxed: bool = True, medium: str | None = None,
-                **_) -> Spectrum:
+                match_arcsec: float | None = None, **_) -> Spectrum:
     """Read one object from a PypeIt ``spec1d_*.fits`` file.
 
     Parameters
@@ -371,7 +372,9 @@ def read_spec1d(path: str | Path, obj: str | None = None, ra=None, dec=None,
     obj : str, optional
         PypeIt name, slit-mask object name or header target name.
     ra, dec : float, str or Quantity, optional
-        Select by position (2 arcsec radius); degrees if plain numbers.
+        Select by position; degrees if plain numbers.
+    match_arcsec : float, optional
+        Match radius (default: configuration ``measure.target_match_arcsec``, 2 arcsec).
     extraction : {'BOX', 'OPT'}
         Boxcar or optimal extraction.
     fluxed : bool
@@ -400,7 +403,8 @@ def read_spec1d(path: str | Path, obj: str | None = None, ra=None, dec=None,
     extraction = extraction.upper()
     sobjs, header = _load_spec1d(path)
     cands = _candidates(sobjs)
-    cand, how = _select(cands, header, obj, ra, dec, extraction, path)
+    cand, how = _select(cands, header, obj, ra, dec, extraction, path,
+                        match_radius_arcsec(match_arcsec))
     if not cand.has(extraction, fluxed):
         what = f"{extraction} {'fluxed (*_FLAM)' if fluxed else 'counts'}"
         avail = ", ".join(cand.available()) or "none"
