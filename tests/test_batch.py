@@ -22,6 +22,7 @@ from xmpspec.batch import (
     Manifest,
     discover_inputs,
     inventory_task,
+    read_parquet,
     run_batch,
 )
 from xmpspec.cli import main as cli_main
@@ -242,8 +243,9 @@ def test_large_merge_streams_parquet(spectra_dir, tmp_path):
     s = run_batch(files, large, task="inventory", workers=1, chunk_size=5, config=cfg)
     assert [p.name for p in s.outputs["objects"]] == ["objects.parquet"]
     assert not (large / "objects.ecsv").exists()
-    assert_tables_equal(Table.read(small / "objects.parquet"),
-                        Table.read(large / "objects.parquet"))
+    big = read_parquet(large / "objects.parquet")
+    assert_tables_equal(Table.read(small / "objects.parquet"), big)
+    assert big.meta["provenance"]["extra"]["batch"]["n_done"] == 12
 
 
 def test_library_run_and_folder_lock(spectra_dir, tmp_path):

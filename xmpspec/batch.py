@@ -60,6 +60,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import shutil
 import socket
 import time
 import traceback
@@ -92,6 +93,7 @@ __all__ = [
     "inventory_task",
     "table_to_arrow",
     "arrow_to_table",
+    "read_parquet",
     "TASKS",
 ]
 
@@ -376,8 +378,8 @@ def measure_task(path: str, context: BatchContext):
     -------
     xmpspec.lines.measure.Measurement
         The measurement; the chunk's measurements become the ``lines`` and
-        ``objects`` tables (with the derived columns if ``options['derive']``)
-        in one go (``measure_task.assemble``).
+        ``objects`` tables in one go (``measure_task.assemble``); with
+        ``options['derive']`` the merged objects table gets the derived columns.
     """
     from .lines.measure import measure_spectrum
     spec = _read(path, context)
@@ -398,39 +400,29 @@ def measure_task(path: str, context: BatchContext):
 
 
 def _assemble_measurements(items: list[tuple[str, Any]], context: BatchContext):
-    """Per-line and per-object tables of a chunk's measurements (+ derive if asked).
+    """Per-line and per-object tables of a chunk's measurements.
+
+    Derived properties (``options['derive']``) are computed on the merged
+    objects table by :meth:`BatchRun.merge`, not per chunk, so that they do
+    not depend on how the inputs were chunked (the Monte Carlo errors of the
+    direct method draw from one random stream per table).
 
     Returns
     -------
     (dict, list)
-        ``{"lines": Table, "objects": Table}`` and the inputs whose derive step
-        failed, as (path, error type, reason).
+        ``{"lines": Table, "objects": Table}`` and no late failures.
     """
     from .lines.measure import lines_table, objects_table
     paths = [p for p, _ in items]
     ms = [m for _, m in items]
-    failures: list[tuple[str, str, str]] = []
     lines_t = _with_input_column(lines_table(ms), [p for p, m in items for _ in m.line_rows])
     objects = _with_input_column(objects_table(ms), paths)
-    if context.options.get("derive"):
-        from .physics import derive_table
-        try:
-            objects = derive_table(objects, config=context.config_obj)
-        except Exception:  # isolate the object(s) that fail, keep the others
-            rows, keep = [], []
-            for i, path in enumerate(paths):
-                try:
-                    rows.append(derive_table(objects[i:i + 1], config=context.config_obj))
-                    keep.append(path)
-                except Exception as exc:
-                    failures.append(_failure(path, exc))
-            kept = set(keep)
-            objects = _stack(rows) if rows else objects[:0]
-            lines_t = lines_t[np.array([p in kept for p in lines_t["input_file"]], bool)]
-    return {"lines": lines_t, "objects": objects}, failures
+    return {"lines": lines_t, "objects": objects}, []
 
 
 measure_task.assemble = _assemble_measurements
+measure_task.config_sections = ("units", "lines", "doublets", "measure")
+inventory_task.config_sections = ("units",)
 
 
 TASKS: dict[str, Callable[[str, BatchContext], dict[str, Table]]] = {
@@ -863,6 +855,40 @@ def arrow_to_table(atable) -> Table:
     return out
 
 
+def read_parquet(path: str | Path) -> Table:
+    """Read a Parquet table written by the batch engine (parts, large merged tables).
+
+    Units, masks (Arrow nulls) and descriptions are restored; the provenance
+    record, if any, is in ``table.meta['provenance']``. (Merged tables small
+    enough for ECSV/FITS are written by :func:`xmpspec.tableio.write_table`
+    and read with ``Table.read`` as usual; this reader reads those too.)
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    astropy.table.Table
+    """
+    import pyarrow.parquet as pq
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path)
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise InputError(f"cannot read Parquet ({type(exc).__name__}: {exc})", path) from None
+    meta = schema.metadata or {}
+    if _COLUMNS_META not in meta:  # written by astropy (write_table): let astropy read it
+        from .tableio import read_table
+        return read_table(path)
+    table = arrow_to_table(pq.read_table(path))
+    if b"xmpspec_provenance" in meta:
+        table.meta["provenance"] = json.loads(meta[b"xmpspec_provenance"])
+    return table
+
+
 def _write_part(table: Table, path: Path) -> None:
     """Write a Parquet part atomically and durably (temp file, fsync, rename)."""
     import pyarrow.parquet as pq
@@ -1195,12 +1221,26 @@ class BatchRun:
             targets_id = _file_sha256(self.targets_path)
         elif self.targets is not None:
             targets_id = _sha256_text(",".join(map(str, r)) for r in self.targets)
-        # options left at their default (None/False) do not count, so library and CLI agree
+        # options left at their default (None/False) do not count, so library and CLI agree;
+        # derive runs at the merge, so the parts do not depend on it
         options = {k: v for k, v in sorted(self.options.items())
-                   if v not in (None, False) and k not in ("verbose",)}
+                   if v not in (None, False) and k not in ("verbose", "derive")}
         return {"task": self.task_name, "options": options,
-                "config_sha256": hashlib.sha256(self.config.to_json().encode()).hexdigest(),
+                "config_sha256": self._config_sha256(),
                 "targets_sha256": targets_id}
+
+    def _config_sha256(self) -> str:
+        """Hash of the configuration sections the task's results depend on.
+
+        A task may name them in ``task.config_sections`` (the measurement
+        depends on ``units``, ``lines``, ``doublets`` and ``measure`` only);
+        otherwise the whole configuration counts.
+        """
+        sections = getattr(self.task, "config_sections", None)
+        data = self.config.to_dict()
+        if sections is not None:
+            data = {k: data.get(k) for k in sections}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ prepare
     def prepare(self) -> list[str]:
@@ -1442,18 +1482,25 @@ class BatchRun:
             import pyarrow.parquet as pq
             nrows = sum(pq.read_metadata(f).num_rows for f in files)
             stem = self.outdir / name
+            derive = name == "objects" and bool(self.options.get("derive"))
             if nrows <= self.merge_text_max_rows:
                 import pyarrow as pa
                 merged = pa.concat_tables(list(self._iter_parts(files, holder)))
                 table = arrow_to_table(merged)
                 idx = np.array([order[str(p)] for p in table["input_file"]])
                 table = table[np.argsort(idx, kind="stable")]
+                if derive:
+                    table = self._derive(table)
                 written[name] = write_table(table, stem, provenance=prov, formats=formats)
             else:
                 log.info("%s: %d rows, writing Parquet only (batch.merge_text_max_rows = %d)",
                          name, nrows, self.merge_text_max_rows)
-                written[name] = [self._merge_large(files, holder, stem.with_suffix(".parquet"),
-                                                   prov)]
+                target = stem.with_suffix(".parquet")
+                if derive:
+                    written[name] = [self._merge_large_derived(files, holder, target, prov)]
+                else:
+                    written[name] = [self._stream_merge(self._iter_parts(files, holder), target,
+                                                        prov)]
                 for ext in ("ecsv", "fits"):  # do not leave stale copies of an earlier merge
                     (self.outdir / f"{name}.{ext}").unlink(missing_ok=True)
         failed = Table(names=("input_file", "error_type", "reason"), dtype=(str, str, str))
@@ -1491,18 +1538,17 @@ class BatchRun:
             t = pq.read_table(f)
             mine = pa.array(by_chunk.get(f.name.split(".")[0], []), pa.string())
             t = t.filter(pc.is_in(t.column("input_file"), value_set=mine))
-            cols = [t.column(fld.name).cast(fld.type) if fld.name in t.column_names
-                    else pa.nulls(len(t), fld.type) for fld in schema]
-            yield pa.Table.from_arrays(cols, schema=schema)
+            yield _cast_to(t, schema)
 
-    def _merge_large(self, files: list[Path], holder: dict, target: Path, prov: dict) -> Path:
+    def _stream_merge(self, tables, target: Path, prov: dict) -> Path:
+        """Write Arrow tables (one schema) into one Parquet file, atomically."""
         import pyarrow.parquet as pq
 
         from .tableio import atomic_path
         writer = None
         with atomic_path(target) as tmp:
             try:
-                for t in self._iter_parts(files, holder):
+                for t in tables:
                     if writer is None:
                         meta = dict(t.schema.metadata or {})
                         meta[b"xmpspec_provenance"] = json.dumps(prov, default=str).encode()
@@ -1512,6 +1558,39 @@ class BatchRun:
                 if writer is not None:
                     writer.close()
         return target
+
+    def _derive(self, table: Table) -> Table:
+        """Derived properties of a merged objects table (as ``xmpspec derive`` computes them)."""
+        from .physics.derive import derive_table
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return derive_table(table, config=self.config, source=str(self.outdir / "objects"))
+
+    def _merge_large_derived(self, files: list[Path], holder: dict, target: Path,
+                             prov: dict) -> Path:
+        """Parquet-only merge with derive: measured rows streamed, derived in fixed blocks."""
+        import pyarrow.parquet as pq
+        block = max(int(self.merge_text_max_rows), 1)
+        tmpdir = self.outdir / PARTS_DIR / ".derive"
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        tmpdir.mkdir(parents=True)
+        try:
+            measured = self._stream_merge(self._iter_parts(files, holder),
+                                          tmpdir / "measured.parquet", prov)
+            pieces = []
+            for k, batch in enumerate(pq.ParquetFile(measured).iter_batches(batch_size=block)):
+                import pyarrow as pa
+                t = arrow_to_table(pa.Table.from_batches([batch]))
+                piece = tmpdir / f"block{k:05d}.parquet"
+                _write_part(self._derive(t), piece)
+                pieces.append(piece)
+            schemas = [pq.read_schema(f) for f in pieces]
+            schema = _unified_schema(schemas).with_metadata(
+                {_COLUMNS_META: json.dumps(_merged_columns_meta(schemas)).encode()})
+            return self._stream_merge((_cast_to(pq.read_table(f), schema) for f in pieces),
+                                      target, prov)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
     def _prov(self) -> dict:
         s = self.summary
@@ -1562,6 +1641,14 @@ def _unified_schema(schemas):
             typ = pa.string()
         out.append(pa.field(name, typ))
     return pa.schema(out)
+
+
+def _cast_to(table, schema):
+    """An Arrow table with exactly ``schema``'s fields (missing ones null)."""
+    import pyarrow as pa
+    cols = [table.column(fld.name).cast(fld.type) if fld.name in table.column_names
+            else pa.nulls(len(table), fld.type) for fld in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _merged_columns_meta(schemas) -> dict:
