@@ -18,6 +18,8 @@ fi
 # --- compare: observed N2 vs the CNN prediction (match by name, else 2 arcsec) ------
 xmpspec compare "$DERIVED" --selection "$DATA/selection_and_observing_log.csv" -o "$OUT"
 # --- tables: observing log, line measurements, derived properties (AASTeX + MRT) ---
+# Errors are given with 2 significant digits (products.error_digits); add
+# --error-digits pdg for the Particle Data Group rule (2 digits for 10-35, else 1).
 xmpspec tables "$DERIVED" --selection "$DATA/selection_and_observing_log.csv" \
     --style aastex --sort ra -o "$OUT/tables"
 # --- plots: O/H, SFR, M* distributions and the BPT diagram --------------------------
