@@ -224,3 +224,21 @@ def test_fixed_density_sfd_scale_and_row_fallback(cfg):
     assert out["oh_n2"][0] == pytest.approx(9.263 - 0.836 * 2.0)
     # (Galactic correction differs by 3e-4 dex between 6585 and 6565 A)
     assert out["oh_n2"][1] == pytest.approx(9.263 + 0.836 * np.log10(0.02), abs=1e-3)
+
+
+def test_photometry_merge_overlapping_columns_writes_fits(cfg, tmp_path):
+    from xmpspec.tableio import write_table
+
+    t = Table({"name": ["A", "B"], "z": [0.02, 0.03], "f_ha": [100.0, 50.0],
+               "instrument": ["IDS", "Goodman"]})
+    phot = Table({"name": ["A"], "instrument": ["MagE"], "r": [16.5], "i": [16.4],
+                  "r_err": [0.02], "i_err": [0.03]})
+    out = derive_table(t, cfg, photometry=phot)
+    assert list(out["instrument"]) == ["MagE", "Goodman"]
+    assert np.isfinite(out["log_mstar"][0]) and out["log_mstar"].mask[1]
+    write_table(out, tmp_path / "m", formats=("ecsv", "fits"))
+    back = Table.read(tmp_path / "m.fits", hdu=1)
+    assert back["log_mstar"].mask[1] and back["sfr"].unit == u.Msun / u.yr
+    dup = Table({"name": ["A", "A"], "r": [1.0, 2.0]})
+    with pytest.raises(Exception, match="more than once"):
+        derive_table(t, cfg, photometry=dup)

@@ -66,7 +66,8 @@ def derive(
 
     out = derive_table(tab, cfg, photometry=phot, distances_table=dist, ebv_column=ebv_column,
                        mc_draws=mc_draws, n2_calibration=n2_calibration, seed=seed,
-                       source=str(table), progress=progress)
+                       source=str(table), progress=progress,
+                       photometry_source=str(photometry), distances_source=str(distances))
     inputs = [table] + [p for p in (photometry, distances) if p is not None]
     prov = provenance_record(inputs, cfg, step="derive",
                              extra={"n2_calibration": out.meta.get("oh_n2_calibration"),

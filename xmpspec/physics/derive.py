@@ -21,6 +21,7 @@ was missing. Order of the chain:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 
 import astropy.units as u
@@ -79,7 +80,8 @@ def merge_by_name(table: Table, other: Table, source: str, what: str) -> Table:
     if "name" not in other.colnames:
         raise InputError(f"{what} table has no 'name' column", source)
     names = [str(n).strip() for n in other["name"]]
-    dup = {n for n in names if names.count(n) > 1}
+    counts = Counter(names)
+    dup = {n for n, c in counts.items() if c > 1}
     if dup:
         raise InputError(f"{what} table lists names more than once: {', '.join(sorted(dup))}",
                          source)
@@ -99,16 +101,19 @@ def merge_by_name(table: Table, other: Table, source: str, what: str) -> Table:
         if c in merged.colnames:
             old = merged[c]
             have = ~np.ma.getmaskarray(new)
-            vals = np.ma.array(np.ma.getdata(old).astype(new.dtype if new.dtype.kind != "U"
-                                                         else object),
-                               mask=np.ma.getmaskarray(old))
-            vals[have] = np.ma.getdata(new)[have]
-            vals.mask[have] = False
-            merged[c] = MaskedColumn(vals, unit=getattr(new, "unit", None))
+            if new.dtype.kind in "US" or old.dtype.kind in "US":
+                data = np.array([str(v) for v in np.ma.getdata(old)], dtype=object)
+                data[have] = [str(v) for v in np.ma.getdata(new)[have]]
+                data = data.astype(str)
+            else:
+                data = np.ma.getdata(old).astype(np.result_type(old.dtype, new.dtype))
+                data[have] = np.ma.getdata(new)[have]
+            mask = np.ma.getmaskarray(old) & ~have
+            merged[c] = MaskedColumn(data, mask=mask, unit=getattr(new, "unit", None))
         else:
             merged[c] = new
         merged.remove_column(r)
-    unmatched = [n for n in table["name"] if str(n).strip() not in set(names)]
+    unmatched = [n for n in table["name"] if str(n).strip() not in counts]
     if unmatched:
         log.warning("%s: no %s row for %d object(s): %s", source, what, len(unmatched),
                     ", ".join(map(str, unmatched[:5])) + (" ..." if len(unmatched) > 5 else ""))
@@ -255,7 +260,9 @@ def derive_table(table: Table, config: Config | None = None, *,
                  photometry: Table | None = None, distances_table: Table | None = None,
                  ebv_column: str | None = None, mc_draws: int | None = None,
                  n2_calibration: str | None = None, seed: int | None = None,
-                 source: str = "input table", progress: Callable | None = None) -> Table:
+                 source: str = "input table", progress: Callable | None = None,
+                 photometry_source: str = "photometry table",
+                 distances_source: str = "distances table") -> Table:
     """Derive physical properties for every row of a per-object table.
 
     Parameters
@@ -282,6 +289,8 @@ def derive_table(table: Table, config: Config | None = None, *,
     progress : callable, optional
         Wraps the per-object loop of the direct method (e.g. a progress bar):
         ``progress(iterable, description, total)``.
+    photometry_source, distances_source : str
+        Names of those tables (files) for messages.
 
     Returns
     -------
@@ -312,9 +321,9 @@ def derive_table(table: Table, config: Config | None = None, *,
         log.warning("%s: recomputing existing column(s) %s", source, ", ".join(overwritten))
         t.remove_columns(overwritten)
     if photometry is not None:
-        t = merge_by_name(t, photometry, "photometry", "photometry")
+        t = merge_by_name(t, photometry, photometry_source, "photometry")
     if distances_table is not None:
-        t = merge_by_name(t, distances_table, "distances", "distances")
+        t = merge_by_name(t, distances_table, distances_source, "distances")
     n = len(t)
     z = column_float(t, "z", source=source)
     if np.any(~np.isfinite(z)):
