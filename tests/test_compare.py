@@ -286,3 +286,20 @@ def test_coordinate_formats():
     assert c.ra.deg[0] == pytest.approx(350.0)
     with pytest.raises(InputError, match="declination out of range"):
         parse_coordinates([10.0], [95.0], "cat.csv")
+
+
+def test_exclude_flag_keeps_rows_out_of_statistics(tmp_path):
+    cat = _catalogue()
+    cat["hii_region"] = ["False", "True", "False", "False", "True"]
+    r = compare_tables(_observed(), cat, config=default_config(), exclude_flag="hii_region")
+    assert list(r.table["excluded"]) == [False, True, False, False, True]
+    assert len(r.table) == 5  # listed, not dropped
+    assert r.statistics["all"]["n"] == 2  # A and C
+    assert r.statistics["all"]["mae"] == pytest.approx(0.15)
+    assert r.censored["n"] == 1
+    assert "excluded (hii_region): B, E" in summary_text(r)
+    with pytest.raises(InputError, match="no column 'nope'"):
+        compare_tables(_observed(), cat, config=default_config(), exclude_flag="nope")
+    from xmpspec.products.figures import comparison_plot
+    files = comparison_plot(r, tmp_path / "cmp", formats=("png",))
+    assert files[0].stat().st_size > 5000

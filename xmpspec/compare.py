@@ -609,7 +609,8 @@ def _grade(limit, has_n2, sig, good: float, gate: float) -> np.ndarray:
 
 def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None = None,
                    config: Config | None = None, band: float | None = None,
-                   observed_source=None, catalogue_source=None) -> ComparisonResult:
+                   observed_source=None, catalogue_source=None,
+                   exclude_flag: str | None = None) -> ComparisonResult:
     """Match observed objects to the selection catalogue and compare N2.
 
     Parameters
@@ -628,6 +629,10 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     band : float, optional
         Half-width (dex) of the outlier band; default ``compare.band``, which
         is ``"mae"`` (the MAE of all matched detections) or a number.
+    exclude_flag : str, optional
+        Boolean column of the catalogue (or the observed table), e.g.
+        ``hii_region``: flagged objects stay in the output table (column
+        ``excluded``) but are left out of the statistics and outlier counts.
 
     Returns
     -------
@@ -687,7 +692,19 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     delta_err = np.ma.sqrt(np.ma.array(meas["n2_err"]) ** 2 + n2_cnn_err ** 2)
     delta_err[meas["limit"]] = np.ma.masked
 
-    det_ok = matched & meas["has_n2"] & ~meas["limit"] & ~np.ma.getmaskarray(delta)
+    excluded = np.zeros(n, bool)
+    if exclude_flag:
+        if exclude_flag in cat.colnames:
+            flag = as_bool(cat[exclude_flag], catalogue_source)[j]
+            excluded = matched & flag
+        elif exclude_flag in obs.colnames:
+            excluded = as_bool(obs[exclude_flag], observed_source)
+        else:
+            raise InputError(f"no column '{exclude_flag}' (--exclude-flag) in the selection "
+                             "catalogue nor in the observed table", catalogue_source)
+    used = matched & ~excluded
+
+    det_ok = used & meas["has_n2"] & ~meas["limit"] & ~np.ma.getmaskarray(delta)
     stats = {
         "all": n2_statistics(delta[det_ok]),
         "good": n2_statistics(delta[det_ok & (grade == "good")]),
@@ -701,7 +718,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
         if stats["all"]["n"] == 0:
             band_val, band_source = 0.0, "no detections: no band"
         else:
-            band_val, band_source = stats["all"]["mae"], "MAE of all matched detections"
+            band_val, band_source = stats["all"]["mae"], "MAE of the detections in the statistics"
     else:
         band_val, band_source = float(band_cfg), "configured (compare.band)"
         if band_val < 0:
@@ -712,7 +729,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     outcome[matched & ~meas["has_n2"]] = "no_n2"
     outcome[matched & meas["has_n2"] & np.ma.getmaskarray(n2_cnn)] = "no_prediction"
 
-    lim_ok = matched & meas["limit"] & ~np.ma.getmaskarray(delta)
+    lim_ok = used & meas["limit"] & ~np.ma.getmaskarray(delta)
     censored = {
         "n": int(lim_ok.sum()),
         "consistent": int((lim_ok & (outcome == "consistent")).sum()),
@@ -725,7 +742,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     # confirmed MP / XMP by the observed N2 (limits confirm only when below the threshold)
     classes = {}
     n2v = np.ma.getdata(n2)
-    have = meas["has_n2"] & ~np.ma.getmaskarray(n2)
+    have = meas["has_n2"] & ~np.ma.getmaskarray(n2) & ~excluded
     for label, key in (("xmp", "xmp_n2"), ("mp", "mp_n2")):
         thr = float(cfg["classes"][key])
         yes = have & (n2v <= thr)
@@ -777,12 +794,14 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     table["delta_n2_err"] = MaskedColumn(np.ma.getdata(delta_err),
                                          mask=np.ma.getmaskarray(delta_err), format=".3f")
     table["outcome"] = outcome
+    table["excluded"] = excluded
     table.meta["band_dex"] = band_val
     table.meta["band_source"] = band_source
     table.meta["match_radius_arcsec"] = float(radius.to_value(u.arcsec))
     table.meta["statistics"] = stats
     table.meta["censored"] = censored
     table.meta["classes"] = classes
+    table.meta["exclude_flag"] = exclude_flag or ""
 
     n_unmatched = int((match["match_status"] == "unmatched").sum())
     n_amb = int((match["match_status"] == "ambiguous").sum())
@@ -826,7 +845,12 @@ def summary_text(result: ComparisonResult, observed_source=None, catalogue_sourc
                      f"{_fmt(s['rms']):>7} {_fmt(s['bias']):>7}")
     lines.append("")
     lines.append(f"band (outliers)    : +-{result.band:.3f} dex ({result.band_source})")
-    det = ~t["n2_upper_limit"] & (t["match_status"] == "matched")
+    excl = np.asarray(t["excluded"], bool) if "excluded" in t.colnames else np.zeros(len(t), bool)
+    if excl.any():
+        lines.append(f"excluded ({t.meta.get('exclude_flag', 'flag')}): "
+                     f"{', '.join(t['name'][excl])} (listed, not in the statistics)")
+        lines.append("")
+    det = ~t["n2_upper_limit"] & (t["match_status"] == "matched") & ~excl
     up = t["name"][det & (t["outcome"] == "upper_outlier")]
     lo = t["name"][det & (t["outcome"] == "lower_outlier")]
     n_cons = int((det & (t["outcome"] == "consistent")).sum())
@@ -837,7 +861,7 @@ def summary_text(result: ComparisonResult, observed_source=None, catalogue_sourc
     if len(lo):
         lines.append(f"  lower outliers (observed below prediction): {', '.join(lo)}")
     c = result.censored
-    lim = t["n2_upper_limit"] & (t["match_status"] == "matched")
+    lim = t["n2_upper_limit"] & (t["match_status"] == "matched") & ~excl
     lo_lim = t["name"][lim & (t["outcome"] == "lower_outlier")]
     lines.append(f"upper limits       : {c['n']} (censored): {c['consistent']} consistent, "
                  f"{c['lower_outlier']} lower outlier(s) (limit below prediction - band); "
@@ -898,7 +922,8 @@ def comparison_figure(result: ComparisonResult, path_stem: str | Path,
 def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir: str | Path,
                    config: Config | None = None, radius: u.Quantity | None = None,
                    band: float | None = None, background_path: str | Path | None = None,
-                   figure: bool = True) -> tuple[ComparisonResult, list[Path]]:
+                   figure: bool = True,
+                   exclude_flag: str | None = None) -> tuple[ComparisonResult, list[Path]]:
     """Read the tables, compare, and write ``comparison.{ecsv,fits,txt,png,pdf}``.
 
     The library form of ``xmpspec compare`` (used by the command and the demo).
@@ -915,6 +940,9 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
         Table with ``n2`` and ``n2_cnn`` shown behind the points of the figure.
     figure : bool
         Write the figure.
+    exclude_flag : str, optional
+        Boolean column whose flagged objects are left out of the statistics
+        (see :func:`compare_tables`).
 
     Returns
     -------
@@ -928,7 +956,8 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
     cat = read_table(selection_path)
     bg = read_table(background_path) if background_path is not None else None
     result = compare_tables(obs, cat, radius=radius, config=cfg, band=band,
-                            observed_source=observed_path, catalogue_source=selection_path)
+                            observed_source=observed_path, catalogue_source=selection_path,
+                            exclude_flag=exclude_flag)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     inputs = [observed_path, selection_path] + ([background_path] if bg is not None else [])
@@ -936,7 +965,7 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
         "match_radius_arcsec": result.table.meta["match_radius_arcsec"],
         "band_dex": result.band, "band_source": result.band_source,
         "statistics": result.statistics, "censored": result.censored,
-        "report": result.report})
+        "report": result.report, "exclude_flag": exclude_flag})
     files = write_table(result.table, outdir / "comparison", provenance=prov,
                         formats=("ecsv", "fits"))
     with atomic_path(outdir / "comparison.txt") as tmp:

@@ -47,6 +47,9 @@ def compare(
     background: Path = typer.Option(None, "--background",
                                     help="Table with n2 and n2_cnn columns (e.g. the CNN "
                                          "training set) shown in grey behind the points."),
+    exclude_flag: str = typer.Option(None, "--exclude-flag",
+                                     help="Boolean catalogue column (e.g. hii_region): flagged "
+                                          "objects are listed but left out of the statistics."),
     no_figure: bool = typer.Option(False, "--no-figure", help="Skip the comparison figure."),
 ):
     """Match observed targets to the selection catalogue and compare N2 with the CNN.
@@ -61,6 +64,7 @@ def compare(
         xmpspec compare derived.ecsv --selection selection.csv -o results/
         xmpspec compare measured.fits -s candidates.fits -o out --match-radius 3arcsec
         xmpspec compare obs.csv -s cnn.csv -o out --background training_set.fits
+        xmpspec compare derived.ecsv -s selection.csv -o out --exclude-flag hii_region
     """
     from ..compare import run_comparison, summary_text
 
@@ -68,7 +72,7 @@ def compare(
     radius = _parse_radius(match_radius)
     result, files = run_comparison(observed, selection, outdir, config=cfg, radius=radius,
                                    band=band, background_path=background,
-                                   figure=not no_figure)
+                                   figure=not no_figure, exclude_flag=exclude_flag)
     if not state.quiet:
         console.print(summary_text(result, observed, selection), highlight=False,
                       markup=False, soft_wrap=True)

@@ -153,6 +153,8 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     cnn_err = np.ma.filled(_masked(t, "n2_cnn_err"), 0.0)
     limit = np.asarray(t["n2_upper_limit"], bool)
     grade = np.asarray(t["grade"])
+    excl = (np.asarray(t["excluded"], bool) if "excluded" in t.colnames
+            else np.zeros(len(t), bool))
     x = np.ma.getdata(cnn)
     y = np.ma.getdata(n2)
 
@@ -185,10 +187,15 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
                         label=rf"$\pm$MAE band ({result.band:.2f} dex)")
         ax.plot(grid, grid, "k-", lw=0.9, zorder=2, label="one-to-one")
 
-        sel_good = ok & ~limit & (grade == "good")
-        sel_fair = ok & ~limit & (grade == "fair")
-        sel_other = ok & ~limit & ~np.isin(grade, ["good", "fair"])
-        sel_lim = ok & limit
+        sel_good = ok & ~excl & ~limit & (grade == "good")
+        sel_fair = ok & ~excl & ~limit & (grade == "fair")
+        sel_other = ok & ~excl & ~limit & ~np.isin(grade, ["good", "fair"])
+        sel_lim = ok & ~excl & limit
+        sel_exc = ok & excl
+        if sel_exc.any():
+            ax.scatter(x[sel_exc], y[sel_exc], marker="x", s=24, c="k", lw=1.0, zorder=6,
+                       label=f"excluded: {t.meta.get('exclude_flag', 'flag')} "
+                             f"({sel_exc.sum()})")
         ekw = dict(ls="none", elinewidth=0.6, zorder=4)
         if sel_good.any():
             ax.errorbar(x[sel_good], y[sel_good], xerr=cnn_err[sel_good], yerr=n2_err[sel_good],
