@@ -211,6 +211,43 @@ def test_fits_image_named_ivar_extension_air_and_bunit(tmp_path):
     assert s.name == "J0845"
 
 
+def test_iraf_multispec_band_stacked(tmp_path):
+    data = np.zeros((4, 1, N))
+    data[0, 0] = FLUX
+    data[1, 0] = FLUX * 1.1
+    data[2, 0] = 0.3
+    data[3, 0] = ERR
+    h = fits.PrimaryHDU(data)
+    h.header["CTYPE1"] = "MULTISPE"
+    h.header["CRVAL1"] = 1.0
+    h.header["CDELT1"] = 1.0
+    h.header["WAT0_001"] = "system=multispec"
+    h.header["WAT1_001"] = "wtype=multispec label=Wavelength units=angstroms"
+    step = 300.0 / (N - 1)
+    h.header["WAT2_001"] = f'wtype=multispec spec1 = "1 1 0 6400. {step!r} {N} 0. 50.0 60.0"'
+    for i, band in enumerate(["spectrum - background fit, weights variance, clean no",
+                              "raw - background fit, weights none, clean no",
+                              "background - background fit", "sigma - background fit"]):
+        h.header[f"BANDID{i + 1}"] = band
+    h.header["OBJECT"] = "J0845"
+    p = tmp_path / "iraf_ms.fits"
+    h.writeto(p)
+    s = read_spectrum(p)
+    _assert_basic(s)
+    assert s.meta["error_from"] == "BANDID sigma band"
+    # a non-linear IRAF dispersion is refused, not silently misread
+    h.header["WAT2_001"] = 'wtype=multispec spec1 = "1 1 2 6400. 2.5 120 0. 50.0 60.0 1. 0."'
+    h.writeto(p, overwrite=True)
+    with pytest.raises(InputError, match="dispersion type 2 .non-linear. is not supported"):
+        read_spectrum(p)
+
+
+def test_iraf_linear_units_from_wat(tmp_path):
+    p = _image(tmp_path, {"CTYPE1": "LINEAR", "CRVAL1": 640.0, "CD1_1": 30.0 / (N - 1),
+                          "WAT1_001": "wtype=linear label=Wavelength units=nanometers"})
+    _assert_basic(read_spectrum(p))
+
+
 def test_fits_image_wavelength_extension(tmp_path):
     wave_hdu = fits.ImageHDU(WAVE / 10.0, name="WAVELENGTH")
     wave_hdu.header["BUNIT"] = "nm"

@@ -137,7 +137,8 @@ def parse_unit(text, default: u.UnitBase | None, path: Path | None = None,
     low = s.lower().replace(" ", "")
     aliases = {
         "angstrom": u.AA, "angstroms": u.AA, "a": u.AA, "ang": u.AA, "aa": u.AA,
-        "nm": u.nm, "um": u.um, "micron": u.um, "microns": u.um,
+        "nm": u.nm, "nanometer": u.nm, "nanometers": u.nm, "um": u.um, "micron": u.um,
+        "microns": u.um, "micrometer": u.um, "micrometers": u.um,
         "counts": u.count, "count": u.count, "ct": u.count, "adu": u.adu, "e-": u.electron,
         "electrons": u.electron,
     }

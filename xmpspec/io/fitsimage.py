@@ -10,7 +10,10 @@ comes from the header of that HDU:
 * ``DC-FLAG = 1`` (IRAF) : ``lambda = 10**x`` (log10-linear);
 * ``CTYPE1 = 'WAVE-LOG'`` / ``'AWAV-LOG'`` (FITS WCS paper III):
   ``lambda = CRVAL1 * exp(CDELT1 * (p - CRPIX1) / CRVAL1)``;
-* old SDSS ``COEFF0``/``COEFF1``: ``lambda = 10**(COEFF0 + COEFF1 * (p - 1))``.
+* old SDSS ``COEFF0``/``COEFF1``: ``lambda = 10**(COEFF0 + COEFF1 * (p - 1))``;
+* IRAF ``CTYPE1 = 'MULTISPE'``: the first aperture's linear or log-linear
+  dispersion in ``WAT2`` (``spec1 = "ap beam dtype w1 dw nw z ..."``); the
+  unit from ``WAT1`` (``units=angstroms``).
 
 ``CUNIT1`` gives the wavelength unit (default Angstrom) and ``BUNIT`` the
 flux unit (default :data:`xmpspec.FLUX_UNIT`). The error is taken from an
@@ -39,6 +42,7 @@ from ._common import (
     error_from,
     float_or_none,
     header_value,
+    log,
     medium_from_header,
     open_fits,
     orient,
@@ -82,6 +86,8 @@ def wcs_wavelength(header: fits.Header, npix: int, path: Path | None = None) -> 
         Missing ``CRVAL1`` or step keys, or a non-positive result.
     """
     p = np.arange(1, npix + 1, dtype=float)
+    if str(header.get("CTYPE1", "")).strip().upper().startswith("MULTISPE"):
+        return _iraf_multispec_wavelength(header, npix, path)
     if "CRVAL1" not in header and "COEFF0" in header and "COEFF1" in header:
         c0, c1 = float_or_none(header["COEFF0"]), float_or_none(header["COEFF1"])
         if c0 is None or c1 is None:
@@ -108,7 +114,7 @@ def wcs_wavelength(header: fits.Header, npix: int, path: Path | None = None) -> 
         dcflag = int(dcflag)
     except (TypeError, ValueError):
         raise InputError(f"header key DC-FLAG is not an integer ({dcflag!r})", path) from None
-    unit = to_wave_unit(header.get("CUNIT1") or header.get("WAT1_UNI"), path)
+    unit = to_wave_unit(header.get("CUNIT1") or _iraf_units(header), path)
     if dcflag == 1:
         wave = 10.0 ** x
     elif ctype.endswith("-LOG"):
@@ -119,6 +125,53 @@ def wcs_wavelength(header: fits.Header, npix: int, path: Path | None = None) -> 
         raise InputError("wavelength solution gives non-positive or non-finite wavelengths "
                          f"(CRVAL1={crval}, step={step}, CRPIX1={crpix}, DC-FLAG={dcflag})",
                          path)
+    return wave * unit
+
+
+def _iraf_wat(header: fits.Header, axis: int) -> str:
+    """Concatenated IRAF ``WATn_mmm`` cards (each holds 68 characters, spaces included)."""
+    keys = sorted(k for k in header if k.startswith(f"WAT{axis}_") and k[5:].isdigit())
+    return "".join(str(header[k]).ljust(68) for k in keys)
+
+
+def _iraf_units(header: fits.Header) -> str | None:
+    """Wavelength unit from IRAF's ``WAT1_001 = 'wtype=linear label=Wavelength units=...'``."""
+    wat = _iraf_wat(header, 1)
+    for tok in wat.split():
+        if tok.startswith("units="):
+            unit = tok.split("=", 1)[1].strip()
+            return unit or None
+    return None
+
+
+def _iraf_multispec_wavelength(header: fits.Header, npix: int, path: Path | None) -> u.Quantity:
+    """Wavelengths of the first aperture of an IRAF ``MULTISPE`` header (linear/log only)."""
+    import re
+
+    wat = _iraf_wat(header, 2)
+    m = re.search(r'spec1\s*=\s*"([^"]*)"', wat)
+    if not m:
+        raise InputError("IRAF multispec header without a readable WAT2 'spec1' dispersion",
+                         path)
+    fields = m.group(1).split()
+    if len(fields) < 7:
+        raise InputError(f"IRAF multispec 'spec1' has too few fields ({m.group(1)!r})", path)
+    try:
+        dtype, w1, dw, nw, z = (int(fields[2]), float(fields[3]), float(fields[4]),
+                                int(float(fields[5])), float(fields[6]))
+    except ValueError:
+        raise InputError(f"IRAF multispec 'spec1' is not numeric ({m.group(1)!r})",
+                         path) from None
+    if dtype not in (0, 1):
+        raise InputError(f"IRAF multispec dispersion type {dtype} (non-linear) is not "
+                         "supported; resample to a linear grid or write a table", path)
+    if nw != npix:
+        log.warning("%s: IRAF multispec declares %d pixels, the data have %d", path, nw, npix)
+    x = w1 + dw * np.arange(npix, dtype=float)
+    wave = (10.0 ** x if dtype == 1 else x) / (1.0 + z)
+    unit = to_wave_unit(_iraf_units(header), path)
+    if not np.all(np.isfinite(wave)) or np.any(wave <= 0):
+        raise InputError("IRAF multispec dispersion gives non-positive wavelengths", path)
     return wave * unit
 
 
