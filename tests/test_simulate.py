@@ -135,9 +135,20 @@ def test_quantity_fluxes_are_converted():
 # ---------------------------------------------------------------- line ratios
 def test_hii_ratios_doublets_dust_and_abundance():
     cfg = default_config()
+    import pyneb as pn
     f, p = hii_line_fluxes(500.0, -2.0, ebv=0.0, config=cfg)
     assert f["ha"] == pytest.approx(500.0)
-    assert f["ha"] / f["hb"] == pytest.approx(2.86, rel=1e-6)
+    # case-B Balmer decrement of PyNeb at the nebula's Te and ne (what derive assumes)
+    h1 = pn.RecAtom("H", 1)
+    for key, label in (("ha", "3_2"), ("hg", "5_2"), ("hd", "6_2")):
+        expect = (h1.getEmissivity(p["te"], p["ne"], label=label)
+                  / h1.getEmissivity(p["te"], p["ne"], label="4_2"))
+        assert f[key] / f["hb"] == pytest.approx(expect, rel=2e-3)
+    assert p["halpha_hbeta_intrinsic"] == pytest.approx(f["ha"] / f["hb"])
+    assert 2.70 < p["halpha_hbeta_intrinsic"] < 2.86   # hotter than 1e4 K
+    fixed = cfg.updated({"simulate.balmer_decrement": "fixed"})
+    ff, _ = hii_line_fluxes(500.0, -2.0, ebv=0.0, config=fixed)
+    assert ff["ha"] / ff["hb"] == pytest.approx(2.86, rel=1e-6)
     assert f["nii6585"] / f["nii6550"] == pytest.approx(2.96, rel=1e-6)
     assert f["oiii5008"] / f["oiii4960"] == pytest.approx(2.98, rel=1e-6)
     assert math.log10(f["nii6585"] / f["ha"]) == pytest.approx(-2.0, abs=1e-9)
@@ -147,18 +158,20 @@ def test_hii_ratios_doublets_dust_and_abundance():
 
     fd, pd = hii_line_fluxes(500.0, -2.0, o3=0.8, ebv=0.3, config=cfg)
     k_hb, k_ha = calzetti_k(np.array([CAT["hb"].wave, CAT["ha"].wave]))
-    assert fd["ha"] / fd["hb"] == pytest.approx(2.86 * 10 ** (0.4 * 0.3 * (k_hb - k_ha)), rel=1e-6)
+    assert fd["ha"] / fd["hb"] == pytest.approx(
+        pd["halpha_hbeta_intrinsic"] * 10 ** (0.4 * 0.3 * (k_hb - k_ha)), rel=1e-6)
     assert math.log10(fd["oiii5008"] / fd["hb"]) == pytest.approx(0.8, abs=1e-9)
     assert math.log10(fd["nii6585"] / fd["ha"]) == pytest.approx(-2.0, abs=1e-9)
     assert fd["ha"] == pytest.approx(500.0)
     # Milky Way extinction (CCM89) at the observed wavelengths on top of the internal dust
     from xmpspec.simulate.hii import ccm89_k
     z = 0.05
-    fm, _ = hii_line_fluxes(500.0, -2.0, o3=0.8, ebv=0.3, ebv_mw=0.1, z=z, config=cfg)
+    fm, pm = hii_line_fluxes(500.0, -2.0, o3=0.8, ebv=0.3, ebv_mw=0.1, z=z, config=cfg)
     km_hb, km_ha = ccm89_k(np.array([CAT["hb"].wave, CAT["ha"].wave]) * (1 + z))
     assert 1.0 < km_hb - km_ha < 1.3
     assert fm["ha"] / fm["hb"] == pytest.approx(
-        fd["ha"] / fd["hb"] * 10 ** (0.4 * 0.1 * (km_hb - km_ha)), rel=1e-6)
+        pm["halpha_hbeta_intrinsic"] * 10 ** (0.4 * (0.3 * (k_hb - k_ha) + 0.1 * (km_hb - km_ha))),
+        rel=1e-6)
 
 
 def test_auroral_line_rises_with_te_and_density_doublets():

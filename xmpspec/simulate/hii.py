@@ -3,7 +3,9 @@
 :func:`hii_line_fluxes` turns (observed Halpha flux, N2, O3, dust, density,
 ionisation) into the fluxes of every line of the catalogue, consistently:
 
-- Balmer lines: case-B ratios of the configuration (Halpha/Hbeta = 2.86, ...),
+- Balmer lines: case-B ratios from PyNeb at (Te([OIII]), ne) (as the derive
+  step assumes; ``[simulate] balmer_decrement = "fixed"`` uses the fixed
+  ``balmer_intrinsic`` ratios, Halpha/Hbeta = 2.86, instead),
   reddened by the internal dust (Calzetti et al. 2000, R_V = 4.05) and,
   optionally, the Milky Way (Cardelli et al. 1989, R_V = 3.1, at the observed
   wavelength); the whole set is scaled so that the *observed* Halpha flux is
@@ -46,7 +48,7 @@ _EMISSIVITIES = {
     "o3_4363": ("O", 3, 4363), "o3_4959": ("O", 3, 4959), "o3_5007": ("O", 3, 5007),
     "o2_3726": ("O", 2, 3726), "o2_3729": ("O", 2, 3729),
     "s2_6716": ("S", 2, 6716), "s2_6731": ("S", 2, 6731),
-    "hb": ("H", 1, "4_2"),
+    "ha": ("H", 1, "3_2"), "hb": ("H", 1, "4_2"), "hg": ("H", 1, "5_2"), "hd": ("H", 1, "6_2"),
 }
 
 
@@ -211,35 +213,44 @@ def hii_line_fluxes(halpha_flux: float, n2: float, o3: float | None = None, *,
 
     r_nii = float(cfg["doublets"]["NII_6585_over_6550"])
     r_oiii = float(cfg["doublets"]["OIII_5008_over_4960"])
-    bal = [float(v) for v in sim["balmer_intrinsic"]]  # Ha, Hb, Hg, Hd relative to Hb
+    # oxygen abundance and Te
+    ab = cfg["abundances"]
+    oh_n2 = float(ab["y07_intercept"]) + float(ab["y07_slope"]) * n2
+    te_grid = _TE_GRID
+    o3_per_hb = (_emis("o3_4959", te_grid, ne) + _emis("o3_5007", te_grid, ne)) \
+        / _emis("hb", te_grid, ne)   # increasing with Te
+    te_lo, te_hi = float(sim["te_min"]), float(sim["te_max"])
+    if te is not None:
+        te = float(te)
+        if not te > 0:
+            raise InputError(f"Te must be positive (got {te})")
 
-    # intrinsic fluxes relative to intrinsic Hbeta = 1
-    intr: dict[str, float] = {"ha": bal[0] / bal[1], "hb": 1.0, "hg": bal[2] / bal[1],
-                              "hd": bal[3] / bal[1]}
+    # O3 (observed) -> intrinsic (4960 + 5008)/Hbeta; Balmer decrement does not enter
+    r3 = 10.0 ** o3 * A["hb"] / A["oiii5008"] * (1.0 + 1.0 / r_oiii)
+    if te is None:
+        target_opp = (1.0 - fop) * 10.0 ** (oh_n2 - 12.0)
+        te = float(np.clip(np.interp(r3 / target_opp, o3_per_hb, te_grid), te_lo, te_hi))
+        te_solved = True
+    else:
+        te_solved = False
+
+    # intrinsic Balmer ratios relative to Hbeta = 1
+    mode = str(sim["balmer_decrement"]).lower()
+    if mode == "pyneb":   # case B at (Te([OIII]), ne), as the derive step assumes
+        ehb = float(_emis("hb", te, ne))
+        intr: dict[str, float] = {k: float(_emis(k, te, ne)) / ehb for k in ("ha", "hg", "hd")}
+        intr["hb"] = 1.0
+    elif mode == "fixed":
+        bal = [float(v) for v in sim["balmer_intrinsic"]]  # Ha, Hb, Hg, Hd relative to Hb
+        intr = {"ha": bal[0] / bal[1], "hb": 1.0, "hg": bal[2] / bal[1], "hd": bal[3] / bal[1]}
+    else:
+        raise InputError(f"[simulate] balmer_decrement must be 'pyneb' or 'fixed', not {mode!r}")
     # O3 and N2 are observed ratios: convert to intrinsic
     intr["oiii5008"] = 10.0 ** o3 * A["hb"] / A["oiii5008"]
     intr["oiii4960"] = intr["oiii5008"] / r_oiii
     intr["nii6585"] = 10.0 ** n2 * intr["ha"] * A["ha"] / A["nii6585"]
     intr["nii6550"] = intr["nii6585"] / r_nii
 
-    # oxygen abundance and Te
-    ab = cfg["abundances"]
-    oh_n2 = float(ab["y07_intercept"]) + float(ab["y07_slope"]) * n2
-    r3 = intr["oiii5008"] + intr["oiii4960"]  # (4960 + 5008)/Hbeta, dereddened
-    te_grid = _TE_GRID
-    o3_per_hb = (_emis("o3_4959", te_grid, ne) + _emis("o3_5007", te_grid, ne)) \
-        / _emis("hb", te_grid, ne)   # increasing with Te
-    te_lo, te_hi = float(sim["te_min"]), float(sim["te_max"])
-    if te is None:
-        target_opp = (1.0 - fop) * 10.0 ** (oh_n2 - 12.0)
-        te = float(np.interp(r3 / target_opp, o3_per_hb, te_grid))
-        te = float(np.clip(te, te_lo, te_hi))
-        te_solved = True
-    else:
-        te = float(te)
-        if not te > 0:
-            raise InputError(f"Te must be positive (got {te})")
-        te_solved = False
     opp = r3 / float(np.interp(te, te_grid, o3_per_hb))
     op = opp * fop / (1.0 - fop)
     oh_direct = 12.0 + math.log10(op + opp)
@@ -278,7 +289,7 @@ def hii_line_fluxes(halpha_flux: float, n2: float, o3: float | None = None, *,
         "n2": float(n2), "o3": float(o3), "s2": float(s2), "ebv": float(ebv),
         "ebv_mw": float(ebv_mw), "ne": ne, "te": te, "te_oii": te_oii,
         "te_solved": te_solved, "oplus_fraction": fop, "oh_n2": oh_n2,
-        "oh_direct": oh_direct, "halpha_hbeta_intrinsic": bal[0] / bal[1],
+        "oh_direct": oh_direct, "halpha_hbeta_intrinsic": intr["ha"],
         "hb_intrinsic_flux": float(scale),  # dust-free Hbeta flux, 1e-17 erg/s/cm2
     }
     return fluxes, params
