@@ -137,9 +137,12 @@ def read_sdss(path: str | Path, medium: str | None = None, **_) -> Spectrum:
             v = val(col)
             if v is not None and str(v).strip():
                 meta[key] = str(v.decode() if isinstance(v, bytes) else v).strip()
-        ra, dec = float_or_none(val("PLUG_RA")), float_or_none(val("PLUG_DEC"))
-        if ra is None:
-            ra, dec = float_or_none(val("RA")), float_or_none(val("DEC"))
+        ra = dec = None
+        for rkey, dkey in (("PLUG_RA", "PLUG_DEC"), ("FIBER_RA", "FIBER_DEC"),
+                           ("RACAT", "DECCAT"), ("RA", "DEC")):  # SDSS..SDSS-V spellings
+            ra, dec = float_or_none(val(rkey)), float_or_none(val(dkey))
+            if ra is not None and dec is not None:
+                break
         if ra is not None and dec is not None:
             meta["ra"], meta["dec"] = ra, dec
         if meta.get("zwarning"):
