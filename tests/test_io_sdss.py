@@ -144,3 +144,34 @@ def test_sdss_cli(tmp_path, capsys):
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "spec-0266-51602-0003" in out and "0.02345" in out and "sdss" in out
+
+
+def test_sdss_v_layout(tmp_path):
+    """SDSS-V (DR19) spec-FIELD-MJD-CATALOGID: upper-case COADD columns, SPALL with RACAT."""
+    wave = 10 ** LOGLAM.astype(float)
+    flux = np.ones(NPIX, np.float32)
+    coadd = fits.BinTableHDU.from_columns([
+        fits.Column(name="FLUX", format="E", array=flux),
+        fits.Column(name="LOGLAM", format="E", array=LOGLAM),
+        fits.Column(name="IVAR", format="E", array=np.full(NPIX, 100.0, np.float32)),
+        fits.Column(name="AND_MASK", format="J", array=np.zeros(NPIX, np.int32)),
+        fits.Column(name="WDISP", format="E", array=np.full(NPIX, 1.0, np.float32))],
+        name="COADD")
+    spall = fits.BinTableHDU.from_columns([
+        fits.Column(name="FIELD", format="J", array=[101234]),
+        fits.Column(name="MJD", format="J", array=[60123]),
+        fits.Column(name="CATALOGID", format="K", array=[27021597850000000]),
+        fits.Column(name="Z", format="D", array=[0.0321]),
+        fits.Column(name="Z_ERR", format="D", array=[3e-5]),
+        fits.Column(name="RACAT", format="D", array=[200.5]),
+        fits.Column(name="DECCAT", format="D", array=[-5.25])], name="SPALL")
+    p = tmp_path / "spec-101234-60123-27021597850000000.fits"
+    fits.HDUList([fits.PrimaryHDU(), coadd, spall]).writeto(p)
+    s = read_spectrum(p)
+    assert s.meta["format"] == "sdss"
+    assert np.allclose(s.wavelength.value, wave)
+    assert s.redshift == pytest.approx(0.0321)
+    assert s.meta["ra"] == 200.5 and s.meta["dec"] == -5.25
+    assert s.meta["catalogid"] == 27021597850000000
+    assert s.name == "spec-101234-60123-27021597850000000"
+    assert np.allclose(s.error.value, 0.1)
