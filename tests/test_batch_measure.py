@@ -141,5 +141,7 @@ def test_targets_table_gives_redshift_and_carries_columns(sim_dir, tmp_path):
     assert list(objects["name"][:2]) == [specs[0].name, "J_OTHER_NAME"]
     assert list(objects["n2_cnn"][:2]) == [-1.7, -2.1]
     assert bool(objects["n2_cnn"].mask[2]) and bool(objects["n2_cnn"].mask[3])
+    assert all("no targets row" in str(n) for n in objects["notes"][2:])
+    assert not any("no targets row" in str(n) for n in objects["notes"][:2])
     for k in range(4):  # the redshift found from the lines agrees with the truth
         assert abs(objects["z"][k] - specs[k].redshift) < 1e-3

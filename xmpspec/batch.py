@@ -274,8 +274,12 @@ class BatchContext:
 # --------------------------------------------------------------------------- tasks
 def _read(path: str, context: BatchContext):
     from .io import read_spectrum
-    fmt = context.options.get("format")
-    return read_spectrum(path, format=fmt) if fmt else read_spectrum(path)
+    kwargs = {}
+    if context.options.get("format"):
+        kwargs["format"] = context.options["format"]
+    if context.options.get("ignore_bad_errors"):
+        kwargs["ignore_bad_errors"] = True
+    return read_spectrum(path, **kwargs)
 
 
 def inventory_task(path: str, context: BatchContext) -> dict[str, Table]:
@@ -318,44 +322,59 @@ def inventory_task(path: str, context: BatchContext) -> dict[str, Table]:
     return {"objects": row}
 
 
-def _target_row(spec, context: BatchContext) -> dict | None:
+def _target_row(spec, path: str, context: BatchContext) -> dict | None:
     """The targets-table row of ``spec`` as a dict, or None.
 
-    A spectrum belongs to the row whose ``name`` equals its object name (header
-    OBJECT, PypeIt target name, else the file name without extension), else to
-    the row within ``compare.match_radius_arcsec`` of its position (science.md,
-    "Targets table").
+    Same rule as :func:`xmpspec.lines.targets.match_target` (``xmpspec
+    measure --targets``): the row whose ``name`` equals the spectrum's object
+    name or its file name without extensions (case and spaces ignored), else
+    the nearest row within ``measure.target_match_arcsec`` of its position.
+    The name index and the sky-coordinate tree are built once per worker, so
+    matching stays fast for survey-size targets tables.
     """
+    from .lines.targets import _norm, _value
     targets = context.targets
     if targets is None or len(targets) == 0:
         return None
-    index = context.cached("targets_by_name",
-                           lambda: {str(n).strip(): i for i, n in enumerate(targets["name"])})
-    i = index.get(str(spec.name).strip())
+
+    def name_index():
+        index: dict[str, int] = {}
+        for i, n in enumerate(targets["name"]):
+            index.setdefault(_norm(n), i)
+        return index
+
+    index = context.cached("targets_by_name", name_index)
+    i = None
+    for cand in (spec.name, Path(path).name.split(".")[0]):
+        if cand and _norm(cand) in index:
+            i = index[_norm(cand)]
+            break
     if i is None:
         ra, dec = spec.meta.get("ra"), spec.meta.get("dec")
-        if (ra is None or dec is None or "ra" not in targets.colnames
-                or "dec" not in targets.colnames):
+        if ra is None or dec is None or "ra" not in targets.colnames:
             return None
         import astropy.units as u
         from astropy.coordinates import SkyCoord
-        coords = context.cached("targets_coords", lambda: SkyCoord(
-            np.ma.filled(np.ma.asarray(targets["ra"], float), np.nan) * u.deg,
-            np.ma.filled(np.ma.asarray(targets["dec"], float), np.nan) * u.deg))
-        sep = SkyCoord(float(ra) * u.deg, float(dec) * u.deg).separation(coords).arcsec
-        radius = float(context.config_obj.get("compare.match_radius_arcsec", 2.0))
-        if not np.isfinite(sep).any():
+
+        def catalogue():
+            tra = np.ma.filled(np.ma.asarray(targets["ra"], float), np.nan)
+            tdec = np.ma.filled(np.ma.asarray(targets["dec"], float), np.nan)
+            ok = np.flatnonzero(np.isfinite(tra) & np.isfinite(tdec))
+            return ok, (SkyCoord(tra[ok] * u.deg, tdec[ok] * u.deg) if ok.size else None)
+
+        ok, cat = context.cached("targets_coords", catalogue)
+        if cat is None:
             return None
-        j = int(np.nanargmin(sep))
-        if not sep[j] <= radius:
+        radius = float(context.config_obj.get("measure.target_match_arcsec", 2.0))
+        j, sep, _ = SkyCoord([float(ra)] * u.deg, [float(dec)] * u.deg).match_to_catalog_sky(cat)
+        if not float(np.atleast_1d(sep.to_value(u.arcsec))[0]) <= radius:
             return None
-        i = j
-    row = targets[i]
-    return {name: (None if np.ma.is_masked(row[name]) else row[name]) for name in targets.colnames}
+        i = int(ok[int(np.atleast_1d(j)[0])])
+    return {k: _value(targets[k][i]) for k in targets.colnames}
 
 
 #: Options of ``measure_spectrum`` a batch passes through (``context.options``).
-MEASURE_OPTIONS = ("mcmc", "ignore_bad_errors", "setup", "fitter")
+MEASURE_OPTIONS = ("mcmc", "ignore_bad_errors", "setup", "fitter", "seed")
 
 
 def measure_task(path: str, context: BatchContext):
@@ -387,7 +406,7 @@ def measure_task(path: str, context: BatchContext):
         spec.meta["source_file"] = str(path)
     kwargs = {k: context.options[k] for k in MEASURE_OPTIONS
               if context.options.get(k) not in (None, False)}
-    row = _target_row(spec, context)
+    row = _target_row(spec, path, context)
     z = z_source = name = extra = None
     if row is not None:  # the conventions of xmpspec.lines.measure.measure_file
         extra = {k: v for k, v in row.items() if k != "z"}
@@ -395,8 +414,11 @@ def measure_task(path: str, context: BatchContext):
         tz = row.get("z")
         if tz is not None and np.isfinite(float(tz)):
             z, z_source = float(tz), "targets"
-    return measure_spectrum(spec, z=z, config=context.config_obj, name=name, z_source=z_source,
-                            extra=extra, **kwargs)
+    m = measure_spectrum(spec, z=z, config=context.config_obj, name=name, z_source=z_source,
+                         extra=extra, **kwargs)
+    if context.targets is not None and row is None:
+        m.row["notes"] = "; ".join(filter(None, [m.row.get("notes"), "no targets row"]))
+    return m
 
 
 def _assemble_measurements(items: list[tuple[str, Any]], context: BatchContext):
@@ -1203,10 +1225,9 @@ class BatchRun:
             if isinstance(targets, Table):
                 self.targets = targets
             else:
-                from .tableio import read_table, require_columns
+                from .lines.targets import read_targets
                 self.targets_path = Path(targets)
-                self.targets = read_table(self.targets_path)
-                require_columns(self.targets, ["name"], self.targets_path)
+                self.targets = read_targets(self.targets_path)
         self.manifest = Manifest(self.outdir / MANIFEST_NAME)
         self._lock_fh = None
         self.pending: list[str] = []

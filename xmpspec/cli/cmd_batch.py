@@ -44,6 +44,8 @@ def batch(
                                           "resolution), e.g. sdss, goodman_400."),
     mcmc: bool = typer.Option(False, "--mcmc", help="emcee posteriors for every object "
                                                     "(about 1-2 s per object and core)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed of the MCMC (--mcmc), "
+                                                         "the same for every object."),
     ignore_bad_errors: bool = typer.Option(False, "--ignore-bad-errors",
                                            help="Mask pixels with zero/negative errors instead "
                                                 "of failing the object."),
@@ -99,11 +101,12 @@ def batch(
     if not paths:
         raise InputError("no input spectra found (folders are searched for .fits/.fit/.fits.gz)",
                          " ".join(inputs))
-    if task != "measure" and (setup or mcmc or ignore_bad_errors):
-        raise InputError("--setup, --mcmc and --ignore-bad-errors apply to --task measure only")
+    if task != "measure" and (setup or mcmc or seed is not None):
+        raise InputError("--setup, --mcmc and --seed apply to --task measure only")
     options = {"derive": derive, "format": fmt}
     if task == "measure":
-        options.update(setup=setup, mcmc=mcmc, ignore_bad_errors=ignore_bad_errors)
+        options.update(setup=setup, mcmc=mcmc, seed=seed)
+    options["ignore_bad_errors"] = ignore_bad_errors
 
     class RateColumn(ProgressColumn):
         def render(self, task):
