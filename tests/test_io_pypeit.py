@@ -467,3 +467,15 @@ def test_wrong_pypeit_format_override(longslit, tmp_path):
         read_spectrum(coadd, format="spec1d")
     with pytest.raises(InputError, match="cannot read PypeIt coadd1d file"):
         read_spectrum(path, format="coadd1d")
+
+
+def test_read_spectra_every_object(longslit, tmp_path):
+    from xmpspec.io import read_spectra
+    path, faint, bright = longslit
+    specs = read_spectra(path, extraction="OPT")
+    assert [s.meta["pypeit_name"] for s in specs] == [bright.NAME, faint.NAME]
+    _check(specs[0], bright, "OPT")
+    _check(specs[1], faint, "OPT")
+    assert specs[0].name == TARGET and specs[1].name == faint.NAME
+    coadd, *_ = write_coadd(tmp_path / "coadd.fits")
+    assert [s.name for s in read_spectra(coadd)] == [TARGET]

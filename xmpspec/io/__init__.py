@@ -31,7 +31,8 @@ from ._common import (
 )
 from .table import NATIVE_KEY, NATIVE_VALUE, write_spectrum
 
-__all__ = ["read_spectrum", "write_spectrum", "list_formats", "detect_format", "FORMATS"]
+__all__ = ["read_spectrum", "read_spectra", "write_spectrum", "list_formats", "detect_format",
+           "FORMATS"]
 
 FORMATS: dict[str, str] = {
     "pypeit-spec1d": "PypeIt spec1d_*.fits (SpecObjs): one object by name, position or "
@@ -271,6 +272,42 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
         _check_single_object(spec, obj, ra, dec, path, radius)
     spec.validate_errors(allow_nonpositive=ignore_bad_errors)
     return spec
+
+
+def read_spectra(path: str | Path, format: str | None = None, extraction: str = "BOX",
+                 fluxed: bool = True, medium: str | None = None,
+                 ignore_bad_errors: bool = False) -> list[Spectrum]:
+    """Read every object of a file: all objects of a PypeIt spec1d, else the one spectrum.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    format, extraction, fluxed, medium, ignore_bad_errors
+        As for :func:`read_spectrum`.
+
+    Returns
+    -------
+    list of Spectrum
+        Brightest first for spec1d files.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_spectrum`; for a spec1d file, if any object cannot be read
+        with the requested extraction.
+    """
+    path = Path(path).expanduser()
+    fmt = detect_format(path) if format is None else _canonical(format, path)
+    if fmt == "fits":
+        fmt = _detect_fits(path)
+    if fmt != "pypeit-spec1d":
+        return [read_spectrum(path, format=fmt, extraction=extraction, fluxed=fluxed,
+                              medium=medium, ignore_bad_errors=ignore_bad_errors)]
+    from .pypeit import list_spec1d_objects
+    return [read_spectrum(path, format=fmt, obj=o["name"], extraction=extraction,
+                          fluxed=fluxed, medium=medium, ignore_bad_errors=ignore_bad_errors)
+            for o in list_spec1d_objects(path)]
 
 
 def _norm_name(name) -> str:
