@@ -201,6 +201,9 @@ def test_published_tables_cli(tmp_path, shared_dir):
     assert len(rows) == 45
     assert rows[0].startswith("XMP1631+4426")  # lowest predicted N2 (-2.42) first
     assert "SOAR/Goodman" in tex and "21-Aug-2023" in tex
+    log = Table.read(out / "observing_log.mrt", format="ascii.mrt")
+    assert log["texp"].dtype.kind == "i" and log["Nexp"].dtype.kind == "i"
+    assert log[log["Name"] == "XMP0219-0059"]["Refs"][0] == "1,7"
     assert re.search(r"16:31:14\.25 & \+44:26:04\.7", rows[0])
     lines = (out / "line_measurements.tex").read_text()
     assert lines.count("$<") == 18  # the 18 N2 upper limits

@@ -61,6 +61,7 @@ SELECTION_ALIASES = {
     "obsdate": ("obsdate", "date_obs", "date-obs", "obs_date", "date", "night"),
     "exptime": ("exptime_s", "exptime", "texp", "exp_time", "t_exp", "exposure"),
     "nexp": ("nexp", "n_exp", "nexposures", "n_exposures"),
+    "refs": ("refs", "ref", "references", "literature"),
 }
 
 
@@ -88,6 +89,7 @@ class ColumnSpec:
     limits: object = None
     decimals: int = 2
     text_values: list | None = None
+    integer: bool = False
 
     def header_latex(self) -> str:
         unit = unit_latex(self.unit, self.exponent)
@@ -227,9 +229,12 @@ class PaperTable:
                 if (lims != "").any():
                     t["l_" + c.key] = MaskedColumn([str(x) for x in lims], mask=lims == "",
                                                    description=f"Limit flag on {c.key}")
-                col = MaskedColumn(np.ma.getdata(v_out), mask=np.ma.getmaskarray(v_out),
-                                   unit=unit, description=c.description)
-                if rounded:
+                data = np.ma.getdata(v_out)
+                if c.integer:
+                    data = np.where(np.ma.getmaskarray(v_out), 0, np.round(data)).astype(int)
+                col = MaskedColumn(data, mask=np.ma.getmaskarray(v_out), unit=unit,
+                                   description=c.description)
+                if rounded and not c.integer:
                     col.format = f".{maxdec}f"
                 t[c.key] = col
                 if e_out is not None and (~np.ma.getmaskarray(e_out)).any():
@@ -544,7 +549,11 @@ def _sig(cfg: Config) -> int | str:
 
 
 def observing_log_table(ctx: Table, config: Config | None = None) -> PaperTable:
-    """Observing log: name, RA, Dec, CNN N2, instrument, date, exposure time, exposures."""
+    """Observing log: name, RA, Dec, CNN N2, instrument, date, exposure time, exposures.
+
+    A ``refs`` column of the selection catalogue / observing log (literature
+    references) becomes a last ``Ref.`` column.
+    """
     cfg = config if config is not None else get_active_config()
     names = [str(x) for x in ctx["name"]]
     cols = [text_column("Name", "Name", names, "Object name")]
@@ -587,7 +596,12 @@ def observing_log_table(ctx: Table, config: Config | None = None) -> PaperTable:
         integer = bool(np.all(np.mod(np.ma.compressed(nums), 1) == 0))
         col = value_column(key, head, nums, unit=u.s if k == "exptime" else None,
                            description=desc, default_decimals=0 if integer else 1, exponent=0)
+        col.integer = integer
         cols.append(col)
+    refs = [None if m else str(v) for v, m in zip(
+        np.ma.getdata(ctx["_refs"]), np.ma.getmaskarray(ctx["_refs"]), strict=True)]
+    if any(v is not None for v in refs):
+        cols.append(text_column("Refs", "Ref.", refs, "Literature references"))
     missing = [h for h, present in (("coordinates", any(c.kind == "ra" for c in cols)),
                                     ("CNN N2", any(c.key == "N2cnn" for c in cols)),
                                     ("dates", any(c.key == "Date" for c in cols)),
