@@ -356,6 +356,7 @@ def solve_direct(fluxes: dict[str, np.ndarray], ne_fixed: float | None = None,
             if done:
                 break
         ne, ne_clip = grid.solve_ne(lr_n, te, density_diag)
+        ne = np.where(np.isfinite(te), ne, np.nan)
         source = density_diag
     else:
         nev = float(ne_fixed) if ne_fixed is not None and np.isfinite(ne_fixed) \
