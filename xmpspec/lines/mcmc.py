@@ -159,7 +159,7 @@ def run_group_mcmc(model: GroupModel, fit: FitResult, mcfg: dict,
         q = _draw_q(coords.shape[0], random)
         return q, _logq(coords) - _logq(q)
 
-    moves = [(emcee.moves.MHMove(independence, ndim=2), 0.7), (emcee.moves.StretchMove(), 0.3)]
+    moves = [(emcee.moves.MHMove(independence, ndim=2), 0.8), (emcee.moves.StretchMove(), 0.2)]
     p0 = _draw_q(nwalk, np.random.RandomState(int(rng.integers(2**31 - 1))))
     sampler = emcee.EnsembleSampler(nwalk, 2, logp, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(int(rng.integers(2**31 - 1))).get_state()

@@ -36,8 +36,9 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
     n = max(len(groups), 1)
     ncol = min(n, 3)
     nrow = int(np.ceil(n / ncol))
-    fig = plt.figure(figsize=(4.6 * ncol, 3.9 * nrow))
-    outer = fig.add_gridspec(nrow, ncol, hspace=0.45, wspace=0.28)
+    fig = plt.figure(figsize=(4.6 * ncol, 3.9 * nrow + 0.4))
+    outer = fig.add_gridspec(nrow, ncol, hspace=0.45, wspace=0.3, left=0.07, right=0.98,
+                             bottom=0.06, top=1.0 - 0.5 / (3.9 * nrow + 0.4))
     states = {r["line"]: r for r in meas.line_rows}
     unit = meas.flux_unit.to_string() if meas.flux_unit is not None else ""
     for k, gf in enumerate(groups):
@@ -67,7 +68,8 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
             if snr is not None and np.isfinite(snr):
                 lab += f" S/N={snr:.1f}"
             ax.axvline(mu, color="C2" if st == "detected" else "C1", lw=0.6, ls=":")
-            ax.text(mu, top, lab, fontsize=6.5, ha="center", va="bottom", rotation=0)
+            ax.text(mu, top * (1.0 + 0.12 * (i % 2)), lab, fontsize=6, ha="center",
+                    va="bottom")
         ax.set_title(f"{gf.group} ({gf.kinematics})", fontsize=9)
         ax.set_ylabel(f"flux [{unit}]" if unit else "flux", fontsize=7)
         ax.tick_params(labelsize=7, labelbottom=False)
@@ -90,6 +92,6 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
         fig.text(0.5, 0.5, "no group fitted", ha="center")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
