@@ -201,3 +201,15 @@ def test_bpt_table_and_agn_candidates(cfg):
     # Kewley+13 at N2 = -2: 0.61/(-2.02) + 1.2 = 0.898; minus 0.1 width, 0.3 margin -> 0.498
     assert list(agn.filled(False)) == [False, True, False, True, False]
     assert agn.mask[4] and not agn.mask[2]
+
+
+def test_dust_curve_names_from_config(cfg):
+    f99 = cfg.updated({"dust.mw_curve": "F99"})
+    a_ccm = dust.mw_a_lambda(np.array([4400.0]) * u.AA, 1.0, cfg)[0]
+    a_f99 = dust.mw_a_lambda(np.array([4400.0]) * u.AA, 1.0, f99)[0]
+    assert a_f99 == pytest.approx(4.1, abs=0.1) and a_ccm == pytest.approx(4.1, abs=0.1)
+    assert a_f99 != a_ccm
+    with pytest.raises(ConfigError, match="CCM89"):
+        dust.mw_a_lambda(np.array([5000.0]) * u.AA, 0.1, cfg.updated({"dust.mw_curve": "XYZ"}))
+    with pytest.raises(ConfigError, match="C00"):
+        dust.calzetti_k(np.array([5000.0]) * u.AA, cfg.updated({"dust.internal_curve": "SMC"}))

@@ -25,6 +25,7 @@ import astropy.units as u
 import numpy as np
 
 from ..config import Config, get_active_config
+from ..errors import ConfigError
 from ._columns import DETECTED, Measured, add_flag
 
 __all__ = ["mw_a_lambda", "mw_correction_factor", "calzetti_k", "internal_correction_factor",
@@ -32,9 +33,14 @@ __all__ = ["mw_a_lambda", "mw_correction_factor", "calzetti_k", "internal_correc
 
 
 @lru_cache(maxsize=8)
-def _ccm89(rv: float):
-    from dust_extinction.parameter_averages import CCM89
-    return CCM89(Rv=rv)
+def _mw_model(name: str, rv: float):
+    import dust_extinction.parameter_averages as pa
+
+    valid = [n for n in getattr(pa, "__all__", []) if n[0].isupper()]
+    if name not in valid:
+        raise ConfigError(f"dust.mw_curve: unknown curve '{name}'; valid (R_V-dependent "
+                          f"curves of dust_extinction): {', '.join(valid)}")
+    return getattr(pa, name)(Rv=rv)
 
 
 def mw_a_lambda(wave: u.Quantity, ebv, config: Config | None = None) -> np.ndarray:
@@ -47,13 +53,14 @@ def mw_a_lambda(wave: u.Quantity, ebv, config: Config | None = None) -> np.ndarr
     ebv : array-like
         E(B-V) on the Schlafly & Finkbeiner (2011) scale.
     config : Config, optional
-        ``dust.rv_mw``.
+        ``dust.rv_mw`` and ``dust.mw_curve`` (any R_V-dependent curve of
+        ``dust_extinction.parameter_averages``; default CCM89).
     """
     cfg = config or get_active_config()
     rv = float(cfg["dust"]["rv_mw"])
     w = np.atleast_1d(wave.to(u.AA))
     shape = w.shape
-    alav = np.asarray(_ccm89(rv)(w.ravel())).reshape(shape)
+    alav = np.asarray(_mw_model(str(cfg["dust"]["mw_curve"]), rv)(w.ravel())).reshape(shape)
     return alav * rv * np.asarray(ebv, float)
 
 
@@ -74,6 +81,9 @@ def calzetti_k(wave: u.Quantity, config: Config | None = None) -> np.ndarray:
     import extinction
 
     cfg = config or get_active_config()
+    if str(cfg["dust"]["internal_curve"]).upper() != "C00":
+        raise ConfigError(f"dust.internal_curve: '{cfg['dust']['internal_curve']}' is not "
+                          "available; valid: C00 (Calzetti et al. 2000)")
     rv = float(cfg["dust"]["rv_internal"])
     w = np.atleast_1d(wave.to_value(u.AA)).astype(float)
     return extinction.calzetti00(w.ravel(), 1.0, rv).reshape(w.shape) * rv
