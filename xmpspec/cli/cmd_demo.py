@@ -24,7 +24,8 @@ def demo(
     Writes OUTDIR/spectra/*.fits (reduced, flux-calibrated 1D spectra, 3
     exposures each, cosmic rays masked), OUTDIR/targets.ecsv (name, z, ra, dec,
     ebv_mw, n2_cnn, ...), OUTDIR/selection.ecsv (the CNN selection catalogue:
-    name, ra, dec, n2_cnn, n2_cnn_err, p_mp, p_xmp) and OUTDIR/truth.ecsv/.fits
+    name, ra, dec, n2_cnn, n2_cnn_err, p_mp, p_xmp), OUTDIR/observing_log.ecsv
+    (instrument, obsdate, exptime_s, nexp per target) and OUTDIR/truth.ecsv/.fits
     (injected fluxes, N2, O3, Te, expected S/N of each line).
 
     Examples:
@@ -44,6 +45,8 @@ def demo(
         task = prog.add_task("simulating the night", total=n_targets)
         night = simulate_demo_night(outdir, seed=seed, n_targets=n_targets, setups=tuple(setup),
                                     fmt=fmt, progress=lambda: prog.advance(task), config=cfg)
+    if state.quiet:
+        return
     t = night.truth_table
     tab = RichTable(title=f"simulated night ({len(t)} targets, seed {seed})")
     for col in ("name", "instrument", "z", "F(Ha)", "N2 true", "N2 CNN", "S/N [NII]", "expected"):
@@ -56,4 +59,5 @@ def demo(
     console.print(f"spectra:   {outdir / 'spectra'}  ({len(night.spectra)} files)", soft_wrap=True)
     console.print(f"targets:   {night.targets}", soft_wrap=True)
     console.print(f"selection: {night.selection}  (CNN catalogue)", soft_wrap=True)
+    console.print(f"log:       {night.observing_log}  (observing log)", soft_wrap=True)
     console.print(f"truth:     {night.truth}  (+ .fits)", soft_wrap=True)

@@ -118,6 +118,8 @@ def spectrum(
     path = write_spectrum_file(spec, outdir / f"{spec.name}.{fmt}", provenance=prov)
     truth_files = write_table(truth_table([truth], cfg), outdir / f"{spec.name}_truth",
                               provenance=prov, formats=("ecsv", "fits"))
+    if state.quiet:
+        return
     console.print(f"spectrum: {path}", soft_wrap=True)
     console.print(f"truth:    {truth_files[0]}", soft_wrap=True)
     console.print(f"  z={truth['z']:.4f}  F(Ha)={truth['f_ha']:.1f}  N2={truth['n2']:.2f}  "
@@ -196,6 +198,8 @@ def batch(
     truth_files = write_table(table, outdir / "truth", provenance=prov, formats=("ecsv", "fits"))
     targets_file = write_table(targets_table(table), outdir / "targets.ecsv", provenance=prov)[0]
     states = list(table["n2_state_expected"])
+    if state.quiet:
+        return
     console.print(f"{n} spectra -> {spec_dir if not truth_only else '(not written)'}", soft_wrap=True)
     console.print(f"truth:   {truth_files[0]}  (+ .fits)", soft_wrap=True)
     console.print(f"targets: {targets_file}", soft_wrap=True)
