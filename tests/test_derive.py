@@ -55,6 +55,15 @@ def test_published_table_cli(published, tmp_path):
     # N2 limit whose range spans two BPT classes
     amb = t[t["name"] == "XMP1032+5035"][0]
     assert amb["bpt_class"] == "ambiguous-limit"
+    # classes from limits: N2 < -1.46 is MP for sure, XMP undetermined (masked)
+    up = t[t["name"] == "XMP2048-0559"][0]
+    assert up["is_mp"] and up["is_xmp"] is np.ma.masked
+    # O/H < 7.29 (N2 limit) is an EMPG; O/H < 8.01 is undetermined
+    assert t[t["name"] == "XMP1347+0755"][0]["is_empg"]
+    assert t[t["name"] == "XMP1347+0755"][0]["is_empg_source"] == "n2_upper_limit"
+    assert lim["is_empg"] is np.ma.masked
+    # detection above the EMPG threshold: 9.263 - 0.836 * 1.82 = 7.74 >= 7.69
+    assert not t[t["name"] == "XMP0801+2640"][0]["is_empg"]
     prov = read_provenance(tmp_path / "derived.fits")
     assert prov["step"] == "derive"
     assert Table.read(tmp_path / "derived.fits", hdu=1)["dl_mpc"].unit == u.Mpc
