@@ -285,6 +285,7 @@ def hii_line_fluxes(halpha_flux: float, n2: float, o3: float | None = None, *,
     obs = {k: intr[k] * A[k] for k in keys}
     scale = halpha_flux / obs["ha"]
     fluxes = {k: float(obs[k] * scale) for k in keys}
+    fluxes["ha"] = float(halpha_flux)   # exact (no rounding from the scaling)
     params = {
         "n2": float(n2), "o3": float(o3), "s2": float(s2), "ebv": float(ebv),
         "ebv_mw": float(ebv_mw), "ne": ne, "te": te, "te_oii": te_oii,
