@@ -479,3 +479,20 @@ def test_read_spectra_every_object(longslit, tmp_path):
     assert specs[0].name == TARGET and specs[1].name == faint.NAME
     coadd, *_ = write_coadd(tmp_path / "coadd.fits")
     assert [s.name for s in read_spectra(coadd)] == [TARGET]
+
+
+def test_cli_fresh_interpreter_reads_pypeit_files(longslit, tmp_path, pypeit_offline):
+    """`xmpspec inspect` in a new process (PypeIt imported by the reader itself, as for users)."""
+    import subprocess
+    import sys
+
+    path, faint, bright = longslit
+    coadd, *_ = write_coadd(tmp_path / "coadd.fits")
+    env = dict(os.environ, XDG_CACHE_HOME=str(pypeit_offline))
+    exe = Path(sys.executable).with_name("xmpspec")
+    cmd = [str(exe)] if exe.exists() else ["xmpspec"]
+    r = subprocess.run(cmd + ["-q", "inspect", str(path), str(coadd)], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "pypeit-spec1d" in r.stdout and "pypeit-coadd1d" in r.stdout
+    assert TARGET in r.stdout and "Traceback" not in r.stderr

@@ -25,6 +25,7 @@ the overlap (no resampling, so every pixel keeps its own error).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import warnings
 from pathlib import Path
@@ -57,7 +58,9 @@ def _import_pypeit(path: Path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from pypeit import onespec, specobjs  # noqa: F401
+            # order matters: importing onespec first hits a circular import in PypeIt 2.0.1
+            specobjs = importlib.import_module("pypeit.specobjs")
+            onespec = importlib.import_module("pypeit.onespec")
     except ImportError as exc:
         raise ReferenceDataError(f"PypeIt is not installed ({exc}); it is needed to read "
                                  "PypeIt files", path) from None
