@@ -377,3 +377,13 @@ def test_balmer_absorption_has_the_requested_equivalent_width():
     power = 2.0 * (rest / CAT["ha"].wave) ** -1.5
     assert np.allclose((plain / power)[rest < 3500], 0.9, rtol=1e-3)
     assert np.allclose((plain / power)[rest > 3800], 1.0, rtol=1e-3)
+
+
+def test_batch_is_fast():
+    import time
+    simulate_batch(2, "sdss", seed=0)        # PyNeb grid and caches warm
+    t0 = time.process_time()
+    pairs = simulate_batch(200, "sdss", seed=0)
+    cpu = time.process_time() - t0
+    assert len(pairs) == 200
+    assert cpu < 5.0   # ~1 s measured (5 ms per SDSS spectrum): benchmarks simulate 10^4
