@@ -235,7 +235,7 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
 
 #: name -> (column, axis label, log10 of the values?, config threshold key, threshold label)
 DISTRIBUTIONS = {
-    "oh": ("oh_n2", "12 + log(O/H)  (N2, Yin+07) [dex]", False),
+    "oh": ("oh_n2", "12 + log(O/H)  (N2{calib}) [dex]", False),
     "sfr": ("sfr", r"log(SFR$_{\rm H\alpha}$ / M$_\odot$ yr$^{-1}$)", True),
     "mstar": ("log_mstar", r"log(M$_*$ / M$_\odot$)  (Bell+03)", False),
 }
@@ -319,6 +319,10 @@ def distribution_plot(table: Table, key: str, path_stem: str | Path,
             if bins[0] < empg < bins[-1] + width:
                 ax.axvline(empg, color=C_AGN, ls="--", lw=0.9,
                            label=f"EMPG ({empg:g} = 0.1 Z$_\\odot$)")
+        if "{calib}" in label:
+            calib = str(table.meta.get("oh_n2_calibration", "")).strip()
+            names = {"Y07": "Yin+07", "PP04": "PP04"}
+            label = label.format(calib=f", {names.get(calib, calib)}" if calib else "")
         ax.set_xlabel(label)
         ax.set_ylabel("number of galaxies")
         from matplotlib.ticker import MaxNLocator
@@ -327,9 +331,8 @@ def distribution_plot(table: Table, key: str, path_stem: str | Path,
         if n_missing:
             ax.text(0.98, 0.96, f"{n_missing} without value", transform=ax.transAxes,
                     ha="right", va="top", fontsize=7, color="0.3")
-            ax.legend(loc="upper left")
-        else:
-            ax.legend(loc="upper left")
+        # an opaque legend box: vertical threshold lines pass behind it
+        ax.legend(loc="upper left", frameon=True, framealpha=1.0, edgecolor="none")
         return save_figure(fig, path_stem, formats)
 
 
