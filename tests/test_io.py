@@ -513,6 +513,13 @@ def test_bad_input_cli(bad_files, case, capsys):
     assert "Traceback" not in out.err + out.out
 
 
+def test_trailing_bytes_after_last_hdu_are_tolerated(tmp_path):
+    p = write_spectrum(_spectrum(), tmp_path / "a.fits")
+    padded = tmp_path / "padded.fits"
+    padded.write_bytes(p.read_bytes() + b"junk after the end" * 20)
+    _assert_same(_spectrum(), read_spectrum(padded))
+
+
 def test_negative_errors_can_be_masked(bad_files):
     path, _, _ = bad_files["negative errors"]
     s = read_spectrum(path, ignore_bad_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,9 @@ def is_fits(path: Path) -> bool:
     return head_bytes(path, len(FITS_MAGIC)) == FITS_MAGIC
 
 
+_TRAILING_WARNED: set[str] = set()
+
+
 @contextmanager
 def open_fits(path: Path) -> Iterator[fits.HDUList]:
     """Open a FITS file fully, turning corruption and truncation into :class:`InputError`.
@@ -111,7 +115,15 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
                              path) from None
     for w in caught:
         msg = str(w.message)
-        if "truncated" in msg.lower() or "corrupt" in msg.lower():
+        low = msg.lower()
+        if "truncated" in low or "corrupt" in low:
+            m = re.search(r"HDU #(\d+)", msg)
+            if m and "truncated" not in low and int(m.group(1)) >= len(hdul):
+                # bytes after the last complete HDU: the spectrum itself is intact
+                if str(path) not in _TRAILING_WARNED:
+                    _TRAILING_WARNED.add(str(path))
+                    log.warning("%s: unreadable bytes after the last HDU ignored", path)
+                continue
             hdul.close()
             raise InputError(f"truncated or corrupt FITS file ({msg.splitlines()[0]})", path)
     try:
