@@ -3,8 +3,10 @@
 :func:`read_spectrum` reads any supported file into a :class:`xmpspec.Spectrum`,
 detecting the format from the file's content (FITS structure, PypeIt data
 model classes, SDSS HDU layout, ECSV header, delimiters), or using
-``format=``. :func:`write_spectrum` writes ECSV or FITS that read back
-exactly. :func:`list_formats` describes the formats.
+``format=``; :func:`read_spectra` reads every object of a PypeIt spec1d file.
+:func:`write_spectrum` writes ECSV or FITS that read back exactly.
+:func:`list_formats` describes the formats. Every problem with an input file
+raises :class:`xmpspec.errors.InputError` naming the file and the problem.
 
 Examples
 --------
