@@ -25,6 +25,11 @@ def test_demo_command_writes_the_night(tmp_path, capsys):
         assert col in selection.colnames
     for col in ("name", "z", "ra", "dec", "ebv_mw", "n2_cnn", "n2_cnn_err"):
         assert col in targets.colnames
+    log = read_table(out / "observing_log.ecsv")
+    assert list(log["name"]) == list(truth["name"])
+    for col in ("instrument", "obsdate", "exptime_s", "nexp"):
+        assert col in log.colnames
+    assert set(log["exptime_s"]) == {1200.0, 800.0} and set(log["nexp"]) == {3}
     # observed targets passed the selection of science.md
     obs = selection[selection["observed"]]
     assert set(obs["name"]) == set(targets["name"])
@@ -42,6 +47,7 @@ def test_demo_command_writes_the_night(tmp_path, capsys):
         assert spec.name == row["name"]
         assert spec.mask.any()   # cosmic rays masked
         assert spec.meta["instrument"] == row["instrument"]
+        assert spec.meta["date_obs"] == row["date_obs"]
 
 
 def test_demo_night_is_deterministic(tmp_path):

@@ -35,6 +35,8 @@ __all__ = ["DemoNight", "simulate_demo_night", "DEMO_SETUPS"]
 
 #: (set-up, exposure time per exposure in s, number of exposures)
 DEMO_SETUPS = {"int_ids_r632v": (1200.0, 3), "goodman_400": (800.0, 3)}
+#: first night of each set-up's run (targets are spread over the following nights)
+DEMO_RUN_START = {"int_ids_r632v": "2024-03-03", "goodman_400": "2023-10-06"}
 
 
 @dataclass
@@ -53,6 +55,10 @@ class DemoNight:
         Targets table of the night (``targets.ecsv``).
     selection : Path
         CNN selection catalogue (``selection.ecsv``).
+    observing_log : Path
+        Observing log (``observing_log.ecsv``: name, ra, dec, n2_cnn,
+        n2_cnn_err, instrument, obsdate, exptime_s, nexp), the columns of the
+        published follow-up log.
     truth_table : Table
         The truth catalogue in memory.
     """
@@ -62,6 +68,7 @@ class DemoNight:
     truth: Path | None = None
     targets: Path | None = None
     selection: Path | None = None
+    observing_log: Path | None = None
     truth_table: Table | None = None
 
 
@@ -80,7 +87,7 @@ def simulate_demo_night(outdir: str | Path, seed: int = 2024, n_targets: int = 8
                         n_catalogue: int | None = None, cnn_scatter: float = 0.2,
                         fmt: str = "fits", progress=None,
                         config: Config | None = None) -> DemoNight:
-    """Simulate a small follow-up night of CNN-selected XMP candidates.
+    """Simulate a small follow-up run of CNN-selected XMP candidates.
 
     Parameters
     ----------
@@ -167,13 +174,15 @@ def simulate_demo_night(outdir: str | Path, seed: int = 2024, n_targets: int = 8
                 "ew_ha": float(math.exp(rng.uniform(math.log(80.0), math.log(1200.0)))),
                 "ne": float(math.exp(rng.uniform(math.log(20.0), math.log(300.0)))),
                 "cosmic_rays": int(rng.integers(2, 8)), "seed": int(rng.integers(0, 2**31 - 1)),
+                "date_obs": _night_date(st, int(rng.integers(0, 4))),
             })
         sims = [simulate_spectrum(p["setup"], p["z"], n2=p["n2"], halpha_flux=p["halpha_flux"],
                                   ebv=p["ebv"], ebv_mw=p["ebv_mw"], sigma_kms=p["sigma_kms"],
                                   ew_ha=p["ew_ha"], ne=p["ne"], exptime=p["exptime"],
                                   nexp=p["nexp"], cosmic_rays=p["cosmic_rays"],
                                   mask_cosmics=True, seed=p["seed"], name=rows[i]["name"],
-                                  ra=rows[i]["ra"], dec=rows[i]["dec"], config=cfg)
+                                  ra=rows[i]["ra"], dec=rows[i]["dec"],
+                                  date_obs=p["date_obs"], config=cfg)
                 for i, p in enumerate(params)]
         det = [t["snr_nii6585"] >= gate for _, t in sims]
         if n_targets < 4 or (any(det) and not all(det)):
@@ -203,4 +212,17 @@ def simulate_demo_night(outdir: str | Path, seed: int = 2024, n_targets: int = 8
     night.targets = write_table(targets_table(table), outdir / "targets.ecsv",
                                 provenance=prov)[0]
     night.selection = write_table(selection, outdir / "selection.ecsv", provenance=prov)[0]
+    log = Table()
+    for col in ("name", "ra", "dec", "n2_cnn", "n2_cnn_err", "instrument"):
+        log[col] = table[col]
+    log["obsdate"] = table["date_obs"]
+    log["exptime_s"] = table["exptime"]
+    log["nexp"] = table["nexp"]
+    night.observing_log = write_table(log, outdir / "observing_log.ecsv", provenance=prov)[0]
     return night
+
+
+def _night_date(setup: str, offset: int) -> str:
+    import datetime as dt
+    start = dt.date.fromisoformat(DEMO_RUN_START.get(setup, "2024-01-10"))
+    return (start + dt.timedelta(days=offset)).isoformat()

@@ -452,7 +452,7 @@ def simulate_spectrum(setup: Setup | str, z: float,
                       cosmic_rays: int = 0, mask_cosmics: bool = True, seed: int | None = None,
                       rng: np.random.Generator | None = None, name: str | None = None,
                       ra: float | None = None, dec: float | None = None,
-                      wave_range: tuple[float, float] | None = None,
+                      date_obs: str | None = None, wave_range: tuple[float, float] | None = None,
                       config: Config | None = None, return_model: bool = False,
                       ) -> tuple[Spectrum, dict] | tuple[Spectrum, dict, u.Quantity]:
     """Simulate one reduced, flux-calibrated 1D spectrum of an HII galaxy.
@@ -507,6 +507,8 @@ def simulate_spectrum(setup: Setup | str, z: float,
         Random generator.
     name, ra, dec : optional
         Object name and J2000 position (deg); drawn at random if absent.
+    date_obs : str, optional
+        Observing date (ISO) recorded in the metadata and the truth.
     wave_range : (float, float), optional
         Restrict the grid to this observed range (Angstrom).
     config : Config, optional
@@ -669,6 +671,9 @@ def simulate_spectrum(setup: Setup | str, z: float,
             "setup": st.name, "exptime": ttot, "nexp": nexp, "fluxed": True,
             "extraction": "BOX", "resolution": float(st.resolution), "airmass": airmass,
             "simulated": True}
+    if date_obs:
+        meta["date_obs"] = str(date_obs)
+        truth["date_obs"] = str(date_obs)
     spec = Spectrum(wavelength=wave * u.AA, flux=flux * FLUX_UNIT, error=error * FLUX_UNIT,
                     mask=mask, redshift=float(z), medium="vacuum", meta=meta)
     if return_model:
