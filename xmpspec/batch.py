@@ -488,8 +488,19 @@ def _configure_worker_logging(quiet: bool) -> None:
 
 
 def _maxrss_mb() -> float:
-    # ru_maxrss is kilobytes on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process (MB).
+
+    On Linux ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` survives
+    ``execve``, so a spawned worker would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
 def _fully_masked(col) -> bool:
