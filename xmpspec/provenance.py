@@ -4,8 +4,8 @@ A provenance record names the xmpspec version, the versions of the libraries
 that shaped the numbers (astropy, numpy, lmfit, emcee, PyNeb, PypeIt, ...),
 the resolved configuration, the input files and the command that produced
 the table. It goes into ``Table.meta['provenance']`` (ECSV keeps it as YAML)
-and into FITS headers as ``XMP*`` cards plus a JSON ``PROVENANCE`` extension-free
-COMMENT block.
+and, for FITS, into ``XMP*`` header cards plus the whole record as JSON in a
+``PROVENANCE`` extension (see :mod:`xmpspec.tableio`).
 """
 
 from __future__ import annotations
