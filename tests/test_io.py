@@ -393,6 +393,12 @@ def _bad_files(tmp_path):
     p.write_bytes(raw[: len(raw) // 2 + 100])
     out["truncated"] = (p, None, "truncated")
 
+    with fits.open(good) as hdul:  # cut inside the header of the last extension
+        last = hdul.fileinfo(len(hdul) - 1)["hdrLoc"]
+    p = tmp_path / "truncated_header.fits"
+    p.write_bytes(raw[: last + 100])
+    out["truncated in a header"] = (p, None, "truncated or corrupt FITS file")
+
     p = tmp_path / "empty.fits"
     p.write_bytes(b"")
     out["empty"] = (p, None, "file is empty")
@@ -475,7 +481,7 @@ def _bad_files(tmp_path):
     return out
 
 
-BAD_CASES = ["corrupt", "truncated", "empty", "missing file", "missing error extension",
+BAD_CASES = ["corrupt", "truncated", "truncated in a header", "empty", "missing file", "missing error extension",
              "missing header key", "wrong error length", "missing column",
              "missing flux column", "non-monotonic", "negative errors", "all NaN", "NaN errors",
              "all masked", "unknown format", "text not a spectrum", "text columns not numeric",

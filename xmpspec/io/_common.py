@@ -90,6 +90,22 @@ def is_fits(path: Path) -> bool:
 _TRAILING_WARNED: set[str] = set()
 
 
+def _starts_another_hdu(path: Path, hdul: fits.HDUList) -> bool:
+    """True if the bytes after the last complete HDU begin a new (cut-off) extension."""
+    try:
+        info = hdul.fileinfo(len(hdul) - 1)
+        end = int(info["datLoc"]) + int(info["datSpan"])
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == GZIP_MAGIC
+        opener = gzip.open if gz else open
+        with opener(path, "rb") as fh:
+            fh.seek(end)
+            nxt = fh.read(8)
+    except Exception:  # cannot tell: be strict
+        return True
+    return nxt.startswith(b"XTENSION")
+
+
 @contextmanager
 def open_fits(path: Path) -> Iterator[fits.HDUList]:
     """Open a FITS file fully, turning corruption and truncation into :class:`InputError`.
@@ -118,7 +134,8 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
         low = msg.lower()
         if "truncated" in low or "corrupt" in low:
             m = re.search(r"HDU #(\d+)", msg)
-            if m and "truncated" not in low and int(m.group(1)) >= len(hdul):
+            if m and "truncated" not in low and int(m.group(1)) >= len(hdul) \
+                    and not _starts_another_hdu(path, hdul):
                 # bytes after the last complete HDU: the spectrum itself is intact
                 if str(path) not in _TRAILING_WARNED:
                     _TRAILING_WARNED.add(str(path))
