@@ -331,6 +331,16 @@ def test_spec1d_truncated(longslit, tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_spec1d_cut_at_an_hdu_boundary(longslit, tmp_path):
+    path, *_ = longslit
+    with fits.open(path) as hdul:
+        end_first_object = hdul.fileinfo(2)["hdrLoc"]  # file ends cleanly after object 1
+    bad = tmp_path / "spec1d_cut.fits"
+    bad.write_bytes(path.read_bytes()[:end_first_object])
+    with pytest.raises(InputError, match="truncated PypeIt spec1d file: header NSPEC=2"):
+        read_spectrum(bad)
+
+
 def test_spec1d_without_objects(tmp_path):
     p = tmp_path / "spec1d_empty.fits"
     h = fits.PrimaryHDU()

@@ -245,6 +245,11 @@ def _load_spec1d(path: Path):
         if len(hdul) < 2:
             raise InputError("PypeIt spec1d file has no object extensions (no objects "
                              "were extracted)", path)
+        n_obj_hdus = sum(1 for h in hdul[1:] if "DETECTOR" not in (h.name or ""))
+        nspec = header.get("NSPEC")
+        if isinstance(nspec, int) and n_obj_hdus < nspec:
+            raise InputError(f"truncated PypeIt spec1d file: header NSPEC={nspec} but only "
+                             f"{n_obj_hdus} object extension(s) present", path)
     _, specobjs = _import_pypeit(path)
     try:
         with warnings.catch_warnings():
