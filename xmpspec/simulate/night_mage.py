@@ -12,9 +12,10 @@ writes the header keywords PypeIt reads (``BINNING``, ``UT-DATE``,
 ``UT-TIME``, ``EXPTYPE``, ``OBJECT``, ``RA``, ``DEC``, ``SLITNAME``,
 ``EXPTIME``, ``AIRMASS``, ``INSTRUME``).
 
-Wavelengths: the truth solution of order ``m`` at the slit centre is the
-smooth (degree-5) solution of PypeIt's MagE ThAr template
-``magellan_mage.fits`` (vacuum); arc frames place the lines of PypeIt's
+Wavelengths: the truth solution at the slit centre is a smooth echelle
+dispersion relation (``m * lambda`` a 2D polynomial of pixel and order)
+fitted to PypeIt's MagE ThAr template ``magellan_mage.fits`` (vacuum); arc
+frames place the lines of PypeIt's
 ``ThAr_MagE`` list (with its amplitudes) exactly there, so PypeIt's
 ``reidentify`` recognises the template's pattern and the solution it fits can
 be compared with the truth (``wavelength_solution.ecsv``).
@@ -247,8 +248,17 @@ def load_arc_template(reference_dir: str | Path | None = None) -> dict[int, tupl
 
 def build_order_models(detector: MageDetector, template: dict, rng: np.random.Generator,
                        curvature_pix: float = 6.0, tilt: float = 0.06,
-                       wave_degree: int = 5) -> list[MageOrderModel]:
-    """Order geometry for the 12 orders PypeIt reduces.
+                       dispersion_degrees: tuple[int, int] = (4, 4)) -> list[MageOrderModel]:
+    """Order geometry and wavelength truth for the 12 orders PypeIt reduces.
+
+    The truth wavelength solution is a smooth echelle dispersion relation:
+    ``m * lambda`` as a 2D Legendre polynomial of the spectral pixel and the
+    order number, fitted to the wavelengths of PypeIt's template. The
+    template's per-order solutions scatter about such a smooth relation by
+    0.1-0.5 pixel (fit noise of the archived real-data solutions); a real
+    spectrograph's dispersion is smooth across orders. The default degrees
+    are those of PypeIt's MagE 2D fit (``ech_nspec_coeff``,
+    ``ech_norder_coeff`` = 4, 4).
 
     Parameters
     ----------
@@ -261,32 +271,50 @@ def build_order_models(detector: MageDetector, template: dict, rng: np.random.Ge
         Typical amplitude (unbinned pixels) of the order curvature.
     tilt : float
         Typical spectral line tilt d(spec)/d(spat).
-    wave_degree : int
-        Degree of the polynomial fitted to the template wavelengths.
+    dispersion_degrees : (int, int)
+        Degrees in pixel and in order of the smooth dispersion relation.
 
     Returns
     -------
     list of MageOrderModel
         In PypeIt's order (17 first).
     """
-    models = []
+    from numpy.polynomial import legendre
+
     c = 0.5 * (detector.nspec - 1)
     t = (np.arange(detector.nspec) - c) / c
-    for order, pos in zip(MAGE_ORDERS, MAGE_ORDER_SPAT_POS, strict=True):
+    omin, omax = float(MAGE_ORDERS.min()), float(MAGE_ORDERS.max())
+
+    def y_of(order):
+        return 2.0 * (order - omin) / (omax - omin) - 1.0
+    xs, ys, zs = [], [], []
+    for order in MAGE_ORDERS:
         if int(order) not in template:
             raise ReferenceDataError(f"order {order} missing from the MagE arc template",
                                      "magellan_mage.fits")
-        wave, flux = template[int(order)]
+        wave, _ = template[int(order)]
         if wave.size != detector.nspec:
             raise ReferenceDataError(f"order {order} of the MagE template has {wave.size} pixels, "
                                      f"expected {detector.nspec}", "magellan_mage.fits")
-        coeffs = np.polynomial.Polynomial.fit(t, wave, wave_degree).convert().coef
+        xs.append(t)
+        ys.append(np.full(t.size, y_of(order)))
+        zs.append(wave * order)
+    vander = legendre.legvander2d(np.concatenate(xs), np.concatenate(ys), list(dispersion_degrees))
+    coef2d = np.linalg.lstsq(vander, np.concatenate(zs), rcond=None)[0]
+    coef2d = coef2d.reshape(dispersion_degrees[0] + 1, dispersion_degrees[1] + 1)
+
+    models = []
+    for order, pos in zip(MAGE_ORDERS, MAGE_ORDER_SPAT_POS, strict=True):
+        # the 2D relation at this order: a Legendre series in t, divided by m
+        leg1d = coef2d @ legendre.legvander(np.array([y_of(order)]), dispersion_degrees[1])[0]
+        coeffs = legendre.leg2poly(leg1d) / order
         curv = (curvature_pix * (0.6 + 0.4 * rng.random()),
                 -curvature_pix * (0.8 + 0.4 * rng.random()))
         tl = (tilt * (0.8 + 0.4 * rng.random()), 0.3 * tilt * (rng.random() - 0.5))
         models.append(MageOrderModel(order=int(order), x0=pos * detector.nspat_unbinned,
                                      curvature=curv, tilt=tl, wave_coeffs=coeffs,
-                                     arc_flux=np.clip(flux, 0, None), nspec=detector.nspec))
+                                     arc_flux=np.clip(template[int(order)][1], 0, None),
+                                     nspec=detector.nspec))
     return models
 
 
