@@ -121,6 +121,7 @@ def measure(
                 from ..lines.plots import plot_measurement
                 safe = "".join(c if c.isalnum() or c in "+-_." else "_" for c in meas.name)
                 plot_measurement(meas, plot_dir / f"{safe}.png")
+            meas.groups = []          # fits not needed any more: keep memory flat on big runs
         except XmpspecError as exc:
             if len(spectra) == 1:
                 raise

@@ -4,15 +4,17 @@
    outside every line of the Halpha group.
 2. Halpha + [NII]6585 are integrated together above it, from
    ``mu(Halpha) - k sigma`` to ``mu([NII]6585) + k sigma`` (they may blend).
-3. The continuum between Halpha and [NII]6585 (and redward of [NII]6585) is
-   refitted with a quartic and [NII]6585 is integrated alone above it within
-   ``mu +- k sigma``. The Gaussian-fit profiles of Halpha and [NII]6550 are
-   removed from the pixels of this refit (and from the [NII]6585 range)
-   first: at low resolution (Goodman: Halpha and [NII]6585 are ~7 sigma
-   apart) the pixels "between" the lines sit in the Halpha wing, and a quartic
-   through them would overestimate the continuum under [NII]6585 (by ~3% of
-   its flux on noise-free Goodman spectra); at high resolution the correction
-   is nil. The refit uses the pixels beyond 1 sigma of Halpha's centre.
+3. The continuum between Halpha and [NII]6585 is refitted with a quartic and
+   [NII]6585 is integrated alone above it within ``mu +- k sigma``. The
+   Gaussian-fit profiles of Halpha and [NII]6550 are removed from the data of
+   this refit (and from the [NII]6585 range) first: at low resolution
+   (Goodman: Halpha and [NII]6585 are ~7 sigma apart) the pixels "between"
+   the lines sit in the Halpha wing, and a quartic through them overestimates
+   the continuum under [NII]6585 (by ~3% of its flux on noise-free Goodman
+   spectra), while a quartic constrained on one side only extrapolates with a
+   noise several times the line's Gaussian error. With the wing removed, the
+   refit uses every window pixel outside the [NII]6585 range (both sides,
+   through Halpha), so it interpolates under [NII]6585.
 4. ``F(Halpha) = F(total) - F([NII]6585)``.
 
 Every flux is a linear function of the pixel values, so variances and the
@@ -107,8 +109,13 @@ def integrate_halpha_nii(wave: np.ndarray, flux: np.ndarray, error: np.ndarray,
     sel1 = good & ~in_line
     a_tot, b_tot = mu["ha"] - k * sigma["ha"], mu["nii6585"] + k * sigma["nii6585"]
     a_n, b_n = mu["nii6585"] - k * sigma["nii6585"], mu["nii6585"] + k * sigma["nii6585"]
-    ha_hi = mu["ha"] + (1.0 if wing_model is not None else k) * sigma["ha"]
-    sel2 = good & (((centres > ha_hi) & (centres < a_n)) | (centres > b_n))
+    if wing_model is not None:
+        # Halpha and [NII]6550 removed: every pixel outside the [NII]6585 range carries
+        # the continuum, on both sides, so the quartic interpolates instead of extrapolating
+        sel2 = good & ((centres < a_n) | (centres > b_n))
+    else:
+        ha_hi = mu["ha"] + k * sigma["ha"]
+        sel2 = good & (((centres > ha_hi) & (centres < a_n)) | (centres > b_n))
     notes = []
     if sel2.sum() < order + 2:
         notes.append(f"only {int(sel2.sum())} continuum pixels beside [NII]6585")
