@@ -478,6 +478,21 @@ def _init_worker(context: BatchContext, quiet_logs: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_CONTEXT = context
     _configure_worker_logging(quiet_logs)
+    _exit_with_parent()
+
+
+def _exit_with_parent(interval: float = 1.0) -> None:
+    """Exit this worker soon after the driver dies (e.g. SIGKILL), not after its chunk."""
+    import threading
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="xmpspec-parent-watch", daemon=True).start()
 
 
 def _configure_worker_logging(quiet: bool) -> None:
@@ -941,6 +956,28 @@ def _write_part(table: Table, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- executors
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold back Ctrl-C (SIGINT) during a short critical section of the main thread."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except (ValueError, OSError):  # not the main interpreter thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(signal.SIGINT, None)
+
+
 def _is_worker_crash(exc: BaseException) -> bool:
     if isinstance(exc, cf.process.BrokenProcessPool):
         return True
@@ -1457,6 +1494,10 @@ class BatchRun:
         self.manifest.record_chunk(chunk.id, {}, [], failed, worker={})
 
     def _store(self, result: ChunkResult) -> None:
+        with _sigint_deferred():  # Ctrl-C waits until the chunk is recorded (milliseconds)
+            self._store_now(result)
+
+    def _store_now(self, result: ChunkResult) -> None:
         parts = {}
         for name, table in result.tables.items():
             if len(table) == 0:
