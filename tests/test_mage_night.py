@@ -33,21 +33,29 @@ def _run(args, env, cwd, timeout):
 
 
 def _wavelength_rms_pix(calib_file, truth: Table) -> tuple[float, dict[int, float]]:
-    """RMS (pixels) of PypeIt's echelle 2D solution minus the truth, inside each order's arc lines."""
+    """RMS (pixels) of PypeIt's echelle 2D solution minus the truth.
+
+    Judged in each order between the first and last arc line the fit kept
+    (the range the lamp constrains).
+    """
     from pypeit.wavecalib import WaveCalib
 
     wv = WaveCalib.from_file(str(calib_file), chk_version=False)
     nspec = 2048
     s = np.arange(nspec, dtype=float)
+    fit2d = wv.wv_fit2d[0]                     # the solution PypeIt applies (ech_2dfit)
+    used = np.asarray(fit2d.gpm, bool)
+    line_pix = np.asarray(fit2d.xval, float)[used] * (nspec - 1)
+    line_order = np.asarray(fit2d.x2, float)[used]
     resid, per_order = [], {}
-    for i, order in enumerate(np.asarray(wv.ech_orders, int)):
-        fit = wv.wv_fits[i]
-        if fit is None or fit.pixel_fit is None or len(fit.pixel_fit) == 0:
+    for order in np.asarray(wv.ech_orders, int):
+        pix = line_pix[line_order == order]
+        if pix.size < 2:
             continue
         t = truth[truth["order"] == order]
         true = np.asarray(t["wave_vac"], float)[np.argsort(t["pixel"])]
-        sol = wv.wv_fit2d[0].eval(s / (nspec - 1), x2=np.full(nspec, order)) / order
-        lo, hi = int(np.ceil(fit.pixel_fit.min())), int(np.floor(fit.pixel_fit.max()))
+        sol = fit2d.eval(s / (nspec - 1), x2=np.full(nspec, order)) / order
+        lo, hi = int(np.ceil(pix.min())), int(np.floor(pix.max()))
         d = ((sol - true) / np.abs(np.gradient(true)))[lo:hi + 1]
         per_order[int(order)] = float(np.sqrt(np.mean(d ** 2)))
         resid.append(d)
