@@ -46,7 +46,9 @@ def test_grid_matches_pyneb_direct(cfg, grid, diag):
     assert np.abs(np.log10(res.oplus / ref["oplus"]))[ok].max() < 0.005
     assert np.abs(np.log10(res.oplusplus / ref["oplusplus"]))[ok].max() < 0.005
     if diag is not None:
-        assert np.abs(np.log10(res.ne / ref["ne"]))[ok].max() < 0.02
+        # near the low-density limit the ratio is flat in ne: 0.03 dex in ne is ~1e-3 in
+        # the ratio (PyNeb's own iteration tolerance is 1 cm-3)
+        assert np.abs(np.log10(res.ne / ref["ne"]))[ok].max() < 0.03
     else:
         assert np.all(res.ne == 150.0) and res.ne_source == "fixed"
     assert res.te_oii == pytest.approx(0.7 * res.te_oiii + 3000.0)
