@@ -104,6 +104,7 @@ def main(argv=None) -> dict:
         "grid": f"{spec['te_grid']} K x {spec['ne_grid']} cm-3",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}",
+        "load_avg_1min_at_end": float(os.getloadavg()[0]),
     }
     for k, v in result.items():
         print(f"{k:>20s}: {v:.4g}" if isinstance(v, float) else f"{k:>20s}: {v}")
@@ -118,8 +119,9 @@ def write_readme(r: dict) -> None:
 ## Direct Te: PyNeb per object vs the tabulated grid (`bench_direct_te.py`)
 
 `python benchmarks/bench_direct_te.py --draws {r['draws']} --objects {r['objects']} --write`
-({r['machine']}; one core; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},
-other jobs were running on the machine).
+({r['machine']}; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; the machine
+was shared with other jobs: 1-min load average {r['load_avg_1min_at_end']:.1f} at the end of
+the run, so both timings are slower than on an idle machine).
 
 | | per object, {r['draws']} Monte Carlo draws (median / max) |
 |---|---|
