@@ -31,7 +31,8 @@ from ..tableio import write_table
 from .spectra import _random_position, coordinate_name, simulate_spectrum
 from .truth import targets_table, truth_table, write_spectrum_file
 
-__all__ = ["DemoNight", "simulate_demo_night", "DEMO_SETUPS"]
+__all__ = ["DemoNight", "DemoRun", "simulate_demo_night", "run_demo", "recovery_table",
+           "recovery_summary", "DEMO_SETUPS", "RECOVERY_LINES"]
 
 #: (set-up, exposure time per exposure in s, number of exposures)
 DEMO_SETUPS = {"int_ids_r632v": (1200.0, 3), "goodman_400": (800.0, 3)}
@@ -226,3 +227,354 @@ def _night_date(setup: str, offset: int) -> str:
     import datetime as dt
     start = dt.date.fromisoformat(DEMO_RUN_START.get(setup, "2024-01-10"))
     return (start + dt.timedelta(days=offset)).isoformat()
+
+
+#: Lines whose measured fluxes the recovery check compares with the truth.
+RECOVERY_LINES = ("ha", "hb", "oiii5008", "nii6585")
+
+
+def _col(table: Table, name: str) -> np.ma.MaskedArray:
+    """Float column as a masked array (all masked when absent)."""
+    if name not in table.colnames:
+        return np.ma.masked_all(len(table))
+    c = table[name]
+    data = np.asarray(getattr(c, "value", c.data if hasattr(c, "data") else c), dtype=float)
+    mask = np.asarray(getattr(c, "mask", np.zeros(len(c), bool)), dtype=bool) | ~np.isfinite(data)
+    return np.ma.MaskedArray(data, mask=mask)
+
+
+def _strs(table: Table, name: str) -> np.ndarray:
+    if name not in table.colnames:
+        return np.array([""] * len(table))
+    c = table[name]
+    vals = c.filled("") if hasattr(c, "filled") else c
+    return np.array([str(v) for v in vals])
+
+
+def recovery_table(measured: Table, truth: Table, nsigma: float = 3.0) -> Table:
+    """Measured (and derived) values next to the injected ones, one row per object.
+
+    Parameters
+    ----------
+    measured : Table
+        Per-object table of ``measure`` or ``derive`` (``name``, ``z``, ``n2``,
+        ``n2_err``, ``n2_upper_limit``, ``n2_state``, ``f_<key>``...; derived
+        columns ``ebv_balmer``, ``oh_n2``, ``te_oiii`` are used when present).
+    truth : Table
+        Truth catalogue of the simulation (``truth.ecsv``).
+    nsigma : float
+        A detection is *recovered* when ``|N2 - N2_true| <= nsigma * n2_err``;
+        an upper limit when it lies above the injected N2.
+
+    Returns
+    -------
+    Table
+        ``name``, ``instrument``, ``n2_state`` (measured), ``n2_state_expected``,
+        ``snr_nii6585_expected``, ``z``/``z_true``, ``n2``, ``n2_err``,
+        ``n2_upper_limit``, ``n2_true``, ``n2_pull``, ``n2_recovered``; for each
+        of :data:`RECOVERY_LINES` ``f_<key>``, ``f_<key>_err``, ``f_<key>_true``,
+        ``f_<key>_ratio``, ``f_<key>_pull`` (detections only); ``ebv_balmer``
+        vs ``ebv_true``, ``oh_n2`` vs ``oh_n2_true``, ``te_oiii`` vs ``te_true``.
+        ``meta['nsigma']`` holds ``nsigma``.
+
+    Raises
+    ------
+    InputError
+        No object of ``measured`` is in the truth catalogue.
+    """
+    from astropy.table import MaskedColumn
+
+    tnames = [str(n) for n in truth["name"]]
+    idx = {n: i for i, n in enumerate(tnames)}
+    names = [str(n) for n in measured["name"]]
+    rows = [idx.get(n) for n in names]
+    if all(r is None for r in rows):
+        raise InputError("no measured object is in the truth catalogue (names differ)")
+    keep = np.array([r is not None for r in rows])
+    m = measured[keep]
+    tr = truth[[r for r in rows if r is not None]]
+    out = Table()
+    out["name"] = [str(n) for n in m["name"]]
+    out["instrument"] = _strs(tr, "instrument")
+    out["n2_state"] = _strs(m, "n2_state")
+    out["n2_state_expected"] = _strs(tr, "n2_state_expected")
+    out["snr_nii6585_expected"] = np.asarray(tr["snr_nii6585"], float)
+
+    def put(name, values, unit=None, desc=None):
+        values = np.ma.asarray(values)
+        out[name] = MaskedColumn(values.filled(np.nan), mask=np.ma.getmaskarray(values),
+                                 unit=unit, description=desc)
+
+    put("z", _col(m, "z"), desc="measured redshift")
+    put("z_true", _col(tr, "z"), desc="injected redshift")
+    n2, n2e, n2t = _col(m, "n2"), _col(m, "n2_err"), _col(tr, "n2")
+    ul = np.asarray(m["n2_upper_limit"].filled(False) if hasattr(m["n2_upper_limit"], "filled")
+                    else m["n2_upper_limit"], dtype=bool) if "n2_upper_limit" in m.colnames \
+        else np.zeros(len(m), bool)
+    det = (out["n2_state"] == "detected") & ~np.ma.getmaskarray(n2)
+    put("n2", n2, desc="measured N2 (the 2-sigma limit for upper limits)")
+    put("n2_err", n2e)
+    out["n2_upper_limit"] = ul
+    put("n2_true", n2t, desc="injected N2")
+    put("n2_gaussian", _col(m, "n2_gaussian"),
+        desc="N2 from the Gaussian fluxes (the measured N2 is integrated at high significance)")
+    pull = np.ma.masked_where(~det | np.ma.getmaskarray(n2e) | (n2e.filled(0) <= 0),
+                              (n2 - n2t) / np.ma.where(n2e > 0, n2e, 1.0))
+    put("n2_pull", pull, desc="(N2 - N2_true) / n2_err, detections")
+    recovered = np.ma.masked_all(len(m), dtype=bool)
+    for i in range(len(m)):
+        if det[i] and not np.ma.is_masked(pull[i]):
+            recovered[i] = abs(float(pull[i])) <= nsigma
+        elif ul[i] and not np.ma.is_masked(n2[i]) and not np.ma.is_masked(n2t[i]):
+            recovered[i] = float(n2t[i]) <= float(n2[i])
+    out["n2_recovered"] = MaskedColumn(recovered.filled(False), mask=np.ma.getmaskarray(recovered),
+                                       description=f"detection within {nsigma:g} sigma of the "
+                                                   "truth, or limit above the true N2")
+    unit = m["f_ha"].unit if "f_ha" in m.colnames else None
+    for k in RECOVERY_LINES:
+        fk = "f_ha" if k == "ha" else f"f_{k}"
+        f, fe, ft = _col(m, fk), _col(m, f"{fk}_err"), _col(tr, fk)
+        state = _strs(m, f"{k}_state")
+        if k == "ha":   # f_ha is the Halpha flux of N2: a detection whenever present
+            dk = ~np.ma.getmaskarray(f)
+        else:
+            dk = (state == "detected") & ~np.ma.getmaskarray(f)
+        f = np.ma.masked_where(~dk, f)
+        put(fk, f, unit, f"measured {k} flux (detections)")
+        put(f"{fk}_err", np.ma.masked_where(~dk, fe), unit)
+        put(f"{fk}_true", ft, unit, f"injected {k} flux")
+        put(f"{fk}_ratio", f / np.ma.masked_where(ft <= 0, ft), desc="measured / injected")
+        put(f"{fk}_pull", np.ma.masked_where(fe.filled(0) <= 0, (f - ft) / fe),
+            desc="(measured - injected) / error")
+    for meas_col, true_col, unit_ in (("ebv_balmer", "ebv", "mag"), ("oh_n2", "oh_n2", None),
+                                      ("te_oiii", "te", "K")):
+        put(meas_col, _col(m, meas_col), unit_)
+        put(f"{meas_col}_err", _col(m, f"{meas_col}_err"), unit_)
+        put(f"{true_col}_true", _col(tr, true_col), unit_)
+    out.meta["nsigma"] = nsigma
+    out.meta["description"] = ("measured vs injected values of the simulated demo night; "
+                               "pulls = (measured - injected) / error")
+    return out
+
+
+def recovery_summary(rec: Table) -> dict:
+    """Summary numbers of a :func:`recovery_table`.
+
+    Returns
+    -------
+    dict
+        ``n_objects``; ``n_detected``, ``n_detected_recovered`` (N2 within
+        ``nsigma``), ``n2_pull_mean``, ``n2_pull_std``, ``n2_bias_dex`` (median
+        N2 - N2_true of detections); ``n_upper_limit``, ``n_limit_consistent``;
+        ``n_state_as_expected`` (measured state = expected state at the gate);
+        per line ``<key>_median_ratio`` and ``<key>_pull_std``; ``dz_max``.
+    """
+    det = np.asarray(rec["n2_state"] == "detected")
+    ul = np.asarray(rec["n2_upper_limit"], dtype=bool)
+    rcv = rec["n2_recovered"].filled(False)
+    pulls = rec["n2_pull"].compressed() if hasattr(rec["n2_pull"], "compressed") \
+        else np.asarray(rec["n2_pull"])
+    dn2 = (rec["n2"] - rec["n2_true"])[det]
+    dn2 = np.asarray(dn2.filled(np.nan) if hasattr(dn2, "filled") else dn2, float)
+    out = {"n_objects": len(rec), "nsigma": float(rec.meta.get("nsigma", 3.0)),
+           "n_detected": int(det.sum()), "n_detected_recovered": int((rcv & det).sum()),
+           "n2_pull_mean": float(np.mean(pulls)) if len(pulls) else float("nan"),
+           "n2_pull_std": float(np.std(pulls, ddof=1)) if len(pulls) > 1 else float("nan"),
+           "n2_bias_dex": float(np.nanmedian(dn2)) if np.isfinite(dn2).any() else float("nan"),
+           "n_upper_limit": int(ul.sum()), "n_limit_consistent": int((rcv & ul).sum()),
+           "n_state_as_expected": int(np.sum(np.asarray(rec["n2_state"])
+                                             == np.asarray(rec["n2_state_expected"])))}
+    for k in RECOVERY_LINES:
+        fk = "f_ha" if k == "ha" else f"f_{k}"
+        r = rec[f"{fk}_ratio"]
+        r = r.compressed() if hasattr(r, "compressed") else np.asarray(r)
+        p = rec[f"{fk}_pull"]
+        p = p.compressed() if hasattr(p, "compressed") else np.asarray(p)
+        out[f"{k}_n"] = int(len(r))
+        out[f"{k}_median_ratio"] = float(np.median(r)) if len(r) else float("nan")
+        out[f"{k}_pull_std"] = float(np.std(p, ddof=1)) if len(p) > 1 else float("nan")
+    dz = np.abs(np.asarray((rec["z"] - rec["z_true"]).filled(np.nan)
+                           if hasattr(rec["z"] - rec["z_true"], "filled")
+                           else rec["z"] - rec["z_true"], float))
+    out["dz_max"] = float(np.nanmax(dz)) if np.isfinite(dz).any() else float("nan")
+    return out
+
+
+def recovery_text(summary: dict) -> str:
+    """A few lines telling whether the chain recovered what was injected."""
+    s = summary
+    lines = [f"Recovery of the injected values ({s['n_objects']} objects)",
+             f"N2 detections: {s['n_detected_recovered']}/{s['n_detected']} within "
+             f"{s['nsigma']:g} sigma of the truth; pulls mean {s['n2_pull_mean']:+.2f}, "
+             f"std {s['n2_pull_std']:.2f} (1 expected); median N2 - N2_true "
+             f"{s['n2_bias_dex']:+.3f} dex",
+             f"N2 upper limits: {s['n_limit_consistent']}/{s['n_upper_limit']} above the "
+             "injected N2",
+             f"N2 state as expected from the injected S/N: {s['n_state_as_expected']}/"
+             f"{s['n_objects']}"]
+    for k in RECOVERY_LINES:
+        lines.append(f"F({k}): measured/injected median {s[f'{k}_median_ratio']:.3f}, pull std "
+                     f"{s[f'{k}_pull_std']:.2f} ({s[f'{k}_n']} detections)")
+    lines.append(f"redshift: max |z - z_true| = {s['dz_max']:.1e}")
+    return "\n".join(lines) + "\n"
+
+
+def recovery_figure(rec: Table, path_stem: str | Path,
+                    formats=("png", "pdf")) -> list[Path]:
+    """Measured vs injected N2 (left) and measured/injected line fluxes (right).
+
+    Left: N2 detections with 1-sigma error bars, upper limits as downward
+    arrows, the one-to-one line. Right: measured / injected flux of
+    :data:`RECOVERY_LINES` against the injected flux, with error bars.
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    from ..products.figures import C_FAIR, C_GOOD, C_LIMIT, figure_style, save_figure
+    det = np.asarray(rec["n2_state"] == "detected")
+    ul = np.asarray(rec["n2_upper_limit"], dtype=bool)
+    n2 = rec["n2"].filled(np.nan) if hasattr(rec["n2"], "filled") else np.asarray(rec["n2"])
+    n2e = rec["n2_err"].filled(np.nan) if hasattr(rec["n2_err"], "filled") \
+        else np.asarray(rec["n2_err"])
+    n2t = np.asarray(rec["n2_true"], float)
+    with figure_style() as plt:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 3.2))
+        vals = np.concatenate([n2t, n2[np.isfinite(n2)]])
+        lo, hi = np.nanmin(vals) - 0.3, np.nanmax(vals) + 0.3
+        a1.plot([lo, hi], [lo, hi], color="k", lw=0.8, label="one-to-one")
+        if det.any():
+            a1.errorbar(n2t[det], n2[det], yerr=n2e[det], fmt="o", color=C_GOOD, ms=4,
+                        capsize=2, label="detections")
+        if ul.any():
+            a1.errorbar(n2t[ul], n2[ul], yerr=0.12, uplims=True, fmt="v", color=C_LIMIT,
+                        ms=4, label="upper limits")
+        a1.set_xlim(lo, hi)
+        a1.set_ylim(lo, hi)
+        a1.set_xlabel(r"injected N2 = log([NII]6585/H$\alpha$)")
+        a1.set_ylabel("measured N2")
+        a1.legend(loc="upper left", fontsize=7)
+        markers = {"ha": ("o", C_GOOD), "hb": ("s", C_FAIR), "oiii5008": ("^", "#009E73"),
+                   "nii6585": ("D", "#D55E00")}
+        labels = {"ha": r"H$\alpha$", "hb": r"H$\beta$", "oiii5008": "[OIII]5008",
+                  "nii6585": "[NII]6585"}
+        for k in RECOVERY_LINES:
+            fk = "f_ha" if k == "ha" else f"f_{k}"
+            r = rec[f"{fk}_ratio"]
+            ok = ~np.ma.getmaskarray(r)
+            if not ok.any():
+                continue
+            ft = np.asarray(rec[f"{fk}_true"], float)
+            fe = np.ma.filled(rec[f"{fk}_err"], np.nan)
+            m, c = markers[k]
+            a2.errorbar(ft[ok], np.ma.filled(r, np.nan)[ok], yerr=(fe / ft)[ok], fmt=m,
+                        color=c, ms=4, capsize=2, label=labels[k])
+        a2.axhline(1.0, color="k", lw=0.8)
+        a2.set_xscale("log")
+        unit = rec["f_ha_true"].unit
+        a2.set_xlabel(f"injected flux [{unit.to_string('latex_inline')}]" if unit is not None
+                      else "injected flux")
+        a2.set_ylabel("measured / injected flux")
+        a2.legend(fontsize=7)
+        fig.tight_layout()
+        return save_figure(fig, path_stem, formats)
+
+
+@dataclass
+class DemoRun:
+    """Products of :func:`run_demo`.
+
+    Attributes
+    ----------
+    night : DemoNight
+        The simulated night.
+    chain : xmpspec.pipeline.ChainResult
+        The analysis chain's products.
+    recovery : Path
+        Measured-vs-injected table (``recovery.ecsv``; also ``.fits``).
+    recovery_txt : Path
+        Its summary (``recovery.txt``).
+    recovery_figures : list of Path
+        ``recovery.png``/``.pdf`` (:func:`recovery_figure`).
+    recovery_table : Table
+    recovery_summary : dict
+        See :func:`recovery_summary`.
+    timings : dict
+        Stage -> (wall-clock s, CPU s of this process), simulation included.
+    """
+
+    night: DemoNight
+    chain: object
+    recovery: Path | None = None
+    recovery_txt: Path | None = None
+    recovery_figures: list = field(default_factory=list)
+    recovery_table: Table | None = None
+    recovery_summary: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
+def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
+             setups: tuple[str, ...] = ("int_ids_r632v", "goodman_400"), fmt: str = "fits",
+             fit_plots: bool = True, config: Config | None = None, progress=None,
+             on_stage=None) -> DemoRun:
+    """Simulate the demo night and run the whole analysis chain on it.
+
+    Simulation (:func:`simulate_demo_night`), then
+    :func:`xmpspec.pipeline.run_analysis_chain` (measure with the targets
+    table, derive, compare with ``selection.ecsv``, paper tables with the
+    observing log, figures), then the check against the truth
+    (``recovery.ecsv``/``.fits``, ``recovery.txt``, ``recovery.png``/``.pdf``).
+
+    Parameters
+    ----------
+    outdir, seed, n_targets, setups, fmt
+        As :func:`simulate_demo_night`.
+    fit_plots : bool
+        Write the line-fit figure of every object (``measure/plots/``).
+    config : Config, optional
+        Configuration (default: active).
+    progress : callable, optional
+        ``progress(iterable, description, total)`` wrapping per-item loops.
+    on_stage : callable, optional
+        Called with each stage name: ``simulate``, the stages of
+        :data:`xmpspec.pipeline.CHAIN_STAGES`, then ``recovery``.
+
+    Returns
+    -------
+    DemoRun
+    """
+    import time
+
+    from ..pipeline import run_analysis_chain
+    cfg = config if config is not None else get_active_config()
+    outdir = Path(outdir)
+    timings = {}
+    if on_stage is not None:
+        on_stage("simulate")
+    t0, c0 = time.perf_counter(), time.process_time()
+    night = simulate_demo_night(outdir, seed=seed, n_targets=n_targets, setups=setups, fmt=fmt,
+                                config=cfg)
+    timings["simulate"] = (time.perf_counter() - t0, time.process_time() - c0)
+    chain = run_analysis_chain(night.spectra, night.targets, night.selection, outdir, cfg,
+                               observing_log=night.observing_log, fit_plots=fit_plots,
+                               progress=progress, on_stage=on_stage)
+    timings.update(chain.timings)
+    if on_stage is not None:
+        on_stage("recovery")
+    t0, c0 = time.perf_counter(), time.process_time()
+    rec = recovery_table(chain.derived_table, night.truth_table)
+    summ = recovery_summary(rec)
+    prov = provenance_record(inputs=[str(chain.derived), str(night.truth)], config=cfg,
+                             step="demo:recovery", extra={"summary": summ})
+    run = DemoRun(night=night, chain=chain, recovery_table=rec, recovery_summary=summ)
+    run.recovery = write_table(rec, outdir / "recovery", provenance=prov,
+                               formats=("ecsv", "fits"))[0]
+    from ..tableio import atomic_path
+    with atomic_path(outdir / "recovery.txt") as tmp:
+        tmp.write_text(recovery_text(summ))
+    run.recovery_txt = outdir / "recovery.txt"
+    run.recovery_figures = recovery_figure(rec, outdir / "recovery")
+    timings["recovery"] = (time.perf_counter() - t0, time.process_time() - c0)
+    run.timings = timings
+    return run
