@@ -178,6 +178,11 @@ def test_photometry_mass_and_galactic_dust(cfg):
     a_ha = dust.mw_a_lambda(np.array([6564.61 * 1.02]) * u.AA, 0.1, cfg)[0]
     assert out["l_halpha"][0] / out["l_halpha"][1] == pytest.approx(10 ** (0.4 * a_ha))
     assert out["l_halpha_dust"][0] == "mw"
+    t["ebv_mw_err"] = [0.02, 0.0]
+    out2 = derive_table(t, cfg, photometry=phot)
+    rel = 0.4 * np.log(10) * (a_ha / 0.1) * 0.02          # a_ha is A(Halpha) for E(B-V) = 0.1
+    assert out2["l_halpha_err"][0] / out2["l_halpha"][0] == pytest.approx(
+        np.hypot(out["l_halpha_err"][0] / out["l_halpha"][0], rel))
     assert np.isfinite(out["log_mstar"][1]) and out["log_mstar"][0] > out["log_mstar"][1]
     d = out["dl_used_mpc"][1]
     expected = -0.4 * (16.8 - 5 * np.log10(d * 1e5) - 4.53) + 0.006 + 1.114 * 0.2 - 0.093

@@ -341,6 +341,9 @@ def derive_table(table: Table, config: Config | None = None, *,
                           f"'{cfg['dust']['ebv_input_scale']}'")
     have_mw = np.isfinite(ebv_mw)
     ebv_mw0 = np.where(have_mw, ebv_mw, 0.0)
+    ebv_mw_err = column_float(t, ecol + "_err", source=source)
+    if ecol in t.colnames and str(cfg["dust"]["ebv_input_scale"]).upper() == "SFD":
+        ebv_mw_err = ebv_mw_err * float(cfg["dust"]["sfd_to_sf11"])
 
     fluxes: dict[str, tuple] = {}
     for key in LINE_KEYS:
@@ -360,7 +363,9 @@ def derive_table(table: Table, config: Config | None = None, *,
     o3 = _ratio_or_given(t, "o3", "oiii5008", "hb", fluxes, cfg, source)
     out: dict[str, MaskedColumn] = {}
     out["ebv_mw_used"] = _masked(ebv_mw, unit=u.mag,
-                                 description="Galactic E(B-V) (SF11 scale) used, CCM89 R_V=3.1")
+                                 description=f"Galactic E(B-V) (SF11 scale) used, "
+                                             f"{cfg['dust']['mw_curve']} R_V="
+                                             f"{cfg['dust']['rv_mw']}")
 
     oh, cal = strong_line.oh_n2(n2, calib, cfg)
     _put_limit_quantity(out, "oh_n2", oh, cal,
@@ -413,6 +418,12 @@ def derive_table(table: Table, config: Config | None = None, *,
     k_ha = dust.calzetti_k(np.array([_line_wave("ha", cfg)]) * u.AA, cfg)[0]
     fac_int = np.where(int_ok, 10 ** (0.4 * k_ha * np.where(int_ok, ebv_b, 0.0)), 1.0)
     rel_int = np.where(int_ok & np.isfinite(ebv_b_err), 0.4 * np.log(10) * k_ha * ebv_b_err, 0.0)
+    # Galactic E(B-V) error (column <ebv>_err), at the observed Halpha wavelength
+    a_ha1 = dust.mw_a_lambda(_line_wave("ha", cfg) * (1 + np.where(np.isfinite(z), z, 0.0))
+                             * u.AA, 1.0, cfg)
+    rel_mw = np.where(have_mw & np.isfinite(ebv_mw_err), 0.4 * np.log(10) * a_ha1 * ebv_mw_err,
+                      0.0)
+    rel_int = np.hypot(rel_int, rel_mw)
     fcorr = fha * fac_int
     fcorr_err = np.hypot(np.where(np.isfinite(fha_err), fha_err, 0.0) * fac_int,
                          np.abs(fcorr) * rel_int)
