@@ -14,6 +14,8 @@ engine call it; it keeps no global state and its result pickles). Steps:
    highest S/N sets the reference kinematics (free fit); other groups are fitted
    with free kinematics when their S/N allows, else tied to the reference;
    [OIII]4364 (with Hgamma) is always tied to the [OIII]5008 kinematics.
+   (The S/N that decides is the one of a first linear fit at the starting
+   redshift.)
    The redshift is the weighted mean of the free-kinematics groups.
 5. States: S/N = F / sigma_F; ``detected`` if >= the gate, else a 2-sigma
    ``upper_limit`` = max(F, 0) + 2 sigma_F. The N2 gate is the amplitude
@@ -186,6 +188,7 @@ class _Line:
 
 def _coverage(lines: list[_Line], wave: np.ndarray, good: np.ndarray, z: float,
               sig_a: float, sig_b: float, min_frac: float) -> None:
+    dpix = 1.01 * float(np.median(np.diff(wave)))
     for ln in lines:
         mu = ln.rest * (1.0 + z)
         fwhm = GAUSS_FWHM * (sig_a + sig_b * mu)
@@ -194,8 +197,11 @@ def _coverage(lines: list[_Line], wave: np.ndarray, good: np.ndarray, z: float,
             ln.covered, ln.reason = False, (f"observed {mu:.1f} A outside the coverage "
                                             f"{wave[0]:.0f}-{wave[-1]:.0f} A")
             continue
-        near = np.abs(wave - mu) <= max(fwhm, 1.01 * np.median(np.diff(wave)))
-        frac = good[near].mean() if near.any() else 0.0
+        i0, i1 = np.searchsorted(wave, [mu - max(fwhm, dpix), mu + max(fwhm, dpix)],
+                                 side="right")
+        i0 = max(i0 - 1, 0)
+        near = np.abs(wave[i0:i1 + 1] - mu) <= max(fwhm, dpix)
+        frac = good[i0:i1 + 1][near].mean() if near.any() else 0.0
         if frac < min_frac:
             ln.covered, ln.reason = False, (f"{100 * (1 - frac):.0f}% of the pixels at "
                                             f"{mu:.1f} A are masked")
@@ -407,17 +413,17 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         kz, ksv, kname = zr, svr, refname
         if g == "hg_oiii4364" and "hbeta" in gfits and gfits["hbeta"].kinematics == "free":
             kz, ksv, kname = gfits["hbeta"].fit.z, gfits["hbeta"].fit.sigma_v, "hbeta"
+        if g != "hg_oiii4364" and first[g].success and _snr(first[g], len(free_keys)) >= thr:
+            res = _do_fit(model, kz, ksv, True, mcfg, fitter)
+            if res.success:
+                gfits[g] = GroupFit(g, keys, free_keys, model, res, "free",
+                                    _snr(res, len(free_keys)))
+                continue
+            notes.append(f"{g}: free-kinematics fit failed ({res.message}); "
+                         f"kinematics tied to {kname}")
         lin = _do_fit(model, kz, ksv, False, mcfg, fitter)
         gf = GroupFit(g, keys, free_keys, model, lin, f"tied:{kname}", _snr(lin, len(free_keys)),
                       "" if lin.success else lin.message)
-        if g != "hg_oiii4364" and lin.success and gf.snr >= thr:
-            res = _do_fit(model, kz, ksv, True, mcfg, fitter)
-            if res.success:
-                gf = GroupFit(g, keys, free_keys, model, res, "free", _snr(res, len(free_keys)))
-            else:
-                gf.message = ""
-                notes.append(f"{g}: free-kinematics fit failed ({res.message}); "
-                             f"kinematics tied to {kname}")
         gfits[g] = gf
 
     # ---- redshift from the free groups

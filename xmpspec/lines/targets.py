@@ -48,6 +48,25 @@ def _value(v):
     return v
 
 
+def _positions(targets: Table) -> tuple[np.ndarray, np.ndarray]:
+    """RA/Dec columns in degrees (numbers, or sexagesimal strings: RA in hours)."""
+    try:
+        return (np.ma.filled(np.ma.asarray(targets["ra"], float), np.nan),
+                np.ma.filled(np.ma.asarray(targets["dec"], float), np.nan))
+    except (TypeError, ValueError):
+        from ..io._common import position_deg
+        ra, dec = [], []
+        for r, d in zip(targets["ra"], targets["dec"], strict=True):
+            if np.ma.is_masked(r) or np.ma.is_masked(d) or str(r).strip() in ("", "--"):
+                ra.append(np.nan)
+                dec.append(np.nan)
+                continue
+            a, b = position_deg(_value(r), _value(d), None)
+            ra.append(a)
+            dec.append(b)
+        return np.array(ra, float), np.array(dec, float)
+
+
 def match_target(spec_name: str | None, ra: float | None, dec: float | None, spec_file: str | None,
                  targets: Table, radius_arcsec: float = 2.0) -> dict | None:
     """The targets row for one spectrum, as a dict (None if no row matches).
@@ -79,8 +98,7 @@ def match_target(spec_name: str | None, ra: float | None, dec: float | None, spe
         return None
     from astropy import units as u
     from astropy.coordinates import SkyCoord
-    tra = np.ma.filled(np.ma.asarray(targets["ra"], float), np.nan)
-    tdec = np.ma.filled(np.ma.asarray(targets["dec"], float), np.nan)
+    tra, tdec = _positions(targets)
     ok = np.isfinite(tra) & np.isfinite(tdec)
     if not ok.any():
         return None
