@@ -64,6 +64,7 @@ def batch(
     Exit code 0 if every input was measured, 1 if any failed.
 
     Examples:
+
         xmpspec batch spectra/ -o batch_out
         xmpspec batch "sdss/*/spec-*.fits" --targets targets.csv --derive -o dr17
         xmpspec batch files.txt --workers 8 --chunk-size 500 -o run1
