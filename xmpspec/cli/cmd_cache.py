@@ -27,6 +27,7 @@ def import_cmd(folders: list[Path] = typer.Argument(..., help="Folders laid out 
     Re-import after upgrading PypeIt (its version is part of the cache key).
 
     Examples:
+
         xmpspec cache import ../shared/pypeit-data ../shared/astropy-data
         XDG_CACHE_HOME=/tmp/cache xmpspec cache import ../shared/astropy-data
     """
@@ -48,6 +49,7 @@ def status_cmd(instrument: str = typer.Option(None, "--instrument", "-i",
     Exit code 1 if any file is missing.
 
     Examples:
+
         xmpspec cache status
         xmpspec cache status --instrument goodman
     """
