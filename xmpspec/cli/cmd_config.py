@@ -21,6 +21,7 @@ def show(section: str = typer.Argument(None, help="Only this section (e.g. 'cosm
     """Print the resolved configuration (defaults + xmpspec.toml + --config) as JSON.
 
     Examples:
+
         xmpspec config show
         xmpspec --config night.toml config show measure
     """
@@ -37,6 +38,7 @@ def init(path: Path = typer.Argument(Path("xmpspec.toml"), help="File to write."
     """Write the default configuration (every value of docs/science.md) to edit.
 
     Examples:
+
         xmpspec config init            # writes ./xmpspec.toml
     """
     if path.exists() and not force:
