@@ -55,8 +55,10 @@ def reduce_cmd(
     names the missing ones. Exit code 1 if some PypeIt file failed.
 
     Examples:
+
         xmpspec reduce pypeit_files/goodman/2024-03-15/soar_goodman_blue_A.pypeit
-        xmpspec reduce pypeit_files/int_ids/n1/*.pypeit -j 2 --reference-data ../shared/pypeit-data
+        xmpspec reduce pypeit_files/int_ids/n1/*.pypeit -j 2 \\
+            --reference-data ../shared/pypeit-data
     """
     from ..reduce.pipeline import quiet_pypeit, reduce_files, write_summary
 
