@@ -33,8 +33,10 @@ def run_cmd(
     failed (the rest of the night continues).
 
     Examples:
+
         xmpspec run raw/2024-03-15 --instrument goodman --targets targets.csv
-        xmpspec run raw/n1 -i int_ids -t targets.csv --reference-data ../shared/pypeit-data
+        xmpspec run raw/n1 -i int_ids -t targets.csv \\
+            --reference-data ../shared/pypeit-data
     """
     from ..reduce.pipeline import quiet_pypeit, run_night
     from .cmd_reduce import print_summary
