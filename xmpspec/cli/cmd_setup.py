@@ -56,6 +56,7 @@ def setup_cmd(
     `xmpspec reduce` honours the edits.
 
     Examples:
+
         xmpspec setup raw/2024-03-15 --instrument goodman
         xmpspec setup raw/n1 -i int_ids --night 2023-10-02 --targets targets.csv
     """
