@@ -52,9 +52,11 @@ def measure(
                                                       "core (same model; slower)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed of the MCMC."),
 ):
-    """Measure emission lines: Gaussian fits per line group, integrated Halpha and
-    [NII]6585 when the N2 significance is >= 2, 2-sigma upper limits below it,
-    N2/O3/O3N2 with errors and censoring flags, EWs and FWHMs.
+    """Measure emission lines: fluxes, EWs, FWHMs and N2/O3/O3N2 with upper limits.
+
+    Gaussian fits per line group, integrated Halpha and [NII]6585 when the N2
+    significance is >= 2, 2-sigma upper limits below it, N2/O3/O3N2 with
+    errors and censoring flags.
 
     Writes a per-line table (lines.ecsv/.fits) and a per-object table
     (objects.ecsv/.fits, the columns `xmpspec derive` reads), with provenance.
@@ -62,8 +64,10 @@ def measure(
     none could be measured.
 
     Examples:
+
         xmpspec measure J0845+1234.fits --z 0.0213 -o meas/
-        xmpspec measure reduced/*/coadd1d_*.fits --targets targets.csv --plots -o meas/
+        xmpspec measure reduced/*/coadd1d_*.fits --targets targets.csv --plots \\
+            -o meas/
         xmpspec measure spec-1234-56789-0012.fits --mcmc --seed 1 -o meas_mcmc/
         xmpspec measure sim/*.fits --setup goodman_400 -o meas/
     """
