@@ -44,8 +44,10 @@ def derive(
 
         xmpspec derive meas/objects.ecsv -o derived
         xmpspec derive meas/lines.ecsv -o derived --mc-draws 1000
-        xmpspec derive published_line_measurements.csv -o out/derived --n2-calibration PP04
-        xmpspec derive lines.fits --photometry phot.csv --distances cf3.csv --ebv-column EBV_SF11 -o derived
+        xmpspec derive published_line_measurements.csv -o out/derived \\
+            --n2-calibration PP04
+        xmpspec derive lines.fits --photometry phot.csv --distances cf3.csv \\
+            --ebv-column EBV_SF11 -o derived
     """
     from ..physics.derive import derive_table, pivot_line_table
     from ..physics.strong_line import check_n2_calibration
