@@ -96,9 +96,12 @@ def spectrum(
 
     Examples:
 
-        xmpspec simulate spectrum --setup goodman_400 --z 0.03 --n2 -1.8 --ha-flux 500 --exptime 2400 --seed 1 -o out/
-        xmpspec simulate spectrum --setup int_ids_r632v --z 0.02 --n2 -2.3 --ha-flux 150 --nexp 3 --exptime 1200 --cosmic-rays 5 -o out/
-        xmpspec simulate spectrum --setup sdss --z 0.05 --line ha=800 --line nii6585=20 --line hb=280 -o out/ -f ecsv
+        xmpspec simulate spectrum --setup goodman_400 --z 0.03 --n2 -1.8 \\
+            --ha-flux 500 --exptime 2400 --seed 1 -o out/
+        xmpspec simulate spectrum --setup int_ids_r632v --z 0.02 --n2 -2.3 \\
+            --ha-flux 150 --nexp 3 --exptime 1200 --cosmic-rays 5 -o out/
+        xmpspec simulate spectrum --setup sdss --z 0.05 --line ha=800 \\
+            --line nii6585=20 --line hb=280 -o out/ -f ecsv
     """
     from ..provenance import provenance_record
     from ..simulate import simulate_spectrum, truth_table, write_spectrum_file
@@ -168,8 +171,10 @@ def batch(
     Examples:
 
         xmpspec simulate batch -n 1000 --setup sdss --seed 1 -o out/
-        xmpspec simulate batch -n 200 --setup int_ids_r632v --setup goodman_400 --nexp 3 -o mix/
-        xmpspec simulate batch -n 500 --n2-range -2.6 -1.5 --ha-flux-range 50 300 -o faint/
+        xmpspec simulate batch -n 200 --setup int_ids_r632v --setup goodman_400 \\
+            --nexp 3 -o mix/
+        xmpspec simulate batch -n 500 --n2-range -2.6 -1.5 --ha-flux-range 50 300 \\
+            -o faint/
     """
     from ..provenance import provenance_record
     from ..simulate import iter_batch, targets_table, truth_table, write_spectrum_file
