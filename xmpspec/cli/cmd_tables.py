@@ -39,7 +39,8 @@ def tables(
     Examples:
 
         xmpspec tables derived.ecsv --selection selection.csv -o paper/
-        xmpspec tables derived.fits -s cnn_catalogue.fits --style latex --sort n2_cnn -o tables
+        xmpspec tables derived.fits -s cnn_catalogue.fits --style latex \\
+            --sort n2_cnn -o tables
         xmpspec tables derived.ecsv -o mrt_only --style mrt --sort name
     """
     from ..errors import ConfigError
