@@ -203,11 +203,31 @@ def test_retry_failed_and_settings_guard(spectra_dir, tmp_path):
     assert len(Table.read(out / "objects.ecsv")) == 6
     assert len(Table.read(out / "failed.ecsv")) == 0
     # another configuration may not silently mix with the results on disk
+    out2 = tmp_path / "out2"
+    run_batch(files, out2, task=whole_config_task, workers=1)
     cfg = default_config().updated({"measure.significance_gate": 3.0})
     with pytest.raises(Exception, match="different settings"):
-        run_batch(files, out, task="inventory", workers=1, config=cfg)
-    s4 = run_batch(files, out, task="inventory", workers=1, config=cfg, restart=True)
+        run_batch(files, out2, task=whole_config_task, workers=1, config=cfg)
+    s4 = run_batch(files, out2, task=whole_config_task, workers=1, config=cfg, restart=True)
     assert (s4.done_now, s4.skipped_done) == (5, 0)
+
+
+def whole_config_task(path, context):
+    """A task without ``config_sections``: every configuration key counts for resuming."""
+    return inventory_task(path, context)
+
+
+def test_resume_settings_depend_on_the_task_config_sections(tmp_path):
+    base = default_config()
+
+    def sha(task, cfg):
+        return BatchRun([], tmp_path / "x", task=task, config=cfg).settings()["config_sha256"]
+
+    other_section = base.updated({"compare.match_radius_arcsec": 5.0})
+    measure_key = base.updated({"measure.significance_gate": 3.0})
+    assert sha("measure", base) == sha("measure", other_section)
+    assert sha("measure", base) != sha("measure", measure_key)
+    assert sha(whole_config_task, base) != sha(whole_config_task, other_section)
 
 
 def test_torn_manifest_and_orphan_parts_are_repaired(spectra_dir, tmp_path):
