@@ -151,10 +151,21 @@ def write_table(table: Table, path: str | Path, provenance: dict | None = None,
 def _write_fits_table(table: Table, tmp: Path, provenance: dict | None) -> None:
     simple_meta = {k: v for k, v in table.meta.items()
                    if isinstance(v, str | int | float | bool | np.generic) and len(str(k)) <= 8}
-    t = table.copy(copy_data=False)
+    t = table.copy(copy_data=True)
     t.meta.clear()
     t.meta.update(simple_meta)
+    masked_bools = []
+    for name in t.colnames:
+        col = t[name]
+        # FITS logical columns have no null: write undetermined booleans as False
+        # (not their hidden data value); the ECSV copy keeps the mask.
+        if getattr(col, "mask", None) is not None and col.dtype == bool and np.any(col.mask):
+            t[name] = np.asarray(col.filled(False))
+            masked_bools.append(name)
     hdu = fits.table_to_hdu(t)
+    if masked_bools:
+        hdu.header["XMPMBOOL"] = (",".join(masked_bools)[:68],
+                                  "bool columns with undetermined rows written False")
     hdus = [fits.PrimaryHDU(), hdu]
     if provenance is not None:
         for key, value, comment in _fits_provenance_cards(provenance):
