@@ -67,11 +67,14 @@ def test_strong_line_bias_below_one_percent(goodman_rows):
     for key in strong:
         rel = [r["flux"] / t[f"f_{key}"] - 1 for m, t in goodman_rows
                for r in m.line_rows if r["line"] == key]
+        print(f"median bias {key}: {100 * np.median(rel):+.2f}%")
         assert abs(np.median(rel)) < 0.01, (key, np.median(rel))
 
 
 def test_pulls_of_detected_lines_covariance(goodman_rows):
     p = pulls_of_detected(goodman_rows)
+    print(f"covariance pulls: n={p.size} std={np.std(p):.3f} mean={np.mean(p):+.3f} "
+          f"max|p|={np.max(np.abs(p)):.2f}")
     assert p.size > 3000
     assert 0.9 <= np.std(p) <= 1.1, np.std(p)
     # no catastrophic fit: nothing off by more than 5 sigma
@@ -90,6 +93,7 @@ def test_gaussian_and_integrated_n2_agree(goodman_rows):
     d = [m.row["n2_integrated"] - m.row["n2_gaussian"] for m, _ in goodman_rows
          if m.row["n2_state"] == "detected" and m.row["n2_integrated"] is not None
          and m.row["significance"] >= 3]
+    print(f"Gaussian vs integrated N2: n={len(d)} median |diff|={np.median(np.abs(d)):.3f} dex")
     assert len(d) > 250
     assert np.median(np.abs(d)) < 0.1
 
@@ -106,6 +110,8 @@ def test_gate_weak_nii_gives_limits_that_cover_the_truth():
         if r["state"] == "upper_limit":
             cover.append(t["f_nii6585"] <= r["flux_limit"])
             assert m.row["n2_upper_limit"]
+    print(f"N2=-2.3, Ha S/N 50: upper limits {frac_lim:.3f}, limits covering truth "
+          f"{np.mean(cover):.3f}")
     assert np.mean(cover) >= 0.95
     # the measured N2 limit lies above the true N2 as often
     n2c = [m.row["n2"] >= t["n2"] for m, t in rows if m.row["n2_state"] == "upper_limit"]
@@ -116,6 +122,7 @@ def test_gate_xmp_nii_is_detected():
     rows = run_case("int_ids_r632v", N_REAL, 9, ha_snr=100.0, z=0.02, n2=-1.5,
                     halpha_flux=300.0)
     det = np.mean([m.row["n2_state"] == "detected" for m, _ in rows])
+    print(f"N2=-1.5, Ha S/N 100: detections {det:.3f}")
     assert det > 0.95, det
     n2 = np.array([m.row["n2"] for m, _ in rows if m.row["n2_state"] == "detected"])
     assert abs(np.median(n2) + 1.5) < 0.05
@@ -128,6 +135,7 @@ def test_mcmc_pulls_subset():
     rows = run_case("int_ids_r632v", 40, 10, mcmc=True, ha_snr=80.0, z=0.02, n2=-1.3,
                     halpha_flux=300.0)
     p = pulls_of_detected(rows)
+    print(f"MCMC pulls: n={p.size} std={np.std(p):.3f} max|p|={np.max(np.abs(p)):.2f}")
     assert p.size > 200
     assert 0.9 <= np.std(p) <= 1.1, np.std(p)
     assert np.max(np.abs(p)) < 5.0

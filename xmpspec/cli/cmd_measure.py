@@ -11,6 +11,7 @@ from .app import app
 from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, console, err_console, state, track
 
 log = logging.getLogger("xmpspec.measure")
+CHUNK = 200  # measurements compacted into tables every CHUNK spectra
 
 
 @app.command("measure")
@@ -72,10 +73,11 @@ def measure(
         xmpspec measure sim/*.fits --setup goodman_400 -o meas/
     """
     import numpy as np
+    from astropy.table import Table
 
     from ..errors import InputError, XmpspecError
     from ..io import read_spectrum
-    from ..lines.measure import lines_table, measure_spectrum, objects_table
+    from ..lines.measure import Measurement, lines_table, measure_spectrum, objects_table
     from ..lines.targets import match_target, read_targets
     from ..provenance import provenance_record
     from ..tableio import write_table
@@ -91,6 +93,18 @@ def measure(
     tab = read_targets(targets) if targets is not None else None
     radius = float(cfg["measure"]["target_match_arcsec"])
     results, failures = [], []
+    line_chunks, obj_rows, summary = [], [], []
+    n_ok = 0
+
+    def flush():
+        # compact the per-line rows of finished measurements into tables (memory stays
+        # flat on big runs); the per-object rows stay as small dicts (their columns vary)
+        if results:
+            line_chunks.append(Table(lines_table(results)))
+            for m in results:
+                obj_rows.append(Measurement(name=m.name, line_rows=[], row=m.row,
+                                            line_flux_unit=m.line_flux_unit))
+            results.clear()
     plot_dir = output / "plots"
     for path in track(spectra, "measuring"):
         try:
@@ -121,6 +135,12 @@ def measure(
                 meas.row["notes"] = ("; ".join(filter(None, [meas.row.get("notes"),
                                                              "no targets row"])))
             results.append(meas)
+            n_ok += 1
+            r = meas.row
+            summary.append((meas.name, r["z"], r.get("n2"), r.get("n2_upper_limit"),
+                            r["n2_state"], r.get("significance")))
+            if len(results) >= CHUNK:
+                flush()
             if plots:
                 from ..lines.plots import plot_measurement
                 safe = "".join(c if c.isalnum() or c in "+-_." else "_" for c in meas.name)
@@ -131,7 +151,8 @@ def measure(
                 raise
             err_console.print(f"[red]skipped[/] {exc}", highlight=False, soft_wrap=True)
             failures.append((str(path), str(exc)))
-    if not results:
+    flush()
+    if not n_ok:
         err_console.print("[bold red]xmpspec: error:[/] no spectrum could be measured",
                           highlight=False)
         return EXIT_INPUT
@@ -142,19 +163,21 @@ def measure(
                                     "fitter": "lmfit" if lmfit else "fast",
                                     "failed": [f"{p}: {m}" for p, m in failures]})
     output.mkdir(parents=True, exist_ok=True)
-    written = write_table(lines_table(results), output / "lines", provenance=prov,
+    from astropy.table import QTable, vstack
+    lines_all = QTable(vstack(line_chunks, metadata_conflicts="silent"))
+    objs_all = objects_table(obj_rows)
+    written = write_table(lines_all, output / "lines", provenance=prov,
                           formats=("ecsv", "fits"))
-    written += write_table(objects_table(results), output / "objects", provenance=prov,
+    written += write_table(objs_all, output / "objects", provenance=prov,
                            formats=("ecsv", "fits"))
     if not state.quiet:
-        for m in results:
-            r = m.row
-            n2 = r.get("n2")
-            n2s = "-" if n2 is None else f"{'<' if r.get('n2_upper_limit') else ''}{n2:.2f}"
-            sig = r.get("significance")
+        for name, zz, n2, ul, n2state, sig in summary[:50]:
+            n2s = "-" if n2 is None else f"{'<' if ul else ''}{n2:.2f}"
             sigs = "-" if sig is None else f"{sig:.1f}"
-            console.print(f"{m.name}: z={r['z']:.5f} N2={n2s} ({r['n2_state']}, "
-                          f"significance {sigs})", highlight=False)
+            console.print(f"{name}: z={zz:.5f} N2={n2s} ({n2state}, significance {sigs})",
+                          highlight=False)
+        if len(summary) > 50:
+            console.print(f"... and {len(summary) - 50} more (see objects.ecsv)", highlight=False)
         console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
         if plots:
             console.print(f"figures in {plot_dir}", highlight=False)
