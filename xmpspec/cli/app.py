@@ -13,7 +13,12 @@ app = typer.Typer(
     name="xmpspec",
     help="Spectroscopic follow-up of extremely metal-poor galaxy candidates: "
          "reduce (PypeIt), measure lines, derive abundances, compare with the CNN, "
-         "write paper tables and figures.",
+         "write paper tables and figures.\n\n"
+         "Examples:\n\n```\n"
+         "xmpspec demo demo_out\n"
+         "xmpspec run raw/2024-03-15 --instrument goodman --targets targets.csv\n"
+         "xmpspec measure spectra/*.fits --targets targets.csv -o meas/\n"
+         "xmpspec measure --help\n```\n",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
