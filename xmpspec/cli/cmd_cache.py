@@ -9,8 +9,14 @@ import typer
 from .app import app
 from .common import EXIT_OK, EXIT_PARTIAL, console, track
 
-cache_app = typer.Typer(help="Offline reference data (PypeIt templates, standards, astropy "
-                             "sites) in PypeIt's and astropy's download caches.",
+cache_app = typer.Typer(help="Offline reference data: PypeIt's and astropy's download caches."
+                             "\n\nPypeIt templates, standards, sky models and astropy "
+                             "sites, installed from local folders so that nothing is "
+                             "downloaded.\n\n"
+                             "Examples:\n\n```\n"
+                             "xmpspec cache import ../shared/pypeit-data "
+                             "../shared/astropy-data\n"
+                             "xmpspec cache status --instrument goodman\n```\n",
                         no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
