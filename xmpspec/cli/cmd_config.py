@@ -11,7 +11,10 @@ from ..errors import InputError
 from .app import app
 from .common import console, state
 
-config_app = typer.Typer(help="Show the resolved configuration or write an editable copy.",
+config_app = typer.Typer(help="Show the resolved configuration or write an editable copy."
+                              "\n\nExamples:\n\n```\n"
+                              "xmpspec config show measure\n"
+                              "xmpspec config init xmpspec.toml\n```\n",
                          no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -22,8 +25,10 @@ def show(section: str = typer.Argument(None, help="Only this section (e.g. 'cosm
 
     Examples:
 
-        xmpspec config show
-        xmpspec --config night.toml config show measure
+    ```
+    xmpspec config show
+    xmpspec --config night.toml config show measure
+    ```
     """
     import json
     cfg = state.config
@@ -39,7 +44,9 @@ def init(path: Path = typer.Argument(Path("xmpspec.toml"), help="File to write."
 
     Examples:
 
-        xmpspec config init            # writes ./xmpspec.toml
+    ```
+    xmpspec config init            # writes ./xmpspec.toml
+    ```
     """
     if path.exists() and not force:
         raise InputError("exists (use --force to overwrite)", path)
