@@ -74,8 +74,9 @@ def inspect(
     list_formats: bool = typer.Option(False, "--list-formats",
                                       help="List the supported formats and exit."),
 ):
-    """Read spectra and print what was read: name, instrument, coverage, pixels,
-    units, masked fraction, redshift.
+    """Read spectra and print what was read (format, object, coverage, units, redshift).
+
+    Shows name, instrument, coverage, pixels, units, masked fraction and redshift.
 
     With one file an unreadable input is an error (exit code 2); with several,
     each bad file is reported and the others are shown (exit code 1 if any failed).
