@@ -15,7 +15,11 @@ from .common import console, progress_bar, state
 
 simulate_app = typer.Typer(
     help="Simulate spectra (1D spectra with truth tables; raw nights) for tests, "
-         "examples and benchmarks.",
+         "examples and benchmarks.\n\n"
+         "Examples:\n\n```\n"
+         "xmpspec simulate spectrum --setup goodman_400 --z 0.03 --n2 -1.8 -o out/\n"
+         "xmpspec simulate batch -n 100 --setup sdss --seed 1 -o sim/\n"
+         "xmpspec simulate night --instrument goodman -o raw/sim_goodman\n```\n",
     no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
 
