@@ -25,6 +25,7 @@ def night_cmd(
     solution `wavelength_solution.ecsv`.
 
     Examples:
+
         xmpspec simulate night --instrument goodman -o raw/sim_goodman --seed 1
         xmpspec simulate night -i int_ids -o raw/sim_ids
     """
