@@ -36,9 +36,10 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
     n = max(len(groups), 1)
     ncol = min(n, 3)
     nrow = int(np.ceil(n / ncol))
-    fig = plt.figure(figsize=(4.6 * ncol, 3.9 * nrow + 0.4))
+    height = 3.9 * nrow + 0.8
+    fig = plt.figure(figsize=(4.6 * ncol, height))
     outer = fig.add_gridspec(nrow, ncol, hspace=0.45, wspace=0.3, left=0.07, right=0.98,
-                             bottom=0.06, top=1.0 - 0.5 / (3.9 * nrow + 0.4))
+                             bottom=0.5 / height, top=1.0 - 0.9 / height)
     states = {r["line"]: r for r in meas.line_rows}
     unit = meas.flux_unit.to_string() if meas.flux_unit is not None else ""
     for k, gf in enumerate(groups):
@@ -58,7 +59,10 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
                     label="masked")
         ax.plot(m.wave, model, color="C3", lw=1.2, label="model")
         ax.plot(m.wave, cont, color="C0", lw=0.8, ls="--", label="continuum")
-        top = np.nanmax(np.where(good, m.flux, np.nan))
+        top = float(np.nanmax(np.where(good, np.maximum(m.flux, model), np.nan)))
+        bottom = float(np.nanmin(np.where(good, m.flux - m.error, np.nan)))
+        span = max(top - bottom, 1e-30)
+        ax.set_ylim(bottom - 0.05 * span, top + 0.55 * span)
         for i, key in enumerate(gf.keys):
             mu = m.rest[i] * (1 + fit.z)
             r = states.get(key, {})
@@ -68,7 +72,7 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
             if snr is not None and np.isfinite(snr):
                 lab += f" S/N={snr:.1f}"
             ax.axvline(mu, color="C2" if st == "detected" else "C1", lw=0.6, ls=":")
-            ax.text(mu, top * (1.0 + 0.12 * (i % 2)), lab, fontsize=6, ha="center",
+            ax.text(mu, top + (0.04 + 0.25 * (i % 2)) * span, lab, fontsize=6, ha="center",
                     va="bottom")
         ax.set_title(f"{gf.group} ({gf.kinematics})", fontsize=9)
         ax.set_ylabel(f"flux [{unit}]" if unit else "flux", fontsize=7)
@@ -87,7 +91,7 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
     fig.suptitle(f"{meas.name}  z={row.get('z', float('nan')):.5f}  N2={n2s} "
                  f"({row.get('n2_state')}, significance "
                  f"{row.get('significance') if row.get('significance') is None else round(row['significance'], 1)})",
-                 fontsize=10)
+                 fontsize=10, y=1.0 - 0.25 / height)
     if not groups:
         fig.text(0.5, 0.5, "no group fitted", ha="center")
     path = Path(path)
