@@ -87,13 +87,12 @@ def _check_demo_products(out, printed):
     assert "<" in (out / "tables" / "line_measurements.tex").read_text()   # N2 limits
     pngs = [out / "comparison" / "comparison.png", out / "figures" / "oh_distribution.png",
             out / "figures" / "sfr_distribution.png", out / "figures" / "bpt.png",
-            out / "recovery.png"] + sorted((out / "measure" / "plots").glob("*.png"))
-    assert len(pngs) == 5 + 8
+            out / "recovery.png"]
     for p in pngs:
         _png_has_content(p)
         pdf = p.with_suffix(".pdf")
-        if p.parent.name != "plots":
-            assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 3000
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 3000
+    assert not (out / "measure" / "plots").exists()      # fit figures only with --fit-plots
 
     # ---- the chain recovers what was injected
     rec = read_table(out / "recovery.ecsv")
@@ -169,7 +168,7 @@ def test_chain_reports_a_bad_spectrum_and_runs_without_selection(tmp_path):
     bad = tmp_path / "n" / "spectra" / "broken.fits"
     bad.write_bytes(b"SIMPLE  =                    T" + b" " * 50)
     res = run_analysis_chain(night.spectra + [bad], night.targets, None, tmp_path / "out",
-                             observing_log=night.observing_log,
+                             observing_log=night.observing_log, fit_plots=True,
                              figure_formats=("png",))
     assert len(res.measurements) == 2
     assert len(res.failures) == 1 and "broken.fits" in res.failures[0][0]
@@ -180,6 +179,9 @@ def test_chain_reports_a_bad_spectrum_and_runs_without_selection(tmp_path):
     assert list(derived["name"]) == list(night.truth_table["name"])
     assert {p.name for p in res.table_files} >= {"observing_log.tex", "line_measurements.mrt"}
     assert res.figures and all(f.exists() for fs in res.figures.values() for f in fs)
+    assert len(res.fit_figures) == 2
+    for p in res.fit_figures:
+        _png_has_content(p)
     assert set(res.timings) == {"measure", "derive", "compare", "tables", "figures"}
     with pytest.raises(Exception, match="no spectrum could be measured"):
         run_analysis_chain([bad], None, None, tmp_path / "out2")

@@ -17,6 +17,7 @@ _STAGE_TEXT = {"simulate": "simulating the night", "measure": "measuring lines",
                "recovery": "checking against the truth"}
 
 
+_OUTCOME = {"upper_outlier": "above band", "lower_outlier": "below band"}
 _STATE_SHORT = {"detected": "det", "upper_limit": "limit", "not_covered": "n/c",
                 "failed": "failed"}
 
@@ -40,9 +41,9 @@ def demo(
     setup: list[str] = typer.Option(["int_ids_r632v", "goodman_400"], "--setup", "-s",
                                     help="Set-up(s) of the night; repeat for several."),
     fmt: str = typer.Option("fits", "--format", "-f", help="Spectrum format: fits or ecsv."),
-    fit_plots: bool = typer.Option(True, "--fit-plots/--no-fit-plots",
-                                   help="Line-fit figure of every object in "
-                                        "OUTDIR/measure/plots/."),
+    fit_plots: bool = typer.Option(False, "--fit-plots/--no-fit-plots",
+                                   help="Also draw the line-fit figure of every object "
+                                        "(OUTDIR/measure/plots/; ~2 s each)."),
 ):
     """Simulate a follow-up night of CNN-selected XMP candidates and analyse it end to end.
 
@@ -60,7 +61,7 @@ def demo(
 
         xmpspec demo demo_out
         xmpspec demo demo_out --seed 7 --n-targets 12
-        xmpspec demo demo_out --setup goodman_400 --format ecsv --no-fit-plots
+        xmpspec demo demo_out --setup goodman_400 --format ecsv --fit-plots
     """
     from ..cli.cmd_simulate import _check_format
     from ..simulate.demo import recovery_text, run_demo
@@ -111,9 +112,9 @@ def _print_summary(run, seed: int, outdir: Path, recovery_text) -> None:
         ct = chain.comparison.table
         cmp = {str(n): str(o) for n, o in zip(ct["name"], ct["outcome"], strict=True)}
     tab = RichTable(title=f"simulated night (seed {seed}): measured vs injected",
-                    box=None, padding=(0, 1), header_style="bold")
-    for col in ("name", "z", "N2 true", "N2 measured", "state", "N2 CNN", "vs CNN",
-                "O/H (N2)"):
+                    box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for col in ("name", "z", "N2 true", "N2 meas", "state", "N2 CNN", "vs CNN",
+                "O/H N2"):
         tab.add_column(col, no_wrap=True)
     der = chain.derived_table
     didx = {str(n): i for i, n in enumerate(der["name"])}
@@ -131,8 +132,9 @@ def _print_summary(run, seed: int, outdir: Path, recovery_text) -> None:
         oh = d["oh_n2"]
         oh_txt = "-" if np.ma.is_masked(oh) else (
             f"{'<' if d['oh_n2_upper_limit'] else ''}{oh:.2f}")
-        tab.add_row(name, f"{row['z']:.5f}", f"{row['n2_true']:.2f}", n2m, state_txt,
-                    f"{t['n2_cnn']:.2f}", cmp.get(name, "-").replace("_", " "), oh_txt)
+        tab.add_row(name, f"{row['z']:.4f}", f"{row['n2_true']:.2f}", n2m, state_txt,
+                    f"{t['n2_cnn']:.2f}", _OUTCOME.get(cmp.get(name, "-"), cmp.get(name, "-")),
+                    oh_txt)
     console.print(tab)
     console.print(recovery_text(run.recovery_summary), highlight=False, markup=False)
     if chain.comparison is not None:

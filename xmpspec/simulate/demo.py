@@ -516,7 +516,7 @@ class DemoRun:
 
 def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
              setups: tuple[str, ...] = ("int_ids_r632v", "goodman_400"), fmt: str = "fits",
-             fit_plots: bool = True, config: Config | None = None, progress=None,
+             fit_plots: bool = False, config: Config | None = None, progress=None,
              on_stage=None) -> DemoRun:
     """Simulate the demo night and run the whole analysis chain on it.
 
