@@ -33,7 +33,11 @@ def night_cmd(
     import inspect
 
     from ..errors import InputError
+    from ..reduce.pipeline import quiet_pypeit
     from ..reduce.registry import get_instrument
+    from .common import state
+
+    quiet_pypeit(state.verbose)
 
     plugin = get_instrument(instrument)
     if not plugin.simulator:

@@ -17,19 +17,17 @@ __all__ = ["summary_table", "write_summary", "reduce_files", "run_night", "Night
 log = logging.getLogger("xmpspec.reduce")
 
 
-def quiet_pypeit(verbose: bool = False) -> None:
-    """Lower PypeIt's console logging to warnings (unless ``verbose``)."""
+def quiet_pypeit(verbose: bool = False, log_file: str | Path | None = None) -> None:
+    """Send PypeIt's console logging to warnings only (unless ``verbose``).
+
+    With ``log_file``, PypeIt's full log (INFO) is written there.
+    """
     try:
         from pypeit import log as plog
         level = logging.DEBUG if verbose else logging.WARNING
-        for lg in (plog, logging.getLogger("pypeit")):
-            try:
-                lg.setLevel(level)
-                for h in getattr(lg, "handlers", []):
-                    h.setLevel(level)
-            except Exception:  # noqa: BLE001
-                pass
-    except Exception:  # noqa: BLE001
+        plog.init(level=level, log_file=str(log_file) if log_file else None,
+                  log_file_level=logging.INFO if log_file else None)
+    except Exception:  # noqa: BLE001 - logging must never stop a reduction
         pass
 
 

@@ -156,6 +156,10 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     windows = parse_windows(settings.get("sky_protect", ""))
 
     from pypeit.pypeit import PypeIt
+
+    from .pipeline import quiet_pypeit
+    quiet_pypeit(logging.getLogger("xmpspec").getEffectiveLevel() <= logging.DEBUG,
+                 log_file=redux / "pypeit.log")
     t0 = time.time()
     if windows:
         install_pypeit_hook(windows)
@@ -309,7 +313,7 @@ def _sensfunc(std_spec1d: Path, redux: Path, pf) -> Path:
         for k in keys:
             if k.upper() in hdul[0].header:
                 primary_hdr[k.upper()] = hdul[0].header[k.upper()]
-    sobj = sensfunc.SensFunc.get_instance(str(std_spec1d), str(out), par["sensfunc"],
+    sobj = sensfunc.SensFunc.get_instance([str(std_spec1d)], str(out), par["sensfunc"],
                                           par_fluxcalib=par["fluxcalib"], chk_version=False)
     sobj.run()
     sobj.to_file(str(out), primary_hdr=primary_hdr, overwrite=True)

@@ -14,8 +14,8 @@ lines that fall inside a window are then not subtracted there: windows are
 only as wide as the line (3 FWHM + 300 km/s on each side).
 
 :func:`install_pypeit_hook` applies this to PypeIt's global sky model right
-before extraction (with ``no_local_sky = True`` so that no local re-fit undoes
-it).
+before extraction (with ``no_local_sky = True`` so that a local re-fit, used by
+optimal extraction, does not undo it).
 """
 
 from __future__ import annotations
@@ -99,32 +99,35 @@ _WINDOWS: list[tuple[float, float]] = []
 def install_pypeit_hook(windows) -> None:
     """Protect the given windows in PypeIt's sky model before every extraction.
 
-    Wraps :meth:`pypeit.extraction.Extract.local_skysub_extract` of the
-    long-slit and echelle extraction classes (idempotent; the windows are
-    replaced on each call). Standard-star frames are left alone.
+    Wraps :meth:`pypeit.extraction.Extract.extract` (used by boxcar-only
+    extraction with the global sky and by local-sky/optimal extraction;
+    idempotent, the windows are replaced on each call). Standard-star frames
+    are left alone.
     """
     from pypeit import extraction
 
     _WINDOWS[:] = [tuple(map(float, w)) for w in windows]
-    for cls in (extraction.MultiSlitExtract, extraction.EchelleExtract):
-        if cls in _ORIGINAL:
-            continue
-        orig = cls.local_skysub_extract
-        _ORIGINAL[cls] = orig
+    cls = extraction.Extract
+    if cls in _ORIGINAL:
+        return
+    orig = cls.extract
+    _ORIGINAL[cls] = orig
 
-        def wrapped(self, global_sky, sobjs, *args, _orig=orig, **kwargs):
-            if _WINDOWS and not getattr(self, "std_redux", False) and self.waveimg is not None:
-                global_sky, n = protect_sky_model(global_sky, self.waveimg, _WINDOWS)
-                log.info("sky protection: %d pixels in %d window(s) set to the neighbouring "
-                         "background", n, len(_WINDOWS))
-            return _orig(self, global_sky, sobjs, *args, **kwargs)
+    def wrapped(self, global_sky, *args, _orig=orig, **kwargs):
+        # Extract.extract() is the single entry of both boxcar-only (global sky)
+        # and local-sky/optimal extractions: protect the sky model it receives
+        if _WINDOWS and not getattr(self, "std_redux", False) and self.waveimg is not None:
+            global_sky, n = protect_sky_model(global_sky, self.waveimg, _WINDOWS)
+            log.info("sky protection: %d pixels in %d window(s) set to the neighbouring "
+                     "background", n, len(_WINDOWS))
+        return _orig(self, global_sky, *args, **kwargs)
 
-        cls.local_skysub_extract = wrapped
+    cls.extract = wrapped
 
 
 def uninstall_pypeit_hook() -> None:
     """Restore PypeIt's original extraction methods."""
     for cls, orig in list(_ORIGINAL.items()):
-        cls.local_skysub_extract = orig
+        cls.extract = orig
         del _ORIGINAL[cls]
     _WINDOWS.clear()

@@ -366,6 +366,7 @@ class NightPlan:
     n_flat: int = 1
     n_arc: int = 1
     n_science: int = 2
+    n_standard: int = 1
     science_exptime: float = 800.0
     standard_exptime: float = 60.0
     flat_exptime: float = 5.0
@@ -518,14 +519,15 @@ def simulate_longslit_night(sim: LongslitSimulator, outdir: str | Path,
     m = sim.model
     response = pixel_response((m.nspec, m.nspat), rng)
     jobs = []
-    for i in range(plan.n_bias):
+    for _ in range(plan.n_bias):
         jobs.append(("bias", "Bias", 0.0, 1.0, None))
-    for i in range(plan.n_flat):
+    for _ in range(plan.n_flat):
         jobs.append(("flat", "Flat", plan.flat_exptime, 1.0, None))
-    for i in range(plan.n_arc):
+    for _ in range(plan.n_arc):
         jobs.append(("arc", sim.lamp_names or "Arc", plan.arc_exptime, 1.0, None))
-    jobs.append(("standard", sim.standard["name"], plan.standard_exptime, plan.standard_airmass,
-                 None))
+    for _ in range(plan.n_standard):
+        jobs.append(("standard", sim.standard["name"], plan.standard_exptime,
+                     plan.standard_airmass, None))
     truth_rows, fluxes_of = [], {}
     for g in galaxies:
         fl, params = hii_line_fluxes(g.halpha_flux, g.n2, z=g.z, config=cfg)

@@ -14,10 +14,15 @@ RDNOISE and the LAMP_* switches ('TRUE'/'FALSE').
 
 Arcs are the real HgArNe comparison lamp of the Goodman pipeline's library
 (``../shared/data/goodman_lamps/goodman_comp_400M1_HgArNe.fits``, unbinned
-4060 pixels), binned 2x and placed with a small shift on the detector. Its
-GSP_Pnnn/GSP_Annn cards (0-based pixel, air wavelength) fix the truth
-wavelength solution: a cubic fit (RMS 0.14 A = 0.07 binned pixel), converted
-to vacuum.
+4060 pixels). Its GSP_Pnnn/GSP_Annn cards (0-based pixel, air wavelength)
+give its wavelength scale (cubic fit, RMS 0.14 A), converted to vacuum. That
+lamp was taken with the *red* camera, whose dispersion differs from the blue
+camera's by up to ~10 pixels across the chip (enough to make PypeIt misidentify
+the blue Hg lines), so the simulated detector follows the blue camera: its
+truth wavelength solution is a quintic fit to the wavelengths of PypeIt's
+blue-camera template ``soar_goodman_blue_400_SYZY.fits`` (shifted by a few
+pixels), and the lamp spectrum is integrated over each pixel's wavelength
+range.
 """
 
 from __future__ import annotations
@@ -106,11 +111,14 @@ def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
 
     st = get_setup("goodman_400")
     flux, pairs, poly, _ = lamp_solution(lamp_file or default_lamp_file())
-    binx = 2
+    # The detector: the blue camera's dispersion, i.e. PypeIt's 400_SYZY template
+    # wavelengths (vacuum) per binned pixel, shifted by SHIFT pixels on the chip.
+    twave = _blue_template_wave()
+    nt = twave.size
+    coef = np.polynomial.polynomial.polyfit(np.arange(nt) - nt / 2, twave, 5)
 
     def wave_of_pix(p):
-        u_unb = binx * (np.asarray(p, float) - SHIFT) + 0.5 * (binx - 1)
-        return air_to_vacuum(poly(u_unb) * u.AA).to_value(u.AA)
+        return np.polynomial.polynomial.polyval(np.asarray(p, float) - SHIFT - nt / 2, coef)
 
     from .spectra import effective_area
 
@@ -123,18 +131,18 @@ def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
         slit_lo=12.0, slit_hi=nspat - 12.0, effective_area=area,
         extinction=extinction_curve(st.site), gain=st.gain, read_noise=st.read_noise,
         bias_level=700.0)
-    # arc: bin the unbinned lamp 2x, background removed, placed with SHIFT
-    lamp = flux - np.percentile(flux, 20)
-    nb = lamp.size // binx
-    binned = lamp[:nb * binx].reshape(nb, binx).sum(axis=1)
-    arc = np.zeros(NSPEC)
-    lo, hi = SHIFT, min(NSPEC, SHIFT + nb)
-    arc[lo:hi] = binned[:hi - lo]
+    # arc: the real lamp put on a vacuum wavelength scale by its GSP solution, then
+    # integrated over the wavelength range of each detector pixel
+    lamp = np.clip(flux - np.percentile(flux, 20), 0, None)
+    u_edges = np.arange(lamp.size + 1) - 0.5
+    lam_edges = air_to_vacuum(poly(u_edges) * u.AA).to_value(u.AA)
+    cum = np.concatenate([[0.0], np.cumsum(lamp)])
+    pix_edges = model.wave_edges
+    arc = np.diff(np.interp(pix_edges, lam_edges, cum, left=0.0, right=cum[-1]))
     arc = np.clip(arc, 0, None) / arc.max()
-    pix_lines = pairs[:, 0] / binx + SHIFT
-    inside = (pix_lines > 0) & (pix_lines < NSPEC - 1)
-    arc_range = tuple(air_to_vacuum(np.array([pairs[inside, 1].min(), pairs[inside, 1].max()])
-                                    * u.AA).to_value(u.AA))
+    lines_vac = air_to_vacuum(pairs[:, 1] * u.AA).to_value(u.AA)
+    inside = (lines_vac > pix_edges.min()) & (lines_vac < pix_edges.max())
+    arc_range = (float(lines_vac[inside].min()), float(lines_vac[inside].max()))
     # quartz lamp: a 3200 K black body times the throughput shape
     w = model.wave
     bb = 1 / (w**5 * (np.exp(1.4388e8 / (w * 3200.0)) - 1))
@@ -184,6 +192,22 @@ def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
                              arc_spectrum=arc, arc_range=arc_range, flat_spectrum=flat,
                              standard=std, header=header, write=write, extension=".fits.fz",
                              lamp_names="HgArNe")
+
+
+def _blue_template_wave() -> np.ndarray:
+    """Vacuum wavelengths per binned pixel of PypeIt's blue-camera 400_SYZY template."""
+    from astropy.io import fits
+    from pypeit import dataPaths
+
+    from ..errors import ReferenceDataError
+    try:
+        path = dataPaths.reid_arxiv.get_file_path("soar_goodman_blue_400_SYZY.fits")
+        with fits.open(path) as hdul:
+            return np.asarray(hdul[1].data["wave"], float)
+    except Exception as exc:  # noqa: BLE001
+        raise ReferenceDataError(f"Goodman 400_SYZY template not available ({exc}); import it "
+                                 "with `xmpspec cache import ../shared/pypeit-data`",
+                                 "soar_goodman_blue_400_SYZY.fits") from exc
 
 
 def default_galaxies() -> list[Galaxy]:

@@ -18,7 +18,7 @@ SLITWID (arcsec), CCDSUM (``"1 1"``), DETECTOR (``REDPLUS2``), CAGLAMPS
 ``[x1:x2,y1:y2]``). Detector: 0.44"/pix, gain 0.91 e-/ADU, read noise 3.5 e-.
 
 Frame typing: bias = IMAGETYP bias/zero; flat = flat with the tungsten
-lamp; arc = arc; object frames are ``standard`` within 20' of a star of
+lamp (CAGLAMPS not ``Off``); arc = arc with a lamp on; object frames are ``standard`` within 20' of a star of
 PypeIt's flux-standard archives and ``science`` otherwise (exposure times
 overlap too much at the INT to separate them).
 
@@ -194,9 +194,9 @@ def _define_spectrograph():
             if ftype == "bias":
                 return good_exp & np.isin(idname, ["bias", "zero"])
             if ftype in ("pixelflat", "trace", "illumflat"):
-                return good_exp & (idname == "flat")
+                return good_exp & (idname == "flat") & (lamps != "OFF")
             if ftype in ("arc", "tilt"):
-                return good_exp & (idname == "arc")
+                return good_exp & (idname == "arc") & (lamps != "OFF")
             return np.zeros(len(fitstbl), dtype=bool)
 
     _SPEC_CLASS = INTIDSRedPlus2Spectrograph
