@@ -83,3 +83,16 @@ def test_measure_help_has_examples():
     res = CliRunner().invoke(app, ["measure", "--help"])
     assert res.exit_code == 0
     assert "Examples:" in res.output and "--targets" in res.output and "--mcmc" in res.output
+
+
+def test_measure_sdss_file(tmp_path):
+    """An SDSS spec-*.fits file (reader of the io layer): redshift from SPECOBJ."""
+    from test_io_sdss import make_sdss
+    path, wave, flux, ivar = make_sdss(tmp_path / "spec-0266-51602-0003.fits")
+    out = tmp_path / "o"
+    assert main(["measure", str(path), "-o", str(out)]) == 0
+    objs = read_table(out / "objects.ecsv")
+    assert objs["z_source"][0] == "spectrum" and objs["setup"][0] == "sdss"
+    # the file has one Gaussian line at Halpha: 30 x 2.5 A x sqrt(2 pi) = 188
+    assert abs(objs["f_ha"][0] - 188.0) < 5 * objs["f_ha_err"][0]
+    assert objs["n2_state"][0] == "upper_limit" and objs["n2_upper_limit"][0]
