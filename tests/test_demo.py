@@ -87,6 +87,7 @@ def _check_demo_products(out, printed):
     assert "<" in (out / "tables" / "line_measurements.tex").read_text()   # N2 limits
     pngs = [out / "comparison" / "comparison.png", out / "figures" / "oh_distribution.png",
             out / "figures" / "sfr_distribution.png", out / "figures" / "bpt.png",
+            out / "figures" / "mstar_distribution.png",
             out / "recovery.png"]
     for p in pngs:
         _png_has_content(p)
@@ -107,6 +108,12 @@ def _check_demo_products(out, printed):
     # Halpha fluxes (bright, S/N > 20) within 5 % of the injected ones; redshifts exact
     assert np.all(np.abs(np.asarray(rec["f_ha_ratio"]) - 1) < 0.05)
     assert np.all(np.abs(np.asarray(rec["z"]) - np.asarray(rec["z_true"])) < 1e-4)
+    # stellar masses from the simulated r, i photometry
+    phot = read_table(out / "photometry.ecsv")
+    assert list(phot["name"]) == list(truth["name"])
+    lm, lme, lmt = (np.asarray(rec[c], float) for c in ("log_mstar", "log_mstar_err",
+                                                        "log_mstar_true"))
+    assert np.all(np.abs(lm - lmt) <= 3 * lme + 0.01)
     summary = (out / "recovery.txt").read_text()
     assert f"{int(det.sum())}/{int(det.sum())} within 3 sigma" in summary
 

@@ -49,8 +49,9 @@ def demo(
 
     Simulates reduced, flux-calibrated spectra of a small night (OUTDIR/spectra/,
     with targets.ecsv, the CNN selection catalogue selection.ecsv,
-    observing_log.ecsv and the injected truth truth.ecsv), then runs the
-    analysis chain on them exactly as the commands do: measure
+    observing_log.ecsv, r/i photometry photometry.ecsv and the injected truth
+    truth.ecsv), then runs the analysis chain on them exactly as the commands
+    do: measure
     (OUTDIR/measure/), derive (OUTDIR/derived.ecsv), compare with the CNN
     (OUTDIR/comparison/), paper tables (OUTDIR/tables/) and figures
     (OUTDIR/figures/). Finally it checks the measurements against what was
@@ -153,6 +154,7 @@ def _print_summary(run, seed: int, outdir: Path, recovery_text) -> None:
         ("targets", night.targets, "targets of the night (name, z, ra, dec, ebv_mw, ...)"),
         ("selection", night.selection, "CNN selection catalogue"),
         ("observing log", night.observing_log, "instrument, date, exposures"),
+        ("photometry", night.photometry, "r, i magnitudes (stellar masses)"),
         ("truth", night.truth, "injected fluxes, N2, Te, expected S/N (+ .fits)"),
         ("lines", chain.lines, "per-line fluxes, EWs, states (+ .fits)"),
         ("objects", chain.objects, "per-object N2, O3, O3N2 (+ .fits)"),

@@ -60,6 +60,10 @@ class DemoNight:
         Observing log (``observing_log.ecsv``: name, ra, dec, n2_cnn,
         n2_cnn_err, instrument, obsdate, exptime_s, nexp), the columns of the
         published follow-up log.
+    photometry : Path
+        SDSS-like r, i AB magnitudes (``photometry.ecsv``: name, r, r_err, i,
+        i_err; observed, i.e. with Galactic extinction) for the stellar masses;
+        the injected ``log_mstar`` and ``r_i`` are in the truth table.
     truth_table : Table
         The truth catalogue in memory.
     """
@@ -70,6 +74,7 @@ class DemoNight:
     targets: Path | None = None
     selection: Path | None = None
     observing_log: Path | None = None
+    photometry: Path | None = None
     truth_table: Table | None = None
 
 
@@ -207,12 +212,14 @@ def simulate_demo_night(outdir: str | Path, seed: int = 2024, n_targets: int = 8
         if progress is not None:
             progress()
     table = truth_table(truths, cfg)
+    phot = _photometry(table, np.random.default_rng([seed, 1]), cfg)
     night.truth_table = table
     night.truth = write_table(table, outdir / "truth", provenance=prov,
                               formats=("ecsv", "fits"))[0]
     night.targets = write_table(targets_table(table), outdir / "targets.ecsv",
                                 provenance=prov)[0]
     night.selection = write_table(selection, outdir / "selection.ecsv", provenance=prov)[0]
+    night.photometry = write_table(phot, outdir / "photometry.ecsv", provenance=prov)[0]
     log = Table()
     for col in ("name", "ra", "dec", "n2_cnn", "n2_cnn_err", "instrument"):
         log[col] = table[col]
@@ -223,6 +230,48 @@ def simulate_demo_night(outdir: str | Path, seed: int = 2024, n_targets: int = 8
     return night
 
 
+def _photometry(truth: Table, rng: np.random.Generator, cfg: Config) -> Table:
+    """r, i magnitudes of the targets from an injected stellar mass (Bell et al. 2003).
+
+    log M* is drawn between 6 and 8.5 (XMP dwarfs) and r - i between -0.4 and
+    0.2 (blue, line-dominated); the magnitudes invert the ``[mass]``
+    relation of science.md at the luminosity distance of the injected
+    redshift, are reddened by the Galactic E(B-V) of the target, and carry
+    0.02-0.05 mag of noise. Adds ``log_mstar`` and ``r_i`` to ``truth``.
+    """
+    import astropy.units as u
+
+    from ..physics.distances import luminosity_distance
+    from ..physics.dust import mw_a_lambda
+    m = cfg["mass"]
+    n = len(truth)
+    logm = rng.uniform(6.0, 8.5, n)
+    ri = rng.uniform(-0.4, 0.2, n)
+    dl, _ = luminosity_distance(np.asarray(truth["z"], float), config=cfg)
+    log_li = logm - float(m["bell03_a"]) - float(m["bell03_b"]) * ri - float(m["chabrier_offset"])
+    i0 = float(m["mi_sun"]) - 2.5 * log_li + 5 * np.log10(dl.to_value(u.pc) / 10.0)
+    ebv = np.asarray(truth["ebv_mw"], float)
+    a_r = mw_a_lambda(np.full(n, float(m["r_wave"])) * u.AA, ebv, cfg)
+    a_i = mw_a_lambda(np.full(n, float(m["i_wave"])) * u.AA, ebv, cfg)
+    r_err = rng.uniform(0.02, 0.05, n)
+    i_err = rng.uniform(0.02, 0.05, n)
+    phot = Table()
+    phot["name"] = truth["name"]
+    phot["r"] = np.round(i0 + ri + a_r + rng.normal(0.0, r_err), 3)
+    phot["r_err"] = np.round(r_err, 3)
+    phot["i"] = np.round(i0 + a_i + rng.normal(0.0, i_err), 3)
+    phot["i_err"] = np.round(i_err, 3)
+    for c in ("r", "r_err", "i", "i_err"):
+        phot[c].unit = u.mag
+    phot.meta["description"] = ("simulated SDSS r, i AB magnitudes (with Galactic extinction) "
+                                "from the injected stellar mass, Bell et al. 2003")
+    truth["log_mstar"] = logm
+    truth["log_mstar"].description = "injected log10(M*/Msun), Chabrier"
+    truth["r_i"] = ri
+    truth["r_i"].description = "injected intrinsic r - i (AB)"
+    return phot
+
+
 def _night_date(setup: str, offset: int) -> str:
     import datetime as dt
     start = dt.date.fromisoformat(DEMO_RUN_START.get(setup, "2024-01-10"))
@@ -231,6 +280,11 @@ def _night_date(setup: str, offset: int) -> str:
 
 #: Lines whose measured fluxes the recovery check compares with the truth.
 RECOVERY_LINES = ("ha", "hb", "oiii5008", "nii6585")
+#: Derived quantities compared with the truth: (derived column, truth column, label, unit).
+DERIVED_CHECKS = (("ebv_balmer", "ebv", "E(B-V) Balmer", "mag"),
+                  ("oh_n2", "oh_n2", "12+log(O/H) N2 (detections)", "dex"),
+                  ("te_oiii", "te", "Te[OIII]", "K"),
+                  ("log_mstar", "log_mstar", "log M*", "dex"))
 
 
 def _col(table: Table, name: str) -> np.ma.MaskedArray:
@@ -274,7 +328,8 @@ def recovery_table(measured: Table, truth: Table, nsigma: float = 3.0) -> Table:
         ``n2_upper_limit``, ``n2_true``, ``n2_pull``, ``n2_recovered``; for each
         of :data:`RECOVERY_LINES` ``f_<key>``, ``f_<key>_err``, ``f_<key>_true``,
         ``f_<key>_ratio``, ``f_<key>_pull`` (detections only); ``ebv_balmer``
-        vs ``ebv_true``, ``oh_n2`` vs ``oh_n2_true``, ``te_oiii`` vs ``te_true``.
+        vs ``ebv_true``, ``oh_n2`` vs ``oh_n2_true``, ``te_oiii`` vs ``te_true``,
+        ``log_mstar`` vs ``log_mstar_true`` (each with ``_err``).
         ``meta['nsigma']`` holds ``nsigma``.
 
     Raises
@@ -346,8 +401,9 @@ def recovery_table(measured: Table, truth: Table, nsigma: float = 3.0) -> Table:
         put(f"{fk}_ratio", f / np.ma.masked_where(ft <= 0, ft), desc="measured / injected")
         put(f"{fk}_pull", np.ma.masked_where(fe.filled(0) <= 0, (f - ft) / fe),
             desc="(measured - injected) / error")
-    for meas_col, true_col, unit_ in (("ebv_balmer", "ebv", "mag"), ("oh_n2", "oh_n2", None),
-                                      ("te_oiii", "te", "K")):
+    units = {"mag": "mag", "K": "K"}
+    for meas_col, true_col, _label, unit_ in DERIVED_CHECKS:
+        unit_ = units.get(unit_)
         put(meas_col, _col(m, meas_col), unit_)
         put(f"{meas_col}_err", _col(m, f"{meas_col}_err"), unit_)
         put(f"{true_col}_true", _col(tr, true_col), unit_)
@@ -367,7 +423,9 @@ def recovery_summary(rec: Table) -> dict:
         ``nsigma``), ``n2_pull_mean``, ``n2_pull_std``, ``n2_bias_dex`` (median
         N2 - N2_true of detections); ``n_upper_limit``, ``n_limit_consistent``;
         ``n_state_as_expected`` (measured state = expected state at the gate);
-        per line ``<key>_median_ratio`` and ``<key>_pull_std``; ``dz_max``.
+        per line ``<key>_median_ratio`` and ``<key>_pull_std``; ``dz_max``; for
+        each of :data:`DERIVED_CHECKS` ``<col>_n``, ``<col>_median_diff`` and
+        ``<col>_pull_std``.
     """
     det = np.asarray(rec["n2_state"] == "detected")
     ul = np.asarray(rec["n2_upper_limit"], dtype=bool)
@@ -397,6 +455,17 @@ def recovery_summary(rec: Table) -> dict:
                            if hasattr(rec["z"] - rec["z_true"], "filled")
                            else rec["z"] - rec["z_true"], float))
     out["dz_max"] = float(np.nanmax(dz)) if np.isfinite(dz).any() else float("nan")
+    for meas, true, _label, _unit in DERIVED_CHECKS:
+        v, e, t = _col(rec, meas), _col(rec, f"{meas}_err"), _col(rec, f"{true}_true")
+        ok = ~(np.ma.getmaskarray(v) | np.ma.getmaskarray(t))
+        if meas == "oh_n2":     # O/H from N2 detections only (limits are limits)
+            ok &= det
+        d = (v - t).filled(np.nan)[ok]
+        good = ok & ~np.ma.getmaskarray(e) & (e.filled(0) > 0)
+        pull = ((v - t) / np.ma.where(e > 0, e, 1.0)).filled(np.nan)[good]
+        out[f"{meas}_n"] = int(ok.sum())
+        out[f"{meas}_median_diff"] = float(np.median(d)) if len(d) else float("nan")
+        out[f"{meas}_pull_std"] = float(np.std(pull, ddof=1)) if len(pull) > 1 else float("nan")
     return out
 
 
@@ -416,6 +485,11 @@ def recovery_text(summary: dict) -> str:
         lines.append(f"F({k}): measured/injected median {s[f'{k}_median_ratio']:.3f}, pull std "
                      f"{s[f'{k}_pull_std']:.2f} ({s[f'{k}_n']} detections)")
     lines.append(f"redshift: max |z - z_true| = {s['dz_max']:.1e}")
+    for meas, _true, label, unit in DERIVED_CHECKS:
+        if s.get(f"{meas}_n"):
+            lines.append(f"{label}: median measured - injected {s[f'{meas}_median_diff']:+.3g}"
+                         f"{' ' + unit if unit else ''}, pull std {s[f'{meas}_pull_std']:.2f} "
+                         f"({s[f'{meas}_n']} objects)")
     return "\n".join(lines) + "\n"
 
 
@@ -558,6 +632,7 @@ def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
     timings["simulate"] = (time.perf_counter() - t0, time.process_time() - c0)
     chain = run_analysis_chain(night.spectra, night.targets, night.selection, outdir, cfg,
                                observing_log=night.observing_log, fit_plots=fit_plots,
+                               photometry=night.photometry,
                                progress=progress, on_stage=on_stage)
     timings.update(chain.timings)
     if on_stage is not None:
