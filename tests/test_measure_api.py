@@ -261,3 +261,16 @@ def test_very_high_ew_lines_with_almost_no_continuum():
         assert abs(r["gauss_flux"] - truth[f"f_{key}"]) < 5 * r["gauss_flux_err"]
         # EW is large and positive, or masked when the continuum is not positive
         assert r["ew"] is None or r["ew"] > 300
+
+
+def test_failed_free_fits_are_reported_not_silent(goodman):
+    spec, truth = goodman
+    cfg = CFG.updated({"measure.max_shift_kms": 1e-6})   # any centre shift 'fails'
+    m = measure_spectrum(spec, config=cfg)
+    assert "free-kinematics fit failed" in m.row["notes"]
+    assert "centre moved" in m.row["notes"]
+    rows = {r["line"]: r for r in m.line_rows}
+    # the lines are still measured, with tied kinematics, and say why
+    assert rows["ha"]["state"] == "detected"
+    assert rows["ha"]["kinematics"].startswith("tied")
+    assert abs(rows["ha"]["flux"] - truth["f_ha"]) < 5 * rows["ha"]["flux_err"]

@@ -87,6 +87,7 @@ class GroupFit:
     snr: float = 0.0
     message: str = ""
     mcmc: dict | None = None
+    fallback: str = ""
 
     @property
     def ok(self) -> bool:
@@ -419,11 +420,14 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
                 gfits[g] = GroupFit(g, keys, free_keys, model, res, "free",
                                     _snr(res, len(free_keys)))
                 continue
-            notes.append(f"{g}: free-kinematics fit failed ({res.message}); "
-                         f"kinematics tied to {kname}")
+            fallback = (f"free-kinematics fit failed ({res.message}); kinematics tied to "
+                        f"{kname}")
+            notes.append(f"{g}: {fallback}")
+        else:
+            fallback = ""
         lin = _do_fit(model, kz, ksv, False, mcfg, fitter)
         gf = GroupFit(g, keys, free_keys, model, lin, f"tied:{kname}", _snr(lin, len(free_keys)),
-                      "" if lin.success else lin.message)
+                      "" if lin.success else lin.message, fallback=fallback)
         gfits[g] = gf
 
     # ---- redshift from the free groups
@@ -525,7 +529,9 @@ def _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes
                 r["ew"] = d["flux"] / cont / (1.0 + fit.z)
                 r["ew_err"] = math.sqrt(max(var, 0.0)) / (1.0 + fit.z)
             _set_state(r, d, gate, ulsig)
-            if gf.kinematics != "free":
+            if gf.fallback:
+                r["note"] = _join(r["note"], gf.fallback)
+            elif gf.kinematics != "free":
                 r["note"] = _join(r["note"], f"kinematics {gf.kinematics}")
         if model.abs_mode == "fit" and model.n_abs:
             for j, li in enumerate(model.abs_lines):
