@@ -41,7 +41,8 @@ def measure(
                                                     "percentiles, limits at the 97.7 "
                                                     "percentile."),
     plots: bool = typer.Option(False, "--plots", help="One fit figure per object in "
-                                                      "OUTDIR/plots/."),
+                                                      "OUTDIR/plots/ (with --mcmc also a "
+                                                      "corner plot of the Halpha group)."),
     ignore_bad_errors: bool = typer.Option(False, "--ignore-bad-errors",
                                            help="Mask zero/negative-error pixels instead of "
                                                 "failing."),
@@ -145,6 +146,9 @@ def measure(
                 from ..lines.plots import plot_measurement
                 safe = "".join(c if c.isalnum() or c in "+-_." else "_" for c in meas.name)
                 plot_measurement(meas, plot_dir / f"{safe}.png")
+                if mcmc:
+                    from ..lines.plots import plot_corner
+                    plot_corner(meas, plot_dir / f"{safe}_corner.png")
             meas.groups = []          # fits not needed any more: keep memory flat on big runs
         except XmpspecError as exc:
             if len(spectra) == 1:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .measure import Measurement
 
-__all__ = ["plot_measurement"]
+__all__ = ["plot_measurement", "plot_corner"]
 
 
 def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Path:
@@ -94,6 +94,53 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
                  fontsize=10, y=1.0 - 0.25 / height)
     if not groups:
         fig.text(0.5, 0.5, "no group fitted", ha="center")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def plot_corner(meas: Measurement, path: str | Path, group: str | None = None,
+                dpi: int = 100) -> Path | None:
+    """Corner plot of the MCMC posterior of one group (default: the Halpha group,
+    else the first group with a posterior): line fluxes, and redshift and
+    intrinsic dispersion when they were sampled.
+
+    Returns
+    -------
+    pathlib.Path or None
+        None when no group carries MCMC samples.
+    """
+    import corner
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    cands = [g for g in meas.groups if g.mcmc is not None and g.mcmc.get("ok")]
+    if group is not None:
+        cands = [g for g in cands if g.group == group]
+    else:
+        cands.sort(key=lambda g: g.group != "halpha")
+    if not cands:
+        return None
+    gf = cands[0]
+    post = gf.mcmc
+    cols, labels = [], []
+    for i, key in enumerate(gf.keys):
+        if key in gf.free_keys:
+            cols.append(post["line_flux"][:, i])
+            labels.append(f"F({key})")
+    if "z" in post:
+        cols += [post["z"], post["sigma_v"]]
+        labels += ["z", "sigma_v [km/s]"]
+    data = np.column_stack(cols)
+    fig = corner.corner(data, labels=labels, quantiles=[0.16, 0.5, 0.84], show_titles=True,
+                        title_fmt=".3g", title_kwargs={"fontsize": 8},
+                        label_kwargs={"fontsize": 8})
+    fig.suptitle(f"{meas.name}: {gf.group} posterior (tau_max={post['tau_max']:.1f}, "
+                 f"{'converged' if post['converged'] else 'NOT converged'})", fontsize=9)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
