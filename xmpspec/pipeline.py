@@ -290,6 +290,9 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
     objects = read_table(res.objects)
     phot = read_table(photometry) if photometry is not None else None
     dist = read_table(distances) if distances is not None else None
+    for aux in (phot, dist):   # their provenance is recorded as an input of derive;
+        if aux is not None:    # merged into the objects' meta it only raises conflicts
+            aux.meta.clear()
     derived = derive_table(Table(objects), cfg, photometry=phot, distances_table=dist,
                            seed=seed, source=str(res.objects), progress=progress,
                            photometry_source=str(photometry),
