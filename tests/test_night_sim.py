@@ -6,10 +6,9 @@ import subprocess
 
 import numpy as np
 import pytest
+from _pypeit_env import offline_env
 from astropy.io import fits
 from astropy.table import Table
-
-from _pypeit_env import offline_env
 
 pytestmark = pytest.mark.slow
 
