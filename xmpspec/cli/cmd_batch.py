@@ -53,7 +53,7 @@ def batch(
                              help="'measure' (lines; + derive with --derive) or 'inventory' "
                                   "(read and summarise each spectrum, to vet an archive)."),
 ):
-    """Run measure (+ derive) over many spectra on a local pool or a Dask cluster.
+    """Run measure (+ derive) over many spectra: local pool or Dask.
 
     Work goes out in chunks; each finished chunk is written at once as Parquet
     parts and recorded in OUTDIR/manifest.jsonl, so re-running the same command
