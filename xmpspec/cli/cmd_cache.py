@@ -24,7 +24,7 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("import")
 def import_cmd(folders: list[Path] = typer.Argument(..., help="Folders laid out like PypeIt's "
                                                      "data tree or like astropy-data.")):
-    """Copy reference-data folders into PypeIt's and astropy's download caches.
+    """Copy reference-data folders into PypeIt's and astropy's caches.
 
     Each folder is recognised by its layout: PypeIt's `pypeit/data` tree
     (`arc_lines/`, `standards/`, `skisim/`, ...) or astropy-data
@@ -50,7 +50,7 @@ def import_cmd(folders: list[Path] = typer.Argument(..., help="Folders laid out 
 def status_cmd(instrument: str = typer.Option(None, "--instrument", "-i",
                                               help="Only this instrument (goodman, int_ids, "
                                                    "mage).")):
-    """List, per instrument, which reference files are installed, cached or missing.
+    """Per instrument: reference files installed, cached or missing.
 
     Exit code 1 if any file is missing.
 
