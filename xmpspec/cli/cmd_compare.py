@@ -52,7 +52,7 @@ def compare(
                                           "objects are listed but left out of the statistics."),
     no_figure: bool = typer.Option(False, "--no-figure", help="Skip the comparison figure."),
 ):
-    """Match observed targets to the selection catalogue and compare N2 with the CNN.
+    """Match to the selection catalogue and compare N2 with the CNN.
 
     Writes OUTDIR/comparison.ecsv (+ .fits; one row per observed object, with
     match status, N2_obs - N2_CNN and the outcome), OUTDIR/comparison.txt
