@@ -21,7 +21,9 @@ app.add_typer(config_app, name="config")
 
 @config_app.command("show")
 def show(section: str = typer.Argument(None, help="Only this section (e.g. 'cosmology').")):
-    """Print the resolved configuration (defaults + xmpspec.toml + --config) as JSON.
+    """Print the resolved configuration as JSON.
+
+    The defaults, updated by ./xmpspec.toml and --config.
 
     Examples:
 
@@ -40,7 +42,7 @@ def show(section: str = typer.Argument(None, help="Only this section (e.g. 'cosm
 @config_app.command("init")
 def init(path: Path = typer.Argument(Path("xmpspec.toml"), help="File to write."),
          force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")):
-    """Write the default configuration (every value of docs/science.md) to edit.
+    """Write the default configuration (all of science.md) to edit.
 
     Examples:
 
