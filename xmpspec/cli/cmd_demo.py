@@ -45,9 +45,10 @@ def demo(
                                    help="Also draw the line-fit figure of every object "
                                         "(OUTDIR/measure/plots/; ~2 s each)."),
 ):
-    """Simulate a follow-up night of CNN-selected XMP candidates and analyse it end to end.
+    """Simulate a small follow-up night and analyse it end to end.
 
-    Simulates reduced, flux-calibrated spectra of a small night (OUTDIR/spectra/,
+    Simulates reduced, flux-calibrated spectra of a small night of CNN-selected
+    XMP candidates (OUTDIR/spectra/,
     with targets.ecsv, the CNN selection catalogue selection.ecsv,
     observing_log.ecsv, r/i photometry photometry.ecsv and the injected truth
     truth.ecsv), then runs the analysis chain on them exactly as the commands
