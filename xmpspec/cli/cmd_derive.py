@@ -33,7 +33,7 @@ def derive(
                                                    "or PP04."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed of the Monte Carlo."),
 ):
-    """Derive distances, L(Halpha), SFR, abundances (N2, O3N2, direct Te), dust, M*, BPT.
+    """Derive D_L, L(Halpha), SFR, O/H (N2, O3N2, Te), dust, M*, BPT.
 
     Every quantity is computed where its inputs are present and masked
     otherwise, with a `*_flag` column saying what was missing; upper limits
