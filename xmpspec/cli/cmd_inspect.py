@@ -74,7 +74,7 @@ def inspect(
     list_formats: bool = typer.Option(False, "--list-formats",
                                       help="List the supported formats and exit."),
 ):
-    """Read spectra and print what was read (format, object, coverage, units, redshift).
+    """Show what was read from spectra: object, coverage, units, z.
 
     Shows name, instrument, coverage, pixels, units, masked fraction and redshift.
 
