@@ -54,11 +54,11 @@ def measure(
                                                       "core (same model; slower)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed of the MCMC."),
 ):
-    """Measure emission lines: fluxes, EWs, FWHMs and N2/O3/O3N2 with upper limits.
+    """Measure emission lines: fluxes, EWs, N2/O3/O3N2 with limits.
 
     Gaussian fits per line group, integrated Halpha and [NII]6585 when the N2
     significance is >= 2, 2-sigma upper limits below it, N2/O3/O3N2 with
-    errors and censoring flags.
+    errors and censoring flags, EWs and FWHMs.
 
     Writes a per-line table (lines.ecsv/.fits) and a per-object table
     (objects.ecsv/.fits, the columns `xmpspec derive` reads), with provenance.
