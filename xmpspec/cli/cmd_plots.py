@@ -18,7 +18,7 @@ def plots(
     fmt: list[str] = typer.Option(["png", "pdf"], "--format", "-f",
                                   help="Figure format(s); repeat for several."),
 ):
-    """Paper figures: 12+log(O/H), SFR and stellar-mass distributions, and the BPT diagram.
+    """Paper figures: O/H, SFR and M* distributions, BPT diagram.
 
     Writes OUTDIR/oh_distribution, sfr_distribution, mstar_distribution and
     bpt (PNG at 300 dpi and PDF, one journal column wide). Upper limits are
