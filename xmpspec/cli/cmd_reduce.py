@@ -44,7 +44,7 @@ def reduce_cmd(
     targets: Path = typer.Option(None, "--targets", "-t",
                                  help="Targets table (redshifts for the S/N near Halpha)."),
 ):
-    """Reduce PypeIt files: calibrations, science, sensitivity function, fluxing, coadds.
+    """Reduce PypeIt files: calibrations, science, fluxing, coadds.
 
     Runs PypeIt in this process (so the INT/IDS plug-in is known) with
     calibrations reused, then the sensitivity function from the night's
