@@ -45,7 +45,7 @@ def setup_cmd(
     no_sky_protect: bool = typer.Option(False, "--no-sky-protect",
                                         help="Do not protect bright lines from the sky model."),
 ):
-    """Run PypeIt's setup on a raw night and write xmpspec-tuned PypeIt files.
+    """PypeIt setup of a raw night: write xmpspec-tuned PypeIt files.
 
     Writes `pypeit_files/<instrument>/<night>/<spectrograph>_<config>.pypeit`
     (one per configuration PypeIt finds) and `night_log.ecsv`, and prints the
