@@ -14,8 +14,8 @@ from .app import app
 from .common import console, progress_bar, state
 
 simulate_app = typer.Typer(
-    help="Simulate spectra (1D spectra with truth tables; raw nights) for tests, "
-         "examples and benchmarks.\n\n"
+    help="Simulate 1D spectra and raw nights, with their truth tables.\n\n"
+         "For tests, examples and benchmarks.\n\n"
          "Examples:\n\n```\n"
          "xmpspec simulate spectrum --setup goodman_400 --z 0.03 --n2 -1.8 -o out/\n"
          "xmpspec simulate batch -n 100 --setup sdss --seed 1 -o sim/\n"
@@ -163,7 +163,7 @@ def batch(
     truth_only: bool = typer.Option(False, "--truth-only",
                                     help="Write only the truth and targets tables."),
 ):
-    """Simulate N spectra from a distribution of galaxies, with a truth catalogue.
+    """Simulate N galaxy spectra from a distribution, with their truth.
 
     Redshift, N2 (uniform, -2.6 to -0.5 by default), Halpha flux (log-uniform),
     dust, width, EW, density and O+ fraction are drawn per object from
