@@ -16,7 +16,7 @@ def night_cmd(
     outdir: Path = typer.Option(..., "--output", "-o", help="Raw-data folder to write."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ):
-    """Write a simulated raw night: bias, flats, arcs, a flux standard, science frames.
+    """Simulate a raw night: bias, flats, arcs, a standard, science.
 
     Frames carry the instrument's real header keywords and layout; the science
     target is a spatially extended emission-line galaxy at a known redshift
