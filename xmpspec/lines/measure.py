@@ -280,7 +280,8 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
                      config: Config | None = None, mcmc: bool = False,
                      ignore_bad_errors: bool = False, name: str | None = None,
                      z_source: str | None = None, fitter: str = "fast",
-                     seed: int | None = None, extra: dict | None = None) -> Measurement:
+                     seed: int | None = None, extra: dict | None = None,
+                     keep_fits: bool = True) -> Measurement:
     """Measure every catalogue line of one spectrum.
 
     Parameters
@@ -311,6 +312,9 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         Random seed of the MCMC.
     extra : dict, optional
         Values copied into the per-object row (e.g. columns of a targets table).
+    keep_fits : bool
+        Keep the group models and fits in ``Measurement.groups`` (needed for
+        figures); False makes the result small (batch workers, big runs).
 
     Returns
     -------
@@ -456,6 +460,8 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     meas = _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes,
                      lunit, res_origin, setup_obj, mcmc, extra)
     meas.flux_unit = funit
+    if not keep_fits:
+        meas.groups = []
     return meas
 
 
