@@ -27,7 +27,7 @@ def tables(
                                      help="Significant digits of errors (default "
                                           "products.error_digits = 2), or 'pdg'."),
 ):
-    """Paper tables: observing log, line measurements, derived properties.
+    """Paper tables: observing log, line fluxes, derived properties.
 
     Each table NAME (observing_log, line_measurements, derived_properties) is
     written as OUTDIR/NAME.tex (AASTeX deluxetable or plain LaTeX), NAME.mrt
