@@ -19,8 +19,8 @@ import typer.main
 
 from xmpspec.cli import app, main
 
-#: terminal width of the rendered help (a common wide terminal; listing rows must fit)
-WIDTH = 120
+#: terminal width of the rendered help (the classic terminal: listing rows must fit in it)
+WIDTH = 80
 
 
 def _walk(cmd, path):
