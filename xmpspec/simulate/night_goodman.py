@@ -3,11 +3,13 @@
 Layout (PypeIt's ``soar_goodman_blue``): fpack-compressed files (``.fits.fz``)
 with an empty primary HDU and the image plus every header card in extension
 1; spectral axis along the columns (NAXIS1, wavelength increasing with the
-column), spatial axis along the rows; 2x2 binning; 2071 columns, of which
+column), spatial axis along the rows; 2x2 binning; 2049 columns, of which
 PypeIt's fixed sections for the blue camera (``[:,20:4112]`` data,
-``[:,2:16]`` overscan, in unbinned pixels) take binned columns 10-2056 as data
-and 1-8 as overscan; the truth wavelength solution is indexed like PypeIt's
-trimmed image. Header: OBJECT, OBSTYPE (BIAS/FLAT/COMP/SPECTRUM), RA, DEC, SLIT,
+``[:,2:16]`` overscan, in unbinned pixels, divided by the binning) take
+binned columns 10-2049 as data and 1-8 as overscan; the truth wavelength
+solution is indexed like PypeIt's trimmed image. (Real 2x2 frames are wider;
+the simulated chip is cut so that the arc stays inside PypeIt's template, see
+``SHIFT``.) Header: OBJECT, OBSTYPE (BIAS/FLAT/COMP/SPECTRUM), RA, DEC, SLIT,
 CCDSUM, EXPTIME, DATE-OBS, AIRMASS, GRATING ``400_SYZY`` (the spelling that
 selects PypeIt's template), WAVMODE ``400_M1``, GRT_ANG, CAM_ANG, GAIN,
 RDNOISE and the LAMP_* switches ('TRUE'/'FALSE').
@@ -51,11 +53,15 @@ __all__ = ["simulate_night", "goodman_simulator", "lamp_solution", "default_lamp
 
 # PypeIt's blue-camera sections '[:,20:4112]' (data) and '[:,2:16]' (overscan) are
 # divided by the binning: 2x2 data = columns 10-2056 (1-based), overscan 1-8.
-NSPEC = 2047          # data columns (binned), 0-based columns 9..2055
+NSPEC = 2040          # data columns (binned), 0-based columns 9..2048 (raw width 2049)
 PRESCAN = 9           # columns before the data region (overscan)
-POSTSCAN = 15         # bias-only columns after it (raw width 2071)
+POSTSCAN = 0
 LAMP = "goodman_comp_400M1_HgArNe.fits"
-SHIFT = 6             # binned pixels between the lamp's pixel 0 and the data region's
+# The detector's pixel p sees the template's pixel p - SHIFT. PypeIt 2.0.1's
+# full_template pads the template with zero *wavelengths* when the arc is
+# shifted beyond the template's ends (i0 < 0 or i0 + nspec > ntemplate), which
+# poisons the reidentification of the padded snippet: keep the arc inside.
+SHIFT = -2
 
 
 def default_lamp_file() -> Path:

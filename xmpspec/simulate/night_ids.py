@@ -8,7 +8,7 @@ spatial axis along NAXIS1 with 20 overscan columns first (``BIASSEC
 
 Wavelengths follow the R632V template ``int_ids_red_637V_5500.fits``
 (vacuum, 4200 pixels, 3559-7736 A): the truth solution is a quintic fit to
-the template's wavelengths (shifted by a few pixels on the detector) and
+the template's wavelengths (the 4190-row chip sees template pixels 2-4191) and
 arcs reproduce the template's CuAr+CuNe spectrum. The template has almost no
 lines below ~4150 A and above ~7140 A; lines of PypeIt's CuI/ArI/ArII/NeI
 lists (vacuum) are added at both ends so that the simulated arc constrains
@@ -40,7 +40,10 @@ __all__ = ["simulate_night", "ids_simulator", "load_template", "end_lamp_lines"]
 
 TEMPLATE = "int_ids_red_637V_5500.fits"
 OVERSCAN = 20
-SHIFT = 3
+# detector pixel p sees template pixel p - SHIFT; with NSPEC < template size the
+# arc stays inside PypeIt's template in full_template (no zero-padded snippets)
+SHIFT = -2
+NSPEC = 4190
 BLUE_LIMIT, RED_LIMIT = 4150.0, 7140.0
 
 
@@ -99,12 +102,13 @@ def ids_simulator(nspat: int = 200, config=None, add_end_lines: bool = True
     from ..reduce.spectrographs.int_ids import PLUGIN
     st = get_setup(PLUGIN.setup_name)
     twave, tflux = load_template()
-    nspec = twave.size
-    tp = np.arange(nspec, dtype=float)
-    coef = np.polynomial.polynomial.polyfit(tp - nspec / 2, twave, 5)
+    nt = twave.size
+    nspec = NSPEC
+    tp = np.arange(nt, dtype=float)
+    coef = np.polynomial.polynomial.polyfit(tp - nt / 2, twave, 5)
 
     def wave_of_pix(p):
-        return np.polynomial.polynomial.polyval(np.asarray(p, float) - SHIFT - nspec / 2, coef)
+        return np.polynomial.polynomial.polyval(np.asarray(p, float) - SHIFT - nt / 2, coef)
 
     from .spectra import effective_area
 
@@ -117,8 +121,9 @@ def ids_simulator(nspat: int = 200, config=None, add_end_lines: bool = True
         slit_lo=6.0, slit_hi=nspat - 6.0, effective_area=area,
         extinction=extinction_curve(st.site), gain=st.gain, read_noise=st.read_noise,
         bias_level=1500.0)
-    arc = np.zeros(nspec)
-    arc[SHIFT:] = np.clip(tflux - np.percentile(tflux, 10), 0, None)[:nspec - SHIFT]
+    # template pixel of each detector pixel (SHIFT <= 0: the arc lies inside the template)
+    tpix = np.arange(nspec) - SHIFT
+    arc = np.clip(tflux - np.percentile(tflux, 10), 0, None)[tpix]
     peak = np.percentile(arc[arc > 0], 99.5)
     w = model.wave
     added = np.array([])
