@@ -665,6 +665,10 @@ def run_chunk(task: Callable[[str, BatchContext], Any], chunk_id: str,
                        seconds=time.perf_counter() - t0)
 
 
+def _identity(x):
+    return x
+
+
 def _run_chunk_dask(task, chunk_id, paths, context):
     _configure_worker_logging(True)
     return run_chunk(task, chunk_id, paths, context)
@@ -1079,7 +1083,11 @@ class _DaskExecutor:
             self._own_client = False
         self.address = getattr(self.client.scheduler, "address", str(address))
         self.workers = max(len(self.client.scheduler_info().get("workers", {})), 1)
-        self.context_future = self.client.scatter(context, broadcast=True, hash=False)
+        # the context as the result of a task, not scattered data: if the worker holding it
+        # dies, the scheduler recomputes it from the task (scattered data would be lost and
+        # every later chunk cancelled)
+        self.context_future = self.client.submit(_identity, context, pure=False,
+                                                 key=f"xmpspec-batch-context-{uuid.uuid4().hex}")
         self.ac = as_completed([], with_results=False)
         self.futures: dict[Any, Any] = {}
 
@@ -1473,8 +1481,15 @@ class BatchRun:
             executor.shutdown(abort=aborted)
 
     def _requeue_crashed(self, chunk: _Chunk, chunks: deque, exc: BaseException) -> int:
-        """Retry, split or fail a chunk whose worker died; returns inputs marked failed."""
+        """Retry, split or fail a chunk whose worker died; returns inputs marked failed.
+
+        The local pool cannot tell which chunk killed it, so a chunk is retried once
+        before it is split. Dask reports ``KilledWorker`` only after the task itself
+        killed ``distributed.scheduler.allowed-failures`` workers: split (or fail) at once.
+        """
         chunk.attempts += 1
+        if type(exc).__name__ == "KilledWorker":
+            chunk.attempts = max(chunk.attempts, _CRASH_ATTEMPTS)
         if chunk.attempts < _CRASH_ATTEMPTS:
             chunks.appendleft(chunk)
             return 0
