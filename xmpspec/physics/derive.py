@@ -94,7 +94,9 @@ def merge_by_name(table: Table, other: Table, source: str, what: str) -> Table:
     renamed = {c: f"_{what}_{c}" for c in cols}
     for c, r in renamed.items():
         other.rename_column(c, r)
-    merged = join(base, other, keys="name", join_type="left")
+    # the joined table keeps the main table's metadata (provenance of either side may differ)
+    merged = join(base, other, keys="name", join_type="left", metadata_conflicts="silent")
+    merged.meta = base.meta
     merged.sort("_row")
     for c, r in renamed.items():
         new = merged[r]
