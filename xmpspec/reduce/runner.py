@@ -174,7 +174,10 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     except XmpspecError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise XmpspecError(f"PypeIt failed: {type(exc).__name__}: {exc}", pypeit_file) from exc
+        cause = _diagnose_failure(redux)
+        raise XmpspecError(f"PypeIt failed: {type(exc).__name__}: {exc}"
+                           + (f" -- probable cause: {cause}" if cause else "")
+                           + f" (full log: {redux / 'pypeit.log'})", pypeit_file) from exc
     finally:
         uninstall_pypeit_hook()
     res.timings["pypeit_s"] = time.time() - t0
@@ -230,6 +233,28 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         res.targets.append(tr)
     res.timings["flux_coadd_s"] = time.time() - t2
     return res
+
+
+def _diagnose_failure(redux: Path) -> str:
+    """A human reason for a PypeIt failure, read from the calibrations it left."""
+    calib = redux / "Calibrations"
+    if not list(calib.glob("Slits_*")):
+        return "no slit was traced (flat-field frames missing or unusable)"
+    if not list(calib.glob("Arc_*")):
+        return "no arc frame was processed (arc frames missing or mistyped)"
+    waves = list(calib.glob("WaveCalib_*"))
+    if not waves:
+        return "the wavelength calibration did not run"
+    try:
+        from pypeit.wavecalib import WaveCalib
+        wv = WaveCalib.from_file(str(waves[0]), chk_version=False)
+        if not any(f is not None and getattr(f, "pypeitfit", None) is not None
+                   for f in wv.wv_fits):
+            return ("the wavelength calibration failed: no arc-line solution for any slit "
+                    "(check the lamps, the grating keyword and the template)")
+    except Exception:  # noqa: BLE001
+        return ""
+    return ""
 
 
 def _spec1d_files(pypeit, science_dir: Path) -> dict[Path, str]:
