@@ -263,6 +263,7 @@ def test_plugin_parameters_are_valid_pypeit_parameters(offline_cache):
     assert wv["method"] == "reidentify" and wv["reid_arxiv"] == "magellan_mage.fits"
     assert list(wv["lamps"]) == ["ThAr_MagE"]
     assert par["reduce"]["skysub"]["no_local_sky"] is True
+    assert list(par["reduce"]["skysub"]["user_regions"]) == [":25", "75:"]
     assert par["reduce"]["findobj"]["skip_second_find"] is True
     assert par["reduce"]["extraction"]["boxcar_radius"] == pytest.approx(plugin.boxcar_radius)
 

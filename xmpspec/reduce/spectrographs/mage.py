@@ -47,7 +47,19 @@ def _near_archived_standard(ra, dec) -> bool | None:
 
 
 class MagePlugin(InstrumentPlugin):
-    """Magellan/MagE with PypeIt's ``magellan_mage``."""
+    """Magellan/MagE with PypeIt's ``magellan_mage``.
+
+    The first-pass sky of PypeIt is fitted to the whole 10" slit: an extended
+    galaxy centred in it is then largely subtracted with the sky, its
+    continuum falls below PypeIt's echelle S/N cut (``ech_find_max_snr``) and
+    no object is extracted. xmpspec therefore fits the sky in the outer
+    quarters of the slit only (``sky_regions``, PypeIt's ``user_regions``,
+    percent of the slit length); edit it in the PypeIt file for a target
+    filling more of the slit.
+    """
+
+    #: PypeIt ``[reduce][[skysub]] user_regions``: sky from the slit's outer quarters.
+    sky_regions = ":25,75:"
 
     def check_raw_files(self, raw_dir: Path) -> list[str]:
         """Warn about MagE frames PypeIt cannot type or reduce with xmpspec's set-up."""
@@ -136,7 +148,8 @@ class MagePlugin(InstrumentPlugin):
             "calibrations": {"wavelengths": {"method": "reidentify",
                                              "reid_arxiv": "magellan_mage.fits",
                                              "lamps": "ThAr_MagE"}},
-            "reduce": {"skysub": {"no_local_sky": True},
+            "reduce": {"skysub": {"no_local_sky": True,
+                                  "user_regions": self.sky_regions},
                        "findobj": {"skip_second_find": True}},
         }
 
