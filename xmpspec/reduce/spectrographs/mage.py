@@ -49,17 +49,20 @@ def _near_archived_standard(ra, dec) -> bool | None:
 class MagePlugin(InstrumentPlugin):
     """Magellan/MagE with PypeIt's ``magellan_mage``.
 
-    The first-pass sky of PypeIt is fitted to the whole 10" slit: an extended
-    galaxy centred in it is then largely subtracted with the sky, its
-    continuum falls below PypeIt's echelle S/N cut (``ech_find_max_snr``) and
-    no object is extracted. xmpspec therefore fits the sky in the outer
-    quarters of the slit only (``sky_regions``, PypeIt's ``user_regions``,
-    percent of the slit length); edit it in the PypeIt file for a target
-    filling more of the slit.
+    PypeIt's first-pass sky is fitted to the whole 10" slit, so an extended
+    galaxy centred in it is partly subtracted with the sky; the faint
+    continuum of a metal-poor dwarf then has a median S/N per pixel below 1
+    in every order and PypeIt's echelle cut (``ech_find_max_snr`` = 1,
+    ``ech_find_min_snr`` = 0.3) purges it: no science spectrum. xmpspec
+    lowers both cuts (objects are still limited to ``maxnumber_sci`` = 2 per
+    order); the second global sky then masks the object. (PypeIt's
+    ``user_regions`` sky mask does not work for echelle orders in 2.0.1:
+    every order is rejected as 96% masked.)
     """
 
-    #: PypeIt ``[reduce][[skysub]] user_regions``: sky from the slit's outer quarters.
-    sky_regions = ":25,75:"
+    #: PypeIt ``[reduce][[findobj]]`` echelle S/N cuts (defaults 1.0 and 0.3).
+    ech_find_max_snr = 0.5
+    ech_find_min_snr = 0.2
 
     def check_raw_files(self, raw_dir: Path) -> list[str]:
         """Warn about MagE frames PypeIt cannot type or reduce with xmpspec's set-up."""
@@ -148,9 +151,10 @@ class MagePlugin(InstrumentPlugin):
             "calibrations": {"wavelengths": {"method": "reidentify",
                                              "reid_arxiv": "magellan_mage.fits",
                                              "lamps": "ThAr_MagE"}},
-            "reduce": {"skysub": {"no_local_sky": True,
-                                  "user_regions": self.sky_regions},
-                       "findobj": {"skip_second_find": True}},
+            "reduce": {"skysub": {"no_local_sky": True},
+                       "findobj": {"skip_second_find": True,
+                                   "ech_find_max_snr": self.ech_find_max_snr,
+                                   "ech_find_min_snr": self.ech_find_min_snr}},
         }
 
     def frame_rules(self) -> str:
