@@ -264,6 +264,7 @@ def test_plugin_parameters_are_valid_pypeit_parameters(offline_cache):
     assert list(wv["lamps"]) == ["ThAr_MagE"]
     assert par["reduce"]["skysub"]["no_local_sky"] is True
     assert par["reduce"]["findobj"]["ech_find_max_snr"] == pytest.approx(0.5)
+    assert par["reduce"]["skysub"]["max_mask_frac"] == pytest.approx(0.9)
     assert par["reduce"]["findobj"]["ech_find_min_snr"] == pytest.approx(0.2)
     assert par["reduce"]["findobj"]["skip_second_find"] is True
     assert par["reduce"]["extraction"]["boxcar_radius"] == pytest.approx(plugin.boxcar_radius)

@@ -57,8 +57,14 @@ class MagePlugin(InstrumentPlugin):
     lowers both cuts (objects are still limited to ``maxnumber_sci`` = 2 per
     order); the second global sky then masks the object. (PypeIt's
     ``user_regions`` sky mask does not work for echelle orders in 2.0.1:
-    every order is rejected as 96% masked.)
+    every order is rejected as 96% masked.) In orders holding bright,
+    extended emission lines (Halpha, [OII]) the object mask then covers
+    more than 80% of the short slit and PypeIt rejects the order ("Bad fit
+    to sky"): xmpspec allows 90% (``max_mask_frac``).
     """
+
+    #: PypeIt ``[reduce][[skysub]] max_mask_frac`` (default 0.8).
+    max_mask_frac = 0.9
 
     #: PypeIt ``[reduce][[findobj]]`` echelle S/N cuts (defaults 1.0 and 0.3).
     ech_find_max_snr = 0.5
@@ -151,7 +157,8 @@ class MagePlugin(InstrumentPlugin):
             "calibrations": {"wavelengths": {"method": "reidentify",
                                              "reid_arxiv": "magellan_mage.fits",
                                              "lamps": "ThAr_MagE"}},
-            "reduce": {"skysub": {"no_local_sky": True},
+            "reduce": {"skysub": {"no_local_sky": True,
+                                  "max_mask_frac": self.max_mask_frac},
                        "findobj": {"skip_second_find": True,
                                    "ech_find_max_snr": self.ech_find_max_snr,
                                    "ech_find_min_snr": self.ech_find_min_snr}},
