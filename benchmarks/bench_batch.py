@@ -164,14 +164,24 @@ def extrapolate(r1: dict, r2: dict | None) -> dict:
     # also from CPU time (what a worker that owns its core would do), for a loaded machine
     per_worker_cpu = 1.0 / r1["cpu_s_per_spectrum"]
     t_proc = TARGET_N / (TARGET_WORKERS * per_worker * eff)
-    t_proc_cpu = TARGET_N / (TARGET_WORKERS * per_worker_cpu * eff)
+    # CPU-normalised efficiency: CPU per spectrum with 1 vs 2 workers (load-independent)
+    eff_cpu = min(r1["cpu_s_per_spectrum"] / r2["cpu_s_per_spectrum"], 1.0) if r2 else 1.0
+    t_proc_cpu = TARGET_N / (TARGET_WORKERS * per_worker_cpu * eff_cpu)
     merge_per_spec = r1["merge_parquet_stream_s"] / r1["n"]
     # with 100 workers the driver must record chunks as fast as they arrive
-    chunks_per_s = TARGET_WORKERS * per_worker_cpu * eff / r1["chunk_size"]
+    chunks_per_s = TARGET_WORKERS * per_worker_cpu * eff_cpu / r1["chunk_size"]
+    # the driver (one process) deserialises every chunk and writes its Parquet part:
+    # it bounds the throughput at 1 / (driver CPU per spectrum)
+    driver_per_spec = max(r["driver_cpu_per_chunk_s"] / r["chunk_size"] for r in ([r1, r2]
+                                                                                 if r2 else [r1]))
+    t_driver = TARGET_N * driver_per_spec
     return {
         "efficiency_per_worker": eff,
+        "efficiency_per_worker_cpu": eff_cpu,
         "processing_s": t_proc,
         "processing_s_cpu_bound": t_proc_cpu,
+        "driver_bound_s": t_driver,
+        "driver_max_rate": 1.0 / driver_per_spec,
         "merge_s_linear": merge_per_spec * TARGET_N,
         "driver_busy_fraction": chunks_per_s * r1["driver_cpu_per_chunk_s"],
         "read_mb_per_s": r1["input_bytes"] / r1["n"] * TARGET_N / t_proc_cpu / 1e6,
@@ -200,12 +210,18 @@ def write_readme(res: dict) -> None:
     scaling = ""
     if r2:
         s = r2["rate"] / r1["rate"]
-        scaling = (f"Scaling 1 -> 2 workers: **{s:.2f}x** wall-clock rate (target >= 1.8x; "
-                   f"efficiency {s / 2:.0%}). The workers obtained {r1['cores_obtained']:.2f} and "
-                   f"{r2['cores_obtained']:.2f} cores on average; per CPU second the work is "
-                   f"the same ({r1['cpu_s_per_spectrum'] * 1e3:.0f} vs "
-                   f"{r2['cpu_s_per_spectrum'] * 1e3:.0f} ms per spectrum), so any shortfall "
-                   f"from 2x is cores taken by other processes, not batch overhead.")
+        per_core1 = 1.0 / r1["cpu_s_per_spectrum"]
+        per_core2 = 1.0 / r2["cpu_s_per_spectrum"]
+        scaling = (f"Scaling 1 -> 2 workers: **{s:.2f}x** wall-clock rate (target >= 1.8x). "
+                   f"The workers obtained {r1['cores_obtained']:.2f} and "
+                   f"{r2['cores_obtained']:.2f} cores on average (other jobs held the rest), so "
+                   f"the wall-clock ratio says nothing about the batch engine here. Normalised "
+                   f"by CPU time: {per_core1:.1f} spectra per CPU-second with 1 worker, "
+                   f"{per_core2:.1f} per CPU-second and worker with 2, i.e. "
+                   f"{2 * per_core2 / per_core1:.2f}x for 2 fully available cores "
+                   f"(the CPU cost per spectrum itself rises under contention). The >= 1.8x "
+                   f"target is therefore not demonstrated on this shared machine: rerun on an "
+                   f"idle one.")
     section = f"""{BEGIN}
 ## Batch: spectra per second, scaling, worker memory (`bench_batch.py`)
 
@@ -227,13 +243,16 @@ Peak memory per worker: {max(r['worker_peak_rss_max_mb'] for r in runs):.0f} MB 
 manifest record): {r1['driver_cpu_per_chunk_s'] * 1e3:.0f} ms.
 
 **Extrapolation to {TARGET_N:,} spectra on {TARGET_WORKERS} workers** (Dask cluster, same
-chunks; per-worker rate from the 1-worker run, per-worker efficiency
-{ex['efficiency_per_worker']:.2f} from the 2-worker run): {_fmt_s(ex['processing_s'])} of processing at the
-measured wall-clock rate, {_fmt_s(ex['processing_s_cpu_bound'])} if each worker owns a core
-(rate from CPU time); merge {_fmt_s(ex['merge_s_linear'])} (Parquet-only streamed merge, which
+chunks): workers alone would need {_fmt_s(ex['processing_s_cpu_bound'])} if each owns a core (rate
+from CPU time, CPU-normalised per-worker efficiency {ex['efficiency_per_worker_cpu']:.2f} from the
+2-worker run; {_fmt_s(ex['processing_s'])} at the contended wall-clock rate and efficiency
+{ex['efficiency_per_worker']:.2f} measured here). **But the single driver
+process, which receives every chunk's tables and writes its Parquet part, handles at most
+{ex['driver_max_rate']:.0f} spectra/s ({ex['driver_bound_s'] / TARGET_N * 1e3:.1f} ms of driver CPU per spectrum), so the run is
+driver-bound: about {_fmt_s(max(ex['driver_bound_s'], ex['processing_s_cpu_bound']))}** (having the workers
+write their parts on the shared file system would remove this bound; not implemented). Merge {_fmt_s(ex['merge_s_linear'])} (Parquet-only streamed merge, which
 `batch.merge_text_max_rows` selects for such sizes, measured here at
-{r1['merge_parquet_stream_s']:.1f} s for {r1['n']} spectra and scaled linearly). The driver would be busy
-{ex['driver_busy_fraction']:.0%} of the time recording chunks, and the workers would read
+{r1['merge_parquet_stream_s']:.1f} s for {r1['n']} spectra, fixed costs included, and scaled linearly). The workers would read
 {ex['read_mb_per_s']:.0f} MB/s of FITS in total (the shared file system must sustain it).
 Assumes workers as fast as this machine's cores and inputs readable by every worker.
 {END}"""
@@ -264,7 +283,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--load-note", default=None,
                     help="how loaded the machine was (default: from the load average)")
     ap.add_argument("--write", action="store_true", help="update benchmarks/README.md")
+    ap.add_argument("--from-json", type=Path, default=None,
+                    help="rewrite the README section from an earlier run's JSON, measure nothing")
     args = ap.parse_args(argv)
+    if args.from_json:
+        res = json.loads(args.from_json.read_text())
+        r1 = next((r for r in res["runs"] if r["workers"] == 1), res["runs"][0])
+        r2 = next((r for r in res["runs"] if r["workers"] == 2), None)
+        res["extrapolation"] = extrapolate(r1, r2)
+        write_readme(res)
+        return res
 
     files = ensure_spectra(args.spectra, args.n, args.seed)
     if args.generate_only:
