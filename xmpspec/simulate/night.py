@@ -50,7 +50,8 @@ from ..errors import InputError
 __all__ = ["LongslitModel", "exponential_profile", "seeing_profile", "slit_illumination",
            "electrons_per_flux", "smooth_to_resolution", "standard_flam", "galaxy_flam",
            "sky_flam_per_pixel", "render_2d", "add_noise", "add_cosmic_rays", "load_standard",
-           "extinction_curve", "pixel_response", "write_fz"]
+           "extinction_curve", "pixel_response", "write_fz", "load_arc_template",
+           "detector_from_template", "template_line_range"]
 
 H_C_ERG_A = 6.62607015e-27 * 2.99792458e18   # h c in erg Angstrom
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -287,6 +288,158 @@ def load_standard(archive: str, name: str) -> dict:
     return {"name": str(row["Name"]), "ra": str(row["RA_2000"]), "dec": str(row["DEC_2000"]),
             "ra_deg": float(c.ra.deg), "dec_deg": float(c.dec.deg), "wave": wave,
             "flam": flux, "file": str(row["File"])}
+
+
+def load_arc_template(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """PypeIt's arc template ``arc_lines/reid_arxiv/<name>``: vacuum wavelength and flux.
+
+    Read from PypeIt's installed data or its download cache (never fetched:
+    offline runs get a clear error instead).
+
+    Parameters
+    ----------
+    name : str
+        File name, e.g. ``soar_goodman_blue_400_SYZY.fits``.
+
+    Returns
+    -------
+    wave, flux : ndarray
+        The template's ``wave`` (vacuum Angstrom) and ``flux`` columns, one
+        value per template pixel.
+
+    Raises
+    ------
+    ReferenceDataError
+        The template is neither installed nor cached, or unreadable.
+    """
+    from astropy.io import fits
+    from pypeit import dataPaths
+
+    from ..errors import ReferenceDataError
+    try:
+        path = dataPaths.reid_arxiv.get_file_path(name)
+        with fits.open(path) as hdul:
+            d = hdul[1].data
+            return np.asarray(d["wave"], float), np.asarray(d["flux"], float)
+    except Exception as exc:  # noqa: BLE001  (PypeItError on a failed download, OSError, KeyError)
+        raise ReferenceDataError(f"PypeIt arc template {name} not available ({exc}); import it "
+                                 "with `xmpspec cache import ../shared/pypeit-data`",
+                                 name) from exc
+
+
+def detector_from_template(twave: np.ndarray, tflux: np.ndarray, nspec: int, shift: int,
+                           deg: int = 5, background_percentile: float = 10.0
+                           ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """A simulated detector that sees an arc template: truth solution and arc spectrum.
+
+    Detector pixel ``p`` sees template pixel ``p - shift``. The truth
+    wavelength solution is a polynomial fit (degree ``deg``) to the template's
+    wavelengths, evaluated at ``p - shift``; the arc is the template's flux on
+    the same pixels, so arc lines, sky and science are placed with one and the
+    same solution. ``shift <= 0`` and ``nspec - shift <= template size`` keep
+    the arc inside the template: PypeIt 2.0.1's ``full_template`` pads the
+    template with zero wavelengths beyond its ends, which poisons the
+    reidentification.
+
+    Parameters
+    ----------
+    twave, tflux : ndarray
+        Template wavelengths (vacuum Angstrom) and flux per template pixel.
+    nspec : int
+        Spectral pixels of the simulated data region.
+    shift : int
+        Detector pixel minus template pixel.
+    deg : int
+        Degree of the polynomial fitted to the template wavelengths.
+    background_percentile : float
+        Percentile of the template flux subtracted as its background.
+
+    Returns
+    -------
+    wave_of_pix : callable
+        Vacuum wavelength (Angstrom) at a (fractional) detector pixel.
+    arc : ndarray
+        Arc flux per detector pixel (background-subtracted, >= 0, not normalised).
+
+    Raises
+    ------
+    ValueError
+        The detector would see pixels beyond the template's ends.
+    """
+    twave = np.asarray(twave, float)
+    tflux = np.asarray(tflux, float)
+    nt = twave.size
+    if shift > 0 or nspec - shift > nt:
+        raise ValueError(f"detector pixels 0-{nspec - 1} with shift {shift} see template pixels "
+                         f"{-shift}-{nspec - 1 - shift}, outside the template's 0-{nt - 1}")
+    coef = np.polynomial.polynomial.polyfit(np.arange(nt) - nt / 2, twave, deg)
+
+    def wave_of_pix(p):
+        return np.polynomial.polynomial.polyval(np.asarray(p, float) - shift - nt / 2, coef)
+
+    tpix = np.arange(nspec) - shift
+    arc = np.clip(tflux - np.percentile(tflux, background_percentile), 0, None)[tpix]
+    return wave_of_pix, arc
+
+
+def template_line_range(wave: np.ndarray, flux: np.ndarray, lamps, sigdetect: float = 10.0,
+                        fwhm: float = 5.0, tol_pix: float = 0.3) -> tuple[float, float]:
+    """Vacuum wavelength range spanned by the identifiable lamp lines of an arc spectrum.
+
+    Lines are detected with PypeIt's own detector (``arc.detect_lines``) and
+    kept when a line of PypeIt's lists for ``lamps`` lies within ``tol_pix``
+    of its position on ``wave`` (blends and unlisted features are dropped).
+
+    Parameters
+    ----------
+    wave, flux : ndarray
+        Vacuum wavelength (Angstrom) and arc flux per pixel.
+    lamps : sequence of str
+        PypeIt line lists (``NeI``, ``ArI``, ``HgI``).
+    sigdetect : float
+        Detection threshold (sigma).
+    fwhm : float
+        Line FWHM in pixels for the detection.
+    tol_pix : float
+        Largest distance (pixels) between a detected line and a listed one.
+
+    Returns
+    -------
+    (float, float)
+        Bluest and reddest identified line.
+
+    Raises
+    ------
+    ReferenceDataError
+        Fewer than two lines identified (or no line list available).
+    """
+    from astropy.table import vstack
+    from pypeit.core import arc as pypeit_arc
+    from pypeit.core.wavecal import waveio
+
+    from ..errors import ReferenceDataError
+    tabs = []
+    for name in lamps:
+        try:
+            tabs.append(waveio.load_line_list(f"{name}_lines.dat"))
+        except Exception:  # noqa: BLE001  (missing list: judged by the count below)
+            continue
+    wave = np.asarray(wave, float)
+    found = np.array([])
+    if tabs:
+        listed = np.sort(np.asarray(vstack(tabs)["wave"], float))
+        out = pypeit_arc.detect_lines(np.asarray(flux, float), sigdetect=sigdetect, fwhm=fwhm)
+        cent = out[2][out[5]]
+        pix = np.arange(wave.size, dtype=float)
+        lw = np.interp(cent, pix, wave)
+        disp = np.interp(cent, pix, np.gradient(wave))
+        near = np.abs(listed[np.clip(np.searchsorted(listed, lw), 1, listed.size - 1)
+                             - np.array([[1], [0]])] - lw).min(axis=0)
+        found = lw[near / np.abs(disp) < tol_pix]
+    if found.size < 2:
+        raise ReferenceDataError(f"fewer than 2 lines of {', '.join(lamps)} identified in the "
+                                 "arc spectrum", "simulate night")
+    return float(found.min()), float(found.max())
 
 
 def extinction_curve(site: str) -> Callable[[np.ndarray], np.ndarray]:

@@ -14,17 +14,18 @@ CCDSUM, EXPTIME, DATE-OBS, AIRMASS, GRATING ``400_SYZY`` (the spelling that
 selects PypeIt's template), WAVMODE ``400_M1``, GRT_ANG, CAM_ANG, GAIN,
 RDNOISE and the LAMP_* switches ('TRUE'/'FALSE').
 
-Arcs are the real HgArNe comparison lamp of the Goodman pipeline's library
-(``../shared/data/goodman_lamps/goodman_comp_400M1_HgArNe.fits``, unbinned
-4060 pixels). Its GSP_Pnnn/GSP_Annn cards (0-based pixel, air wavelength)
-give its wavelength scale (cubic fit, RMS 0.14 A), converted to vacuum. That
-lamp was taken with the *red* camera, whose dispersion differs from the blue
-camera's by up to ~10 pixels across the chip (enough to make PypeIt misidentify
-the blue Hg lines), so the simulated detector follows the blue camera: its
-truth wavelength solution is a quintic fit to the wavelengths of PypeIt's
-blue-camera template ``soar_goodman_blue_400_SYZY.fits`` (shifted by a few
-pixels), and the lamp spectrum is integrated over each pixel's wavelength
-range.
+Arcs are PypeIt's own blue-camera HgArNe template
+``arc_lines/reid_arxiv/soar_goodman_blue_400_SYZY.fits`` (vacuum, 2046
+pixels at BINSPEC=2, 3031-7108 A), the template that PypeIt's
+``full_template`` method uses for this set-up. The simulated chip sees
+template pixels 2-2041 (``SHIFT``): its truth wavelength solution is the
+template's (a quintic fit to its ``wave`` column, exact to 1e-11 A), and the
+arc, sky, standard and science are all placed with that one solution. The arc
+lines identifiable in PypeIt's NeI/ArI/HgI lists span 3651-7034 A
+(``arc_range``). (The real red-camera lamps of ``../shared/data/goodman_lamps``
+are not used: placed on the blue camera's dispersion their lines fall up to
+~10 pixels from where the blue template has them, and PypeIt's
+reidentification fails.)
 """
 
 from __future__ import annotations
@@ -34,97 +35,66 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from ..errors import InputError
 from ..instruments import get_setup
-from ..spectrum import air_to_vacuum
 from .night import (
     Galaxy,
     LongslitModel,
     LongslitSimulator,
     NightPlan,
     NightTruth,
+    detector_from_template,
     extinction_curve,
+    load_arc_template,
     load_standard,
     simulate_longslit_night,
+    template_line_range,
     write_fz,
 )
 
-__all__ = ["simulate_night", "goodman_simulator", "lamp_solution", "default_lamp_file"]
+__all__ = ["simulate_night", "goodman_simulator", "TEMPLATE", "LAMP_LISTS"]
 
 # PypeIt's blue-camera sections '[:,20:4112]' (data) and '[:,2:16]' (overscan) are
 # divided by the binning: 2x2 data = columns 10-2056 (1-based), overscan 1-8.
 NSPEC = 2040          # data columns (binned), 0-based columns 9..2048 (raw width 2049)
 PRESCAN = 9           # columns before the data region (overscan)
 POSTSCAN = 0
-LAMP = "goodman_comp_400M1_HgArNe.fits"
+TEMPLATE = "soar_goodman_blue_400_SYZY.fits"   # PypeIt's 400_SYZY full_template
+LAMP_LISTS = ("NeI", "ArI", "HgI")              # PypeIt's line lists for soar_goodman_blue
 # The detector's pixel p sees the template's pixel p - SHIFT. PypeIt 2.0.1's
 # full_template pads the template with zero *wavelengths* when the arc is
 # shifted beyond the template's ends (i0 < 0 or i0 + nspec > ntemplate), which
-# poisons the reidentification of the padded snippet: keep the arc inside.
+# poisons the reidentification of the padded snippet: keep the arc inside
+# (template pixels 2..2041 of 0..2045).
 SHIFT = -2
 
 
-def default_lamp_file() -> Path:
-    """The 400 M1 HgArNe lamp of ``../shared/data/goodman_lamps`` (``XMPSPEC_SHARED`` honoured)."""
-    import os
-    root = Path(os.environ.get("XMPSPEC_SHARED", Path(__file__).resolve().parents[2].parent
-                               / "shared"))
-    return root / "data" / "goodman_lamps" / LAMP
+def goodman_simulator(nspat: int = 250, config=None) -> LongslitSimulator:
+    """The Goodman-specific pieces of a simulated night (see module docstring).
 
-
-def lamp_solution(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.poly1d, float]:
-    """Read a Goodman lamp spectrum and its GSP pixel/wavelength pairs.
+    Parameters
+    ----------
+    nspat : int
+        Spatial rows (binned).
+    config : optional
+        xmpspec configuration (effective area, sky).
 
     Returns
     -------
-    flux : ndarray
-        The 1D lamp spectrum (unbinned pixels).
-    pairs : ndarray, shape (n, 2)
-        (0-based pixel, air wavelength) of the identified lines.
-    air_poly : numpy.poly1d
-        Cubic fit air wavelength(pixel).
-    rms : float
-        RMS of the fit (Angstrom).
+    LongslitSimulator
+
+    Raises
+    ------
+    ReferenceDataError
+        PypeIt's 400_SYZY template or the LTT 3864 spectrum is not available.
     """
     from astropy.io import fits
 
-    path = Path(path)
-    try:
-        with fits.open(path) as hdul:
-            hdr = hdul[0].header
-            flux = np.asarray(hdul[0].data, float)
-    except (OSError, TypeError) as exc:
-        raise InputError(f"cannot read the Goodman lamp spectrum: {exc}", path) from exc
-    pairs = []
-    for key in hdr:
-        if key.startswith("GSP_P") and key[5:].isdigit():
-            try:
-                pairs.append((float(hdr[key]), float(hdr["GSP_A" + key[5:]])))
-            except (TypeError, ValueError, KeyError):
-                continue
-    if len(pairs) < 6:
-        raise InputError("fewer than 6 GSP_Pnnn/GSP_Annn line identifications", path)
-    pairs = np.array(pairs)
-    poly = np.poly1d(np.polyfit(pairs[:, 0], pairs[:, 1], 3))
-    rms = float(np.std(pairs[:, 1] - poly(pairs[:, 0])))
-    return flux, pairs, poly, rms
-
-
-def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
-                      config=None) -> LongslitSimulator:
-    """The Goodman-specific pieces of a simulated night (see module docstring)."""
-    from astropy.io import fits
-
     st = get_setup("goodman_400")
-    flux, pairs, poly, _ = lamp_solution(lamp_file or default_lamp_file())
-    # The detector: the blue camera's dispersion, i.e. PypeIt's 400_SYZY template
-    # wavelengths (vacuum) per binned pixel, shifted by SHIFT pixels on the chip.
-    twave = _blue_template_wave()
-    nt = twave.size
-    coef = np.polynomial.polynomial.polyfit(np.arange(nt) - nt / 2, twave, 5)
-
-    def wave_of_pix(p):
-        return np.polynomial.polynomial.polyval(np.asarray(p, float) - SHIFT - nt / 2, coef)
+    # The detector: the blue camera's dispersion and arc, i.e. PypeIt's 400_SYZY
+    # template (vacuum, per binned pixel), shifted by SHIFT pixels on the chip.
+    twave, tflux = load_arc_template(TEMPLATE)
+    wave_of_pix, arc = detector_from_template(twave, tflux, NSPEC, SHIFT)
+    arc = arc / arc.max()
 
     from .spectra import effective_area
 
@@ -137,18 +107,7 @@ def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
         slit_lo=12.0, slit_hi=nspat - 12.0, effective_area=area,
         extinction=extinction_curve(st.site), gain=st.gain, read_noise=st.read_noise,
         bias_level=700.0)
-    # arc: the real lamp put on a vacuum wavelength scale by its GSP solution, then
-    # integrated over the wavelength range of each detector pixel
-    lamp = np.clip(flux - np.percentile(flux, 20), 0, None)
-    u_edges = np.arange(lamp.size + 1) - 0.5
-    lam_edges = air_to_vacuum(poly(u_edges) * u.AA).to_value(u.AA)
-    cum = np.concatenate([[0.0], np.cumsum(lamp)])
-    pix_edges = model.wave_edges
-    arc = np.diff(np.interp(pix_edges, lam_edges, cum, left=0.0, right=cum[-1]))
-    arc = np.clip(arc, 0, None) / arc.max()
-    lines_vac = air_to_vacuum(pairs[:, 1] * u.AA).to_value(u.AA)
-    inside = (lines_vac > pix_edges.min()) & (lines_vac < pix_edges.max())
-    arc_range = (float(lines_vac[inside].min()), float(lines_vac[inside].max()))
+    arc_range = template_line_range(model.wave, arc, LAMP_LISTS)
     # quartz lamp: a 3200 K black body times the throughput shape
     w = model.wave
     bb = 1 / (w**5 * (np.exp(1.4388e8 / (w * 3200.0)) - 1))
@@ -200,22 +159,6 @@ def goodman_simulator(lamp_file: str | Path | None = None, nspat: int = 250,
                              lamp_names="HgArNe")
 
 
-def _blue_template_wave() -> np.ndarray:
-    """Vacuum wavelengths per binned pixel of PypeIt's blue-camera 400_SYZY template."""
-    from astropy.io import fits
-    from pypeit import dataPaths
-
-    from ..errors import ReferenceDataError
-    try:
-        path = dataPaths.reid_arxiv.get_file_path("soar_goodman_blue_400_SYZY.fits")
-        with fits.open(path) as hdul:
-            return np.asarray(hdul[1].data["wave"], float)
-    except Exception as exc:  # noqa: BLE001
-        raise ReferenceDataError(f"Goodman 400_SYZY template not available ({exc}); import it "
-                                 "with `xmpspec cache import ../shared/pypeit-data`",
-                                 "soar_goodman_blue_400_SYZY.fits") from exc
-
-
 def default_galaxies() -> list[Galaxy]:
     """The science target of a default simulated Goodman night."""
     return [Galaxy(name="J1120-2000", z=0.0213, halpha_flux=1500.0, n2=-1.6,
@@ -224,9 +167,9 @@ def default_galaxies() -> list[Galaxy]:
 
 def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | None = None,
                    plan: NightPlan | None = None, nspat: int = 250,
-                   boxcar_radius_arcsec: float | None = None, lamp_file: str | Path | None = None,
-                   config=None, progress=None) -> NightTruth:
-    """Write a simulated raw Goodman night (bias, flat, arc, LTT 3864, science).
+                   boxcar_radius_arcsec: float | None = None, config=None,
+                   progress=None) -> NightTruth:
+    """Write a simulated raw Goodman night (bias, flat, HgArNe arc, LTT 3864, science).
 
     Parameters
     ----------
@@ -243,8 +186,10 @@ def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | N
     boxcar_radius_arcsec : float, optional
         Records the galaxy light fraction in this extraction radius; default
         the tuned radius of xmpspec's Goodman reduction.
-    lamp_file : path-like, optional
-        Goodman comparison-lamp file (default: the 400 M1 HgArNe lamp).
+    config : optional
+        xmpspec configuration.
+    progress : callable, optional
+        ``progress(iterable, description)``.
 
     Returns
     -------
@@ -253,7 +198,7 @@ def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | N
     if boxcar_radius_arcsec is None:
         from ..reduce.registry import get_instrument
         boxcar_radius_arcsec = get_instrument("goodman").boxcar_radius
-    sim = goodman_simulator(lamp_file, nspat=nspat, config=config)
+    sim = goodman_simulator(nspat=nspat, config=config)
     return simulate_longslit_night(sim, outdir, galaxies or default_galaxies(), plan=plan,
                                    seed=seed, boxcar_radius_arcsec=boxcar_radius_arcsec,
                                    config=config, progress=progress)

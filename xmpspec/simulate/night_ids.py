@@ -22,7 +22,6 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from ..errors import ReferenceDataError
 from ..instruments import get_setup
 from .night import (
     FWHM_TO_SIGMA,
@@ -31,7 +30,9 @@ from .night import (
     LongslitSimulator,
     NightPlan,
     NightTruth,
+    detector_from_template,
     extinction_curve,
+    load_arc_template,
     load_standard,
     simulate_longslit_night,
 )
@@ -49,16 +50,7 @@ BLUE_LIMIT, RED_LIMIT = 4150.0, 7140.0
 
 def load_template() -> tuple[np.ndarray, np.ndarray]:
     """The R632V arc template (vacuum wavelength, flux) from PypeIt's data or cache."""
-    from astropy.io import fits
-    from pypeit import dataPaths
-    try:
-        path = dataPaths.reid_arxiv.get_file_path(TEMPLATE)
-        with fits.open(path) as hdul:
-            d = hdul[1].data
-            return np.asarray(d["wave"], float), np.asarray(d["flux"], float)
-    except Exception as exc:  # noqa: BLE001
-        raise ReferenceDataError(f"IDS R632V template not available ({exc}); import it with "
-                                 "`xmpspec cache import ../shared/pypeit-data`", TEMPLATE) from exc
+    return load_arc_template(TEMPLATE)
 
 
 def end_lamp_lines(wmin: float, wmax: float, lists=("CuI", "ArI", "ArII", "NeI"),
@@ -102,13 +94,9 @@ def ids_simulator(nspat: int = 200, config=None, add_end_lines: bool = True
     from ..reduce.spectrographs.int_ids import PLUGIN
     st = get_setup(PLUGIN.setup_name)
     twave, tflux = load_template()
-    nt = twave.size
     nspec = NSPEC
-    tp = np.arange(nt, dtype=float)
-    coef = np.polynomial.polynomial.polyfit(tp - nt / 2, twave, 5)
-
-    def wave_of_pix(p):
-        return np.polynomial.polynomial.polyval(np.asarray(p, float) - SHIFT - nt / 2, coef)
+    # truth solution and arc from the template (SHIFT <= 0: the arc lies inside it)
+    wave_of_pix, arc = detector_from_template(twave, tflux, nspec, SHIFT)
 
     from .spectra import effective_area
 
@@ -121,9 +109,6 @@ def ids_simulator(nspat: int = 200, config=None, add_end_lines: bool = True
         slit_lo=6.0, slit_hi=nspat - 6.0, effective_area=area,
         extinction=extinction_curve(st.site), gain=st.gain, read_noise=st.read_noise,
         bias_level=1500.0)
-    # template pixel of each detector pixel (SHIFT <= 0: the arc lies inside the template)
-    tpix = np.arange(nspec) - SHIFT
-    arc = np.clip(tflux - np.percentile(tflux, 10), 0, None)[tpix]
     peak = np.percentile(arc[arc > 0], 99.5)
     w = model.wave
     added = np.array([])
