@@ -11,6 +11,7 @@ and, for FITS, into ``XMP*`` header cards plus the whole record as JSON in a
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import getpass
 import platform
 import sys
@@ -30,7 +31,12 @@ TRACKED_PACKAGES = (
 
 
 def package_versions(packages: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``packages`` (without importing them)."""
+    """Installed versions of ``packages`` (without importing them; looked up once per process)."""
+    return dict(_package_versions(tuple(packages)))
+
+
+@functools.lru_cache(maxsize=8)
+def _package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     out = {"python": platform.python_version(), "xmpspec": __version__}
     for name in packages:
         try:
