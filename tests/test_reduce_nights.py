@@ -88,5 +88,7 @@ def test_fluxes_and_n2_recovered(night):
             got = float(m[f"f_{key}"])
             print(f"{instrument} {t['name']} {key}: {got:.1f} vs {expected:.1f}")
             assert got == pytest.approx(expected, rel=0.10), key
+        print(f"{instrument} {t['name']} N2: {float(m['n2']):.3f} +- {float(m['n2_err']):.3f} "
+              f"vs {t['n2']:.3f}")
         assert str(m["n2_state"]) == "detected"
         assert abs(float(m["n2"]) - t["n2"]) <= 2 * float(m["n2_err"])
