@@ -1452,14 +1452,21 @@ class BatchRun:
             on_start(s.executor)
         window = max(self.window_per_worker * executor.workers, 2)
         in_flight = 0
+        isolating = False  # a chunk suspected of killing a worker runs alone: blame is exact
         aborted = True
         try:
             while chunks or in_flight:
-                while chunks and in_flight < window:
-                    executor.submit(self.task, chunks.popleft())
+                while chunks and in_flight < window and not isolating:
+                    if chunks[0].attempts > 0 and in_flight > 0:
+                        break  # wait until the suspect can run alone
+                    nxt = chunks.popleft()
+                    executor.submit(self.task, nxt)
                     in_flight += 1
+                    isolating = nxt.attempts > 0
                 chunk, result, exc, fut = executor.next_completed()
                 in_flight -= 1
+                if in_flight == 0:
+                    isolating = False
                 if exc is None:
                     self._store(result)
                     s.done_now += len(result.done)
