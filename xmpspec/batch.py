@@ -94,6 +94,7 @@ __all__ = [
     "table_to_arrow",
     "arrow_to_table",
     "read_parquet",
+    "iter_unified_parts",
     "TASKS",
 ]
 
@@ -1740,6 +1741,34 @@ def _unified_schema(schemas):
             typ = pa.string()
         out.append(pa.field(name, typ))
     return pa.schema(out)
+
+
+def iter_unified_parts(files: Sequence[str | Path]):
+    """Read Parquet parts one at a time, each cast to one schema shared by all.
+
+    A column missing from a part is null there; types that differ between
+    parts are promoted (or become strings), as in :meth:`BatchRun.merge`.
+    Only the schemas are read up front, so memory holds one part at a time.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        Parquet parts written with :func:`table_to_arrow` tables.
+
+    Yields
+    ------
+    pyarrow.Table
+        Each part, in the order given, with the unified schema (column
+        units and descriptions in its metadata; :func:`arrow_to_table`).
+    """
+    import pyarrow.parquet as pq
+    schemas = [pq.read_schema(f) for f in files]
+    if not schemas:
+        return
+    schema = _unified_schema(schemas).with_metadata(
+        {_COLUMNS_META: json.dumps(_merged_columns_meta(schemas)).encode()})
+    for f in files:
+        yield _cast_to(pq.read_table(f), schema)
 
 
 def _cast_to(table, schema):

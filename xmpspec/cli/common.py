@@ -28,7 +28,7 @@ from rich.progress import (
 from ..config import Config, load_config, set_active_config
 
 __all__ = ["console", "err_console", "state", "progress_bar", "track", "setup_logging",
-           "EXIT_OK", "EXIT_PARTIAL", "EXIT_INPUT", "EXIT_INTERNAL"]
+           "expand_inputs", "EXIT_OK", "EXIT_PARTIAL", "EXIT_INPUT", "EXIT_INTERNAL"]
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1   # some objects of a batch failed
@@ -102,3 +102,44 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             prog.advance(task)
+
+
+def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = None,
+                  exclude: Iterable[str | Path] = (), sort: bool = True) -> list[Path]:
+    """Expand the file arguments of a command into a list of files.
+
+    Each item is a file, a folder (its files ending in one of ``suffixes``,
+    recursively, hidden ones skipped), a glob pattern (quoted, so that the
+    shell leaves it; ``**`` recurses) or a file list (``.txt``/``.lst``/
+    ``.list`` with one path a line, relative to the list's folder, ``#``
+    comments). The same rules as ``xmpspec batch``
+    (:func:`xmpspec.batch.discover_inputs`), so every command reads its
+    inputs the same way.
+
+    Parameters
+    ----------
+    specs : iterable of path-like
+        The command-line arguments.
+    suffixes : iterable of str, optional
+        File endings taken from folders (default: FITS files,
+        :data:`xmpspec.batch.SPECTRUM_SUFFIXES`).
+    exclude : iterable of path-like
+        Folders whose files are never inputs (e.g. the output folder).
+    sort : bool
+        Sort the files by path (default); otherwise keep the order given.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Absolute paths, each once.
+
+    Raises
+    ------
+    xmpspec.errors.InputError
+        An argument is neither a file nor a folder nor a glob that matches,
+        or a file list names a missing file (the message names it).
+    """
+    from ..batch import SPECTRUM_SUFFIXES, discover_inputs
+    files = discover_inputs(list(specs), suffixes=tuple(suffixes or SPECTRUM_SUFFIXES),
+                            exclude=exclude)
+    return sorted(files) if sort else files

@@ -126,6 +126,11 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
               reference_dirs=(), workers: int = 1, progress=None) -> NightRun:
     """setup -> reduce -> measure -> derive for one night.
 
+    Writes ``summary.ecsv``, the measurements of every coadd
+    (``measurements.{ecsv,fits}`` per object, ``lines.{ecsv,fits}`` per line,
+    as ``xmpspec measure`` writes them) and ``derived.{ecsv,fits}`` in
+    ``ROOT/reductions/<instrument>/<night>/``.
+
     Parameters
     ----------
     raw_dir : path-like
@@ -148,8 +153,7 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
     -------
     NightRun
     """
-    from ..provenance import provenance_record
-    from ..tableio import read_table, write_table
+    from ..tableio import read_table
     from .pypeitfile import default_night_name, setup_night
     from .registry import get_instrument
 
@@ -169,42 +173,45 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
     run = NightRun(st, results, failures)
     run.summary = write_summary(results, nightdir / "summary.ecsv",
                                 inputs=[str(f) for f in st.pypeit_files])[0]
-    # measure every coadd
-    coadds = [(t.coadd, t.target, r) for r in results for t in r.targets if t.coadd]
-    meas = []
-    try:
-        from ..lines.measure import measure_file, objects_table
-    except ImportError as exc:   # measure not available in this installation
-        run.problems.append(f"measure step skipped: {exc}")
-        coadds = []
-    rows = {}
-    if targets is not None and "name" in targets.colnames:
-        for row in targets:
-            rows[str(row["name"])] = {k: row[k] for k in targets.colnames}
-    for path, target, _res in (progress(coadds, "measuring") if progress else coadds):
-        try:
-            m = measure_file(path, target_row=rows.get(target, {"name": target}),
-                             setup=plugin.setup_name)
-            meas.append(m)
-        except XmpspecError as exc:
-            run.problems.append(f"{path}: measure failed: {exc}")
-    t3 = time.time()
-    if meas:
-        prov = provenance_record(inputs=[str(c[0]) for c in coadds], step="measure",
-                                 extra={"night": night, "instrument": plugin.name})
-        tab = objects_table(meas)
-        run.measurements = write_table(tab, nightdir / "measurements.ecsv", provenance=prov)[0]
-        try:
-            from astropy.table import Table
-
-            from ..physics.derive import derive_table
-            der = derive_table(Table(tab), source=str(run.measurements))
-            run.derived = write_table(der, nightdir / "derived.ecsv", provenance=provenance_record(
-                inputs=[str(run.measurements)], step="derive"))[0]
-        except ImportError as exc:
-            run.problems.append(f"derive step skipped: {exc}")
-        except XmpspecError as exc:
-            run.problems.append(f"derive failed: {exc}")
+    # measure every coadd and derive: the code path of `xmpspec measure` / `derive`
+    coadds = [t.coadd for r in results for t in r.targets if t.coadd]
+    t3 = _measure_and_derive(run, coadds, targets, nightdir, plugin, night, progress) \
+        if coadds else time.time()
     run.timings = {"setup_s": t1 - t0, "reduce_s": t2 - t1, "measure_s": t3 - t2,
                    "derive_s": time.time() - t3}
     return run
+
+
+def _measure_and_derive(run: NightRun, coadds, targets, nightdir: Path, plugin, night: str,
+                        progress) -> float:
+    """Measure the coadds and derive (``measurements``, ``lines``, ``derived`` in ``nightdir``).
+
+    Uses :func:`xmpspec.pipeline.measure_to_tables` and
+    :func:`xmpspec.pipeline.derive_objects`, so a night's objects are
+    matched to the targets table (name, then position), measured and derived
+    exactly as by ``xmpspec measure`` and ``xmpspec derive``. Problems go to
+    ``run.problems``. Returns the time the measurement ended.
+    """
+    from ..pipeline import derive_objects, measure_to_tables
+
+    def failed(path, exc):
+        run.problems.append(f"{path}: measure failed: {exc}")
+
+    try:
+        mrun = measure_to_tables(coadds, nightdir, targets, setup=plugin.setup_name,
+                                 objects_name="measurements",
+                                 provenance_extra={"night": night, "instrument": plugin.name},
+                                 progress=progress, on_failure=failed)
+    except XmpspecError as exc:          # e.g. a targets table without names
+        run.problems.append(f"measure step failed: {exc}")
+        return time.time()
+    t3 = time.time()
+    if mrun.objects is None:
+        return t3
+    run.measurements = mrun.objects
+    try:
+        run.derived = derive_objects(mrun.objects, nightdir / "derived", progress=progress,
+                                     provenance_extra={"night": night})[0]
+    except XmpspecError as exc:
+        run.problems.append(f"derive failed: {exc}")
+    return t3
