@@ -213,8 +213,7 @@ def _write_fits(chunks, target: Path, provenance: dict | None) -> None:
                     header["NAXIS2"] = nrows
                     if masked_bools:
                         header["XMPMBOOL"] = (",".join(masked_bools)[:68],
-                                              "bool columns with undetermined rows written "
-                                              "False")
+                                              "masked bools written False")
                     if provenance is not None:
                         for key, value, comment in _fits_provenance_cards(provenance):
                             header[key] = (value[:68], comment)
