@@ -221,13 +221,17 @@ def test_expand_inputs(tmp_path):
                           tmp_path / "c.fits", tmp_path / "x.ecsv"})
     assert expand_inputs([tmp_path / "x.ecsv", tmp_path / "c.fits"], sort=False) == \
         [tmp_path / "x.ecsv", tmp_path / "c.fits"]
-    with pytest.raises(InputError, match="missing.fits"):
+    with pytest.raises(InputError, match="missing.fits: file not found"):
         expand_inputs([tmp_path / "c.fits", tmp_path / "missing.fits"])
     lst.write_text("c.fits\ngone.fits\n")
     with pytest.raises(InputError, match="gone.fits"):
         expand_inputs([lst])
     with pytest.raises(InputError, match="matches no file"):
         expand_inputs([str(tmp_path / "*.nothing")])
+    # a .txt that is not a list (an ASCII spectrum with a header line) is an input itself
+    ascii_spec = tmp_path / "spec.txt"
+    ascii_spec.write_text("wave flux err\n6500 1.0 0.1\n")
+    assert expand_inputs([ascii_spec]) == [ascii_spec]
 
 
 def test_measure_cli_folder_input_and_missing_input(night_files, tmp_path, capsys):

@@ -45,7 +45,9 @@ def _summary(spec) -> dict[str, str]:
 
 @app.command("inspect")
 def inspect(
-    spectra: list[Path] = typer.Argument(None, help="Spectrum files (any supported format).",
+    spectra: list[Path] = typer.Argument(None, help="Spectrum files (any supported format), "
+                                                    "folders (their FITS files), quoted globs "
+                                                    "or file lists (.txt/.lst).",
                                          show_default=False),
     format: str = typer.Option(None, "--format", "-f",
                                help="Force the format (see --list-formats); default: "
@@ -105,6 +107,8 @@ def inspect(
         raise InputError("no spectrum given (see xmpspec inspect --help)")
 
     _ = state.config  # xmpspec.toml / --config become the active configuration
+    from .common import expand_inputs
+    spectra = expand_inputs(spectra)  # folders, quoted globs, file lists; missing: exit 2
     if objects:
         return _list_objects(spectra)
 

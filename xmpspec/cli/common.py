@@ -104,17 +104,50 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
             prog.advance(task)
 
 
+_LIST_SUFFIXES = (".txt", ".lst", ".list")
+_PATH_LIKE_SUFFIXES = (".fits", ".fit", ".fz", ".gz", ".ecsv", ".csv", ".txt", ".dat", ".ascii",
+                       ".tsv", ".pypeit")
+
+
+def _is_file_list(path: Path) -> bool:
+    """A ``.lst``/``.list`` file, or a ``.txt`` file whose first entry names a file.
+
+    A ``.txt`` file may also be an ASCII spectrum (with a header line of
+    column names): it is a list only if its first non-comment line is an
+    existing file (relative to the list's folder) or a file name with a
+    spectrum-like ending.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in _LIST_SUFFIXES:
+        return False
+    if suffix != ".txt":
+        return True
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                entry = Path(text).expanduser()
+                entry = entry if entry.is_absolute() else path.parent / entry
+                return entry.is_file() or entry.name.lower().endswith(_PATH_LIKE_SUFFIXES)
+    except OSError:
+        return False
+    return False
+
+
 def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = None,
                   exclude: Iterable[str | Path] = (), sort: bool = True) -> list[Path]:
     """Expand the file arguments of a command into a list of files.
 
     Each item is a file, a folder (its files ending in one of ``suffixes``,
     recursively, hidden ones skipped), a glob pattern (quoted, so that the
-    shell leaves it; ``**`` recurses) or a file list (``.txt``/``.lst``/
-    ``.list`` with one path a line, relative to the list's folder, ``#``
-    comments). The same rules as ``xmpspec batch``
-    (:func:`xmpspec.batch.discover_inputs`), so every command reads its
-    inputs the same way.
+    shell leaves it; ``**`` recurses) or a file list (``.lst``/``.list``, or
+    a ``.txt`` whose first entry is a file name: one path a line, relative to
+    the list's folder, ``#`` comments; any other ``.txt`` is an input itself,
+    e.g. an ASCII spectrum). Folders, globs and lists are expanded by
+    :func:`xmpspec.batch.discover_inputs`, as ``xmpspec batch`` does, so
+    every command reads its inputs the same way.
 
     Parameters
     ----------
@@ -136,10 +169,23 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
     Raises
     ------
     xmpspec.errors.InputError
-        An argument is neither a file nor a folder nor a glob that matches,
-        or a file list names a missing file (the message names it).
+        An argument is neither a file nor a folder nor a glob that matches
+        ("file not found"), or a file list names a missing file (the message
+        names it).
     """
+    from glob import has_magic
+
     from ..batch import SPECTRUM_SUFFIXES, discover_inputs
-    files = discover_inputs(list(specs), suffixes=tuple(suffixes or SPECTRUM_SUFFIXES),
-                            exclude=exclude)
-    return sorted(files) if sort else files
+    from ..errors import InputError
+    suffixes = tuple(suffixes or SPECTRUM_SUFFIXES)
+    files: list[Path] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_file() and not _is_file_list(path):
+            files.append(path.resolve())
+        elif path.exists() or has_magic(str(spec)):
+            files.extend(discover_inputs([spec], suffixes=suffixes, exclude=exclude))
+        else:
+            raise InputError("file not found (no such file, folder or glob match)", spec)
+    unique = list(dict.fromkeys(files))
+    return sorted(unique) if sort else unique
