@@ -353,7 +353,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
     spectra : sequence of path-like
         Spectrum files.
     outdir : path-like
-        Output folder (created).
+        Output folder (created when the first results are written).
     targets : astropy.table.Table or path-like, optional
         Targets table (:func:`load_targets`).
     config : Config, optional
@@ -410,7 +410,6 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
         raise InputError(f"chunk size must be >= 1, not {chunk}")
     progress = progress or _identity
     run = MeasureRun()
-    outdir.mkdir(parents=True, exist_ok=True)
     partdir = outdir / f".{lines_name}-parts-{uuid.uuid4().hex[:8]}"
     parts: dict[str, list[Path]] = {"lines": [], "objects": []}
     pending = []
@@ -419,7 +418,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
     def flush():
         if not pending:
             return
-        partdir.mkdir(exist_ok=True)
+        partdir.mkdir(parents=True, exist_ok=True)
         k = len(parts["lines"])
         for key, table in (("lines", lines_table(pending)), ("objects", objects_table(pending))):
             f = partdir / f"{k:06d}.{key}.parquet"
