@@ -123,7 +123,7 @@ def test_streamed_tables_equal_in_memory_tables(night_files, tmp_path):
         out = tmp_path / f"c{chunk}"
         run = measure_to_tables(paths, out, tpath, CFG, chunk_size=chunk)
         assert run.n_measured == 5 and not run.failures
-        assert run.peak_parts == -(-5 // chunk)
+        assert run.n_parts == -(-5 // chunk)
         assert sorted(p.name for p in out.iterdir()) == ["lines.ecsv", "lines.fits",
                                                          "objects.ecsv", "objects.fits"]
         for ext in ("ecsv", "fits"):

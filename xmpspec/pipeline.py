@@ -293,7 +293,7 @@ class MeasureRun:
         ``summary_rows`` objects (for a printed summary).
     measurements : list of Measurement
         Every measurement (without its fits), only with ``keep_measurements``.
-    peak_parts : int
+    n_parts : int
         Parquet parts the measurement was streamed through.
     """
 
@@ -305,7 +305,7 @@ class MeasureRun:
     figures: list = field(default_factory=list)
     summary: list = field(default_factory=list)
     measurements: list = field(default_factory=list)
-    peak_parts: int = 0
+    n_parts: int = 0
 
 
 _SUMMARY_KEYS = ("z", "n2", "n2_upper_limit", "n2_state", "significance")
@@ -456,7 +456,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
             if len(pending) >= chunk:
                 flush()
         flush()
-        run.peak_parts = len(parts["lines"])
+        run.n_parts = len(parts["lines"])
         if not run.n_measured:
             return run
         inputs = [str(p) for p in spectra]
