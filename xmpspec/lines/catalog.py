@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ..config import Config, get_active_config
 from ..errors import InputError
 
-__all__ = ["Line", "LineCatalog", "line_catalog", "LINE_DEFS", "GROUPS"]
+__all__ = ["Line", "LineCatalog", "line_catalog", "LINE_DEFS", "OPTIONAL_LINE_DEFS", "GROUPS"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,15 @@ LINE_DEFS = (
     ("sii6733", "SII_6733", "[SII]6733", "sii", None, None),
 )
 
+#: Optional lines (same fields): modelled by ``measure_spectrum`` when listed in
+#: ``[measure] optional_lines`` and kept in a group's final model only when detected
+#: (see xmpspec.lines.measure). They have no HII-region model in the simulator, so they
+#: are not part of the default catalogue. [FeII]4360 (air 4359.34 A) blends with
+#: [OIII]4364 at low resolution.
+OPTIONAL_LINE_DEFS = (
+    ("feii4360", "FeII_4360", "[FeII]4360", "hg_oiii4364", None, None),
+)
+
 #: fit groups in the order they are fitted (kinematics of 'hbeta' seed 'hg_oiii4364')
 GROUPS = ("halpha", "hbeta", "hg_oiii4364", "oii", "sii", "hd", "neiii", "heii", "hei", "oi")
 
@@ -116,19 +125,38 @@ class LineCatalog:
         return out
 
 
-def line_catalog(config: Config | None = None) -> LineCatalog:
+def line_catalog(config: Config | None = None,
+                 optional: bool | tuple[str, ...] | list[str] = False) -> LineCatalog:
     """Build the line catalogue from the configuration (wavelengths, doublet ratios).
 
     Parameters
     ----------
     config : Config, optional
         Defaults to the active configuration.
+    optional : bool or sequence of str
+        Also include the optional lines (:data:`OPTIONAL_LINE_DEFS`): all of them
+        (True) or those whose keys are listed.
+
+    Raises
+    ------
+    InputError
+        An unknown optional line key.
     """
     cfg = config if config is not None else get_active_config()
     waves = cfg["lines"]
     ratios = cfg["doublets"]
+    defs = list(LINE_DEFS)
+    if optional is True:
+        defs += list(OPTIONAL_LINE_DEFS)
+    elif optional:
+        known = {d[0]: d for d in OPTIONAL_LINE_DEFS}
+        bad = [k for k in optional if k not in known]
+        if bad:
+            raise InputError(f"unknown optional line(s) {', '.join(bad)}; known: "
+                             f"{', '.join(known)}")
+        defs += [known[k] for k in optional]
     lines = []
-    for key, cname, label, group, tie_to, ratio_key in LINE_DEFS:
+    for key, cname, label, group, tie_to, ratio_key in defs:
         lines.append(Line(key=key, config_name=cname, label=label, wave=float(waves[cname]),
                           group=group, tie_to=tie_to,
                           tie_ratio=None if ratio_key is None else float(ratios[ratio_key])))

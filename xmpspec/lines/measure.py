@@ -38,10 +38,10 @@ import numpy as np
 from astropy.table import MaskedColumn, QTable, Table
 
 from ..config import Config, get_active_config
-from ..errors import CoverageError, InputError
+from ..errors import ConfigError, CoverageError, InputError
 from ..instruments import C_KMS, Setup, get_setup
 from ..spectrum import FLUX_UNIT, Spectrum
-from .catalog import GROUPS, line_catalog
+from .catalog import GROUPS, OPTIONAL_LINE_DEFS, line_catalog
 from .fitcore import FitResult, fit_free, fit_linear
 from .integrated import integrate_halpha_nii
 from .model import GAUSS_FWHM, GroupModel
@@ -51,9 +51,10 @@ __all__ = ["Measurement", "GroupFit", "measure_spectrum", "measure_file", "lines
            "objects_table", "LINE_KEYS", "STATES"]
 
 LN10 = math.log(10.0)
+OPTIONAL_KEYS = tuple(d[0] for d in OPTIONAL_LINE_DEFS)
 STATES = ("detected", "upper_limit", "lower_limit", "not_covered", "failed")
 BALMER = ("ha", "hb", "hg", "hd")
-LINE_KEYS = ("oii3727", "oii3730", "oii_blend", "neiii3870", "hd", "hg", "oiii4364",
+LINE_KEYS = ("oii3727", "oii3730", "oii_blend", "neiii3870", "hd", "hg", "feii4360", "oiii4364",
              "heii4687", "hb", "oiii4960", "oiii5008", "hei5877", "oi6302", "nii6550",
              "ha", "nii6585", "sii6718", "sii6733")
 
@@ -88,6 +89,7 @@ class GroupFit:
     message: str = ""
     mcmc: dict | None = None
     fallback: str = ""
+    dropped: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -251,6 +253,46 @@ def _build_group(name: str, glines: list[_Line], spec_w, spec_f, spec_e, spec_go
     return keys, free_keys, model
 
 
+def _optional_keys(mcfg: dict) -> set[str]:
+    """Optional lines enabled in ``[measure] optional_lines`` (unknown keys are an error)."""
+    keys = [str(k) for k in mcfg.get("optional_lines", [])]
+    bad = [k for k in keys if k not in OPTIONAL_KEYS]
+    if bad:
+        raise ConfigError(f"[measure] optional_lines: unknown line(s) {', '.join(bad)}; "
+                          f"known: {', '.join(OPTIONAL_KEYS)}")
+    return set(keys)
+
+
+def _weak_optional(keys, free_keys, fit: FitResult, optional: set[str], min_snr: float):
+    """Optional lines of a successful fit whose S/N is below ``min_snr``."""
+    if fit is None or not fit.success:
+        return []
+    cov = fit.theta_cov
+    weak = []
+    for k in keys:
+        if k in optional and k in free_keys:
+            i = free_keys.index(k)
+            e = math.sqrt(cov[i, i]) if cov[i, i] > 0 else float("nan")
+            if not (np.isfinite(e) and fit.theta[i] / e >= min_snr):
+                weak.append(k)
+    return weak
+
+
+def _dropped_values(weak, keys, free_keys, model: GroupModel, fit: FitResult,
+                    min_snr: float) -> dict:
+    """Flux, error and centre of optional lines dropped from a group's final model."""
+    sig = model.observed_sigma(fit.z, fit.sigma_v)
+    out = {}
+    for k in weak:
+        i, li = free_keys.index(k), keys.index(k)
+        mu = model.rest[li] * (1.0 + fit.z)
+        out[k] = {"flux": float(fit.theta[i]), "err": float(np.sqrt(max(fit.theta_cov[i, i], 0))),
+                  "obs_wave": float(mu), "fwhm": float(GAUSS_FWHM * sig[li] / mu * C_KMS),
+                  "note": (f"optional line below S/N {min_snr:g}: the group was refitted "
+                           "without it; flux and limit from the fit that included it")}
+    return out
+
+
 def _snr(fit: FitResult, n_free: int) -> float:
     if fit is None or not fit.success:
         return 0.0
@@ -347,8 +389,9 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     er = np.where(spec.good, spec.error.value, 1.0)
     good = spec.good.copy()
 
-    cat = line_catalog(cfg)
+    cat = line_catalog(cfg, optional=True)
     lines = [_Line(ln.key, ln.label, ln.wave, ln.group, ln.tie_to, ln.tie_ratio) for ln in cat]
+    optional = _optional_keys(mcfg)
     rest = {ln.key: ln.rest for ln in lines}
 
     # ---- redshift
@@ -369,6 +412,9 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
 
     # ---- coverage
     _coverage(lines, wv, good, z, sig_a, sig_b, float(mcfg["min_line_coverage"]))
+    for ln in lines:
+        if ln.key in OPTIONAL_KEYS and ln.key not in optional:
+            ln.covered, ln.reason = False, "optional line not modelled ([measure] optional_lines)"
     if not any(ln.covered for ln in lines):
         raise CoverageError(
             f"redshift z={z:.5f} puts no catalogue line in the coverage "
@@ -392,14 +438,31 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
                    key=lambda g: -_snr(first[g], len(built[g][1])))
     thr = float(mcfg["free_kinematics_snr"])
     gfits: dict[str, GroupFit] = {}
+    opt_snr = float(mcfg.get("optional_line_snr", 2.0))
+
+    def fit_group(g, kz, ksv, free):
+        """Fit group g; refit without its optional lines below ``optional_line_snr``."""
+        keys, free_keys, model = built[g]
+        res = _do_fit(model, kz, ksv, free, mcfg, fitter)
+        dropped = {}
+        weak = _weak_optional(keys, free_keys, res, optional, opt_snr)
+        if weak:
+            b = _build_group(g, [ln for ln in lines if ln.group == g and ln.key not in weak],
+                             wv, fl, er, good, z, sig_a, sig_b, mcfg, nuisance)
+            if b is not None:
+                res2 = _do_fit(b[2], kz, ksv, free, mcfg, fitter)
+                if res2.success:
+                    dropped = _dropped_values(weak, keys, free_keys, model, res, opt_snr)
+                    keys, free_keys, model, res = b[0], b[1], b[2], res2
+        return keys, free_keys, model, res, dropped
     ref: GroupFit | None = None
     for g in order:
-        keys, free_keys, model = built[g]
-        if _snr(first[g], len(free_keys)) < thr:
+        if _snr(first[g], len(built[g][1])) < thr:
             break
-        res = _do_fit(model, z, sv0, True, mcfg, fitter)
+        keys, free_keys, model, res, dropped = fit_group(g, z, sv0, True)
         if res.success:
-            ref = GroupFit(g, keys, free_keys, model, res, "free", _snr(res, len(free_keys)))
+            ref = GroupFit(g, keys, free_keys, model, res, "free", _snr(res, len(free_keys)),
+                           dropped=dropped)
             gfits[g] = ref
             break
         notes.append(f"{g}: free-kinematics fit failed ({res.message})")
@@ -419,19 +482,19 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         if g == "hg_oiii4364" and "hbeta" in gfits and gfits["hbeta"].kinematics == "free":
             kz, ksv, kname = gfits["hbeta"].fit.z, gfits["hbeta"].fit.sigma_v, "hbeta"
         if g != "hg_oiii4364" and first[g].success and _snr(first[g], len(free_keys)) >= thr:
-            res = _do_fit(model, kz, ksv, True, mcfg, fitter)
+            fkeys, ffree, fmodel, res, dropped = fit_group(g, kz, ksv, True)
             if res.success:
-                gfits[g] = GroupFit(g, keys, free_keys, model, res, "free",
-                                    _snr(res, len(free_keys)))
+                gfits[g] = GroupFit(g, fkeys, ffree, fmodel, res, "free",
+                                    _snr(res, len(ffree)), dropped=dropped)
                 continue
             fallback = (f"free-kinematics fit failed ({res.message}); kinematics tied to "
                         f"{kname}")
             notes.append(f"{g}: {fallback}")
         else:
             fallback = ""
-        lin = _do_fit(model, kz, ksv, False, mcfg, fitter)
+        keys, free_keys, model, lin, dropped = fit_group(g, kz, ksv, False)
         gf = GroupFit(g, keys, free_keys, model, lin, f"tied:{kname}", _snr(lin, len(free_keys)),
-                      "" if lin.success else lin.message, fallback=fallback)
+                      "" if lin.success else lin.message, fallback=fallback, dropped=dropped)
         gfits[g] = gf
 
     # ---- redshift from the free groups
@@ -539,6 +602,14 @@ def _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes
                 r["note"] = _join(r["note"], gf.fallback)
             elif gf.kinematics != "free":
                 r["note"] = _join(r["note"], f"kinematics {gf.kinematics}")
+        for key, d in gf.dropped.items():
+            r = rows[key]
+            r.update(obs_wave=d["obs_wave"], flux=d["flux"], flux_err=d["err"],
+                     gauss_flux=d["flux"], gauss_flux_err=d["err"], method="gaussian",
+                     snr=d["flux"] / d["err"] if d["err"] > 0 else None, fwhm=d["fwhm"],
+                     fwhm_intrinsic=GAUSS_FWHM * fit.sigma_v, kinematics=gf.kinematics,
+                     state="upper_limit", flux_limit=max(d["flux"], 0.0) + ulsig * d["err"],
+                     note=_join(r["note"], d["note"]))
         if model.abs_mode == "fit" and model.n_abs:
             for j, li in enumerate(model.abs_lines):
                 a = fit.theta[model.n_free + model.n_cont + j]
