@@ -395,7 +395,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
 
     import pyarrow.parquet as pq
 
-    from .batch import arrow_to_table, iter_unified_parts, table_to_arrow
+    from .batch import iter_unified_parts, table_to_arrow
     from .lines.measure import lines_table, objects_table
     from .provenance import provenance_record
     from .tablestream import write_table_stream
@@ -469,7 +469,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
         for key, name in (("lines", lines_name), ("objects", objects_name)):
             files = parts[key]
             written = write_table_stream(
-                lambda files=files: (arrow_to_table(t) for t in iter_unified_parts(files)),
+                lambda files=files: iter_unified_parts(files),
                 outdir / name, provenance=prov, formats=formats)
             setattr(run, key, written[0])
             run.files += written

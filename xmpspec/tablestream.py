@@ -40,7 +40,7 @@ __all__ = ["write_table_stream"]
 _FITS_BLOCK = 2880
 
 
-def write_table_stream(chunks: Callable[[], Iterable[Table]], path: str | Path,
+def write_table_stream(chunks: Callable[[], Iterable], path: str | Path,
                        provenance: dict | None = None,
                        formats: Sequence[str] = ("ecsv", "fits")) -> list[Path]:
     """Write a table given as chunks (same columns in each) in ECSV and/or FITS.
@@ -48,12 +48,14 @@ def write_table_stream(chunks: Callable[[], Iterable[Table]], path: str | Path,
     Parameters
     ----------
     chunks : callable
-        ``chunks()`` returns a fresh iterable of :class:`~astropy.table.Table`
-        chunks with the same column names, types and units (e.g. Parquet
-        parts read with :func:`xmpspec.batch.iter_unified_parts` and
-        :func:`xmpspec.batch.arrow_to_table`). It is called once per format
-        (twice for FITS), so it must re-read its source rather than keep the
-        chunks.
+        ``chunks()`` returns a fresh iterable of chunks with the same column
+        names, types and units: :class:`astropy.table.Table` or
+        :class:`pyarrow.Table` (the batch engine's layout,
+        :func:`xmpspec.batch.table_to_arrow`, e.g. Parquet parts read with
+        :func:`xmpspec.batch.iter_unified_parts`). It is called twice when
+        FITS is written (a first pass counts the rows and measures the
+        strings), so it must re-read its source rather than keep the chunks.
+        Every format is written in one pass over the chunks.
     path : path-like
         Stem: one file per format is written (``stem.ecsv``, ``stem.fits``).
     provenance : dict, optional
@@ -72,26 +74,53 @@ def write_table_stream(chunks: Callable[[], Iterable[Table]], path: str | Path,
         No chunk has a row, a format is not supported, or a chunk's columns
         differ from the first chunk's.
     """
+    from contextlib import ExitStack
     path = Path(path)
     stem = path.with_suffix("") if _suffix(path) in TABLE_FORMATS else path
-    written = []
+    writers, targets = [], []
     for fmt in formats:
         fmt = fmt.lstrip(".").lower()
-        target = stem.with_name(f"{stem.name}.{fmt}")
-        if fmt == "ecsv":
-            _write_ecsv(chunks, target, provenance)
-        elif fmt in ("fits", "fit"):
-            _write_fits(chunks, target, provenance)
-        else:
+        if fmt not in ("ecsv", "fits"):
             raise ValueError(f"streamed tables are written as ECSV or FITS, not '{fmt}'")
-        written.append(target)
-    return written
+        targets.append(stem.with_name(f"{stem.name}.{fmt}"))
+    layout = _fits_layout(chunks) if any(t.suffix == ".fits" for t in targets) else None
+    with ExitStack() as stack:
+        for target in targets:
+            tmp = stack.enter_context(atomic_path(target))
+            if target.suffix == ".ecsv":
+                writers.append(_EcsvWriter(stack.enter_context(open(tmp, "w", encoding="utf-8")),
+                                           target, provenance))
+            else:
+                writers.append(_FitsWriter(stack.enter_context(open(tmp, "wb")), target,
+                                           provenance, *layout))
+        n = 0
+        for t in _nonempty(chunks):
+            t = _astropy(t)
+            for w in writers:
+                w.write(t)
+            n += len(t)
+        if n == 0:
+            raise ValueError(f"{stem}: no rows to write")
+        for w in writers:
+            w.close()
+    return targets
 
 
-def _nonempty(chunks: Callable[[], Iterable[Table]]):
+def _num_rows(t) -> int:
+    return t.num_rows if hasattr(t, "num_rows") else len(t)
+
+
+def _nonempty(chunks: Callable[[], Iterable]):
     for t in chunks():
-        if len(t):
+        if _num_rows(t):
             yield t
+
+
+def _astropy(t) -> Table:
+    if isinstance(t, Table):
+        return t
+    from .batch import arrow_to_table
+    return arrow_to_table(t)
 
 
 # --------------------------------------------------------------------------- ECSV
@@ -115,22 +144,26 @@ def _split_ecsv(text: str) -> tuple[str, str]:
     return text[:names_end], text[names_end:]
 
 
-def _write_ecsv(chunks, target: Path, provenance: dict | None) -> None:
-    meta = {"provenance": provenance} if provenance is not None else {}
-    with atomic_path(target) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            reference = None
-            for t in _nonempty(chunks):
-                header, data = _split_ecsv(_ecsv_text(t, {}))
-                if reference is None:
-                    reference = header
-                    fh.write(_split_ecsv(_ecsv_text(t[:0], meta))[0])
-                elif header != reference:
-                    raise ValueError(f"{target}: a chunk's columns differ from the first "
-                                     "chunk's (ECSV header)")
-                fh.write(data)
-            if reference is None:
-                raise ValueError(f"{target}: no rows to write")
+class _EcsvWriter:
+    """Header (with the provenance) from the first chunk, then every chunk's data lines."""
+
+    def __init__(self, fh, target: Path, provenance: dict | None):
+        self.fh, self.target = fh, target
+        self.meta = {"provenance": provenance} if provenance is not None else {}
+        self.reference = None
+
+    def write(self, t: Table) -> None:
+        header, data = _split_ecsv(_ecsv_text(t, {}))
+        if self.reference is None:
+            self.reference = header
+            self.fh.write(_split_ecsv(_ecsv_text(t[:0], self.meta))[0])
+        elif header != self.reference:
+            raise ValueError(f"{self.target}: a chunk's columns differ from the first "
+                             "chunk's (ECSV header)")
+        self.fh.write(data)
+
+    def close(self) -> None:
+        pass
 
 
 # --------------------------------------------------------------------------- FITS
@@ -143,20 +176,31 @@ def _bool_columns(t: Table) -> list[str]:
 
 
 def _fits_layout(chunks) -> tuple[int, dict, list]:
-    """Total rows, widest string per string column, bool columns with masked rows."""
+    """Total rows, widest string (bytes) per string column, bool columns with masked rows."""
     nrows, widths, masked_bools = 0, {}, []
+
+    def wider(name, width):
+        widths[name] = max(widths.get(name, 1), int(width or 0), 1)
+
     for t in _nonempty(chunks):
-        nrows += len(t)
-        for name in _string_columns(t):
-            data = np.ma.getdata(t[name])
-            if data.dtype.kind == "U":
-                lens = np.char.str_len(np.char.encode(data, "utf-8")) if data.size else [0]
-            else:
-                lens = np.char.str_len(data) if data.size else [0]
-            widths[name] = max(widths.get(name, 1), int(np.max(lens)) if len(lens) else 1)
-        for name in _bool_columns(t):
-            if name not in masked_bools and np.any(np.ma.getmaskarray(t[name])):
-                masked_bools.append(name)
+        nrows += _num_rows(t)
+        if isinstance(t, Table):
+            for name in _string_columns(t):
+                data = np.ma.getdata(t[name])
+                enc = np.char.encode(data, "utf-8") if data.dtype.kind == "U" else data
+                wider(name, np.max(np.char.str_len(enc)))
+            bools = [n for n in _bool_columns(t) if np.any(np.ma.getmaskarray(t[n]))]
+        else:                                   # Arrow: no conversion needed
+            import pyarrow as pa
+            import pyarrow.compute as pc
+            bools = []
+            for fld in t.schema:
+                col = t.column(fld.name)
+                if pa.types.is_string(fld.type) or pa.types.is_large_string(fld.type):
+                    wider(fld.name, pc.max(pc.binary_length(col)).as_py())
+                elif pa.types.is_boolean(fld.type) and col.null_count:
+                    bools.append(fld.name)
+        masked_bools += [n for n in bools if n not in masked_bools]
     return nrows, widths, masked_bools
 
 
@@ -174,6 +218,8 @@ def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header
             t[name] = Column(np.asarray(col).astype(dtype), unit=col.unit,
                              description=col.description)
     for name in masked_bools:
+        if name not in t.colnames:
+            continue
         col = t[name]
         t[name] = Column(np.ma.filled(col, False) if isinstance(col, np.ma.MaskedArray)
                          else np.asarray(col), unit=col.unit, description=col.description)
@@ -198,39 +244,43 @@ def _pad(n: int) -> bytes:
     return b"\0" * ((-n) % _FITS_BLOCK)
 
 
-def _write_fits(chunks, target: Path, provenance: dict | None) -> None:
-    nrows, widths, masked_bools = _fits_layout(chunks)
-    if nrows == 0:
-        raise ValueError(f"{target}: no rows to write")
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
-            reference, n_data = None, 0
-            for t in _nonempty(chunks):
-                header, data = _fits_chunk(t, widths, masked_bools)
-                if reference is None:
-                    reference = _structure(header)
-                    header["NAXIS2"] = nrows
-                    if masked_bools:
-                        header["XMPMBOOL"] = (",".join(masked_bools)[:68],
-                                              "masked bools written False")
-                    if provenance is not None:
-                        for key, value, comment in _fits_provenance_cards(provenance):
-                            header[key] = (value[:68], comment)
-                    fh.write(header.tostring().encode("ascii"))
-                elif _structure(header) != reference:
-                    raise ValueError(f"{target}: a chunk's columns differ from the first "
-                                     "chunk's (FITS header)")
-                fh.write(data)
-                n_data += len(data)
-            if n_data != nrows * header["NAXIS1"]:
-                raise ValueError(f"{target}: the chunks changed between passes "
-                                 f"({n_data} bytes of rows for {nrows} rows)")
-            fh.write(_pad(n_data))
-            if provenance is not None:
-                text = json.dumps(provenance, default=str).encode("utf-8")
-                prov = fits.ImageHDU(np.frombuffer(text, dtype=np.uint8), name="PROVENANCE")
-                prov.header["XMPFMT"] = ("JSON-UTF8", "provenance record as UTF-8 JSON bytes")
-                buf = io.BytesIO()
-                fits.HDUList([fits.PrimaryHDU(), prov]).writeto(buf)
-                fh.write(buf.getvalue()[_FITS_BLOCK:])
+class _FitsWriter:
+    """Primary HDU, the table header for all rows, each chunk's rows, then PROVENANCE."""
+
+    def __init__(self, fh, target: Path, provenance: dict | None, nrows: int, widths: dict,
+                 masked_bools: list):
+        self.fh, self.target, self.provenance = fh, target, provenance
+        self.nrows, self.widths, self.masked_bools = nrows, widths, masked_bools
+        self.reference, self.rowlen, self.n_data = None, 0, 0
+        fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+
+    def write(self, t: Table) -> None:
+        header, data = _fits_chunk(t, self.widths, self.masked_bools)
+        if self.reference is None:
+            self.reference, self.rowlen = _structure(header), header["NAXIS1"]
+            header["NAXIS2"] = self.nrows
+            if self.masked_bools:
+                header["XMPMBOOL"] = (",".join(self.masked_bools)[:68],
+                                      "masked bools written False")
+            if self.provenance is not None:
+                for key, value, comment in _fits_provenance_cards(self.provenance):
+                    header[key] = (value[:68], comment)
+            self.fh.write(header.tostring().encode("ascii"))
+        elif _structure(header) != self.reference:
+            raise ValueError(f"{self.target}: a chunk's columns differ from the first "
+                             "chunk's (FITS header)")
+        self.fh.write(data)
+        self.n_data += len(data)
+
+    def close(self) -> None:
+        if self.n_data != self.nrows * self.rowlen:
+            raise ValueError(f"{self.target}: the chunks changed between passes "
+                             f"({self.n_data} bytes of rows for {self.nrows} rows)")
+        self.fh.write(_pad(self.n_data))
+        if self.provenance is not None:
+            text = json.dumps(self.provenance, default=str).encode("utf-8")
+            prov = fits.ImageHDU(np.frombuffer(text, dtype=np.uint8), name="PROVENANCE")
+            prov.header["XMPFMT"] = ("JSON-UTF8", "provenance record as UTF-8 JSON bytes")
+            buf = io.BytesIO()
+            fits.HDUList([fits.PrimaryHDU(), prov]).writeto(buf)
+            self.fh.write(buf.getvalue()[_FITS_BLOCK:])
