@@ -4,8 +4,8 @@ Each case simulates one spectrum with :func:`xmpspec.simulate.simulate_spectrum`
 (``return_model=True``) and draws >= 300 noise realisations of it from the
 simulator's exact error spectrum (Gaussian noise: the simulator's errors are
 the 1-sigma of its Poisson + read noise), optionally rescaled to reach a
-target Halpha S/N. The MCMC errors are checked on a smaller subset (40
-realisations) to keep the suite short.
+target Halpha S/N. The MCMC errors: tests/test_lines_mcmc.py (300 realisations
+per case, two processes).
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def pulls_of_detected(rows, method_key="gauss_flux"):
     for m, truth in rows:
         for r in m.line_rows:
             if r["state"] == "detected" and r["line"] != "oii_blend" and r[method_key] is not None:
-                out.append((r[method_key] - truth[f"f_{r['line']}"]) / r[f"{method_key}_err"])
+                # a line the simulator does not inject (optional [FeII]4360) has flux 0
+                true = truth.get(f"f_{r['line']}", 0.0)
+                out.append((r[method_key] - true) / r[f"{method_key}_err"])
     return np.array(out)
 
 
@@ -128,15 +130,3 @@ def test_gate_xmp_nii_is_detected():
     assert abs(np.median(n2) + 1.5) < 0.05
     p = pulls_of_detected(rows)
     assert 0.9 <= np.std(p) <= 1.1 and np.max(np.abs(p)) < 5.0
-
-
-def test_mcmc_pulls_subset():
-    """MCMC errors on 40 realisations (a smaller subset: ~1 s each)."""
-    rows = run_case("int_ids_r632v", 40, 10, mcmc=True, ha_snr=80.0, z=0.02, n2=-1.3,
-                    halpha_flux=300.0)
-    p = pulls_of_detected(rows)
-    print(f"MCMC pulls: n={p.size} std={np.std(p):.3f} max|p|={np.max(np.abs(p)):.2f}")
-    assert p.size > 200
-    assert 0.9 <= np.std(p) <= 1.1, np.std(p)
-    assert np.max(np.abs(p)) < 5.0
-    assert all(m.row["uncertainties"] == "mcmc" for m, _ in rows)
