@@ -11,7 +11,7 @@ from .common import EXIT_OK, EXIT_PARTIAL, console, err_console, state, track
 
 
 def print_summary(results, failures) -> None:
-    """Print the reduction summary."""
+    """Print the reduction summary: targets, then warnings and failures."""
     from rich.table import Table
     tab = Table(title="reductions")
     for c in ("target", "setup", "exposures", "S/N(Ha)", "wave RMS (pix)", "flux calibration",
@@ -22,7 +22,8 @@ def print_summary(results, failures) -> None:
             tab.add_row(t.target, r.setup, str(t.n_exposures), f"{t.snr_ha:.1f}",
                         f"{r.wave_rms_pix:.3f}", t.status, str(t.coadd or "-"))
         for p in r.problems:
-            err_console.print(f"[yellow]warning:[/] {r.pypeit_file.name}: {p}", highlight=False)
+            kind = "[red]failed:[/]" if p in r.errors else "[yellow]warning:[/]"
+            err_console.print(f"{kind} {r.pypeit_file.name}: {p}", highlight=False)
         console.print(f"{r.pypeit_file.name}: " + ", ".join(
             f"{k} {v:.0f} s" for k, v in r.timings.items()))
     console.print(tab)
@@ -30,12 +31,27 @@ def print_summary(results, failures) -> None:
         err_console.print(f"[red]failed:[/] {msg}", highlight=False)
 
 
+def note_workers(workers: int, n_files: int) -> None:
+    """Say when ``--workers`` cannot help: PypeIt reduces one PypeIt file in one process."""
+    if workers > 1 and n_files < 2:
+        err_console.print(f"note: --workers {workers} has no effect with {n_files} PypeIt file "
+                          "(set-ups and nights are reduced in parallel, the frames of one "
+                          "set-up are not)", highlight=False)
+
+
+def reduce_exit_code(results, failures) -> int:
+    """0 when every PypeIt file and target was reduced (warnings allowed), else 1."""
+    failed = bool(failures) or any(getattr(r, "errors", ()) for r in results)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
 @app.command("reduce")
 def reduce_cmd(
     pypeit_files: list[Path] = typer.Argument(..., help="PypeIt file(s) from `xmpspec setup`."),
     workers: int = typer.Option(1, "--workers", "-j",
-                                help="PypeIt files reduced in parallel (one process each; "
-                                     "1.2-2.2 GB of memory per process)."),
+                                help="PypeIt files (set-ups, nights) reduced in parallel, one "
+                                     "process each (1.2-2.2 GB of memory per process); the "
+                                     "frames of one PypeIt file are reduced in one process."),
     reference_data: list[Path] = typer.Option(None, "--reference-data",
                                               help="Folder(s) to import missing reference "
                                                    "files from (layout of PypeIt's data tree "
@@ -52,7 +68,10 @@ def reduce_cmd(
     (`<target>.fits`) in `reductions/<instrument>/<night>/<setup>/`, plus
     `reductions/<instrument>/<night>/summary.ecsv` and QA plots. Before
     starting, checks that every reference file is available offline and
-    names the missing ones. Exit code 1 if some PypeIt file failed.
+    names the missing ones. Exit code 0 when everything was reduced (warnings,
+    e.g. no standard in the night or no QA page, are printed), 1 when a PypeIt
+    file, a step (sensitivity function, fluxing, coadd) or a target failed,
+    2 for bad input (unreadable PypeIt file, missing raw or reference files).
 
     Examples:
 
@@ -63,6 +82,7 @@ def reduce_cmd(
     from ..reduce.pipeline import quiet_pypeit, reduce_files, write_summary
 
     quiet_pypeit(state.verbose)
+    note_workers(workers, len(pypeit_files))
     results, failures = reduce_files(pypeit_files, root, reference_data or (), targets,
                                      workers, track)
     nights = {}
@@ -75,5 +95,13 @@ def reduce_cmd(
     print_summary(results, failures)
     if failures and not results and len(failures) == 1:
         from ..errors import XmpspecError
-        raise XmpspecError(next(iter(failures.values())))
-    raise typer.Exit(EXIT_PARTIAL if failures else EXIT_OK)
+        exc = next(iter(failures.values()))
+        if isinstance(exc, XmpspecError) and not _is_input_error(exc):
+            raise typer.Exit(EXIT_PARTIAL)    # a step failed (already printed)
+        raise exc if isinstance(exc, XmpspecError) else XmpspecError(str(exc))
+    raise typer.Exit(reduce_exit_code(results, failures))
+
+
+def _is_input_error(exc) -> bool:
+    from ..errors import ConfigError, InputError, ReferenceDataError
+    return isinstance(exc, (InputError, ReferenceDataError, ConfigError))

@@ -75,7 +75,13 @@ class TargetResult:
 
 @dataclass
 class ReductionResult:
-    """What ``xmpspec reduce`` produced for one PypeIt file."""
+    """What ``xmpspec reduce`` produced for one PypeIt file.
+
+    ``problems`` lists everything worth telling the user (warnings and
+    failures); ``errors`` only the failed steps or targets (sensitivity
+    function, flux calibration, coadd, no spectrum extracted), which make
+    ``xmpspec reduce`` and ``xmpspec run`` exit with code 1.
+    """
 
     pypeit_file: Path
     redux_dir: Path
@@ -87,6 +93,16 @@ class ReductionResult:
     wave_rms_pix: float = float("nan")
     timings: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Record a problem that did not stop any product (e.g. no QA page)."""
+        self.problems.append(message)
+
+    def fail(self, message: str) -> None:
+        """Record a failed step or target (also listed in ``problems``)."""
+        self.problems.append(message)
+        self.errors.append(message)
 
 
 def _read_pypeit_file(path: Path):
@@ -154,6 +170,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     redux.mkdir(parents=True, exist_ok=True)
     res = ReductionResult(pypeit_file, redux, plugin.name, night, setup)
     windows = parse_windows(settings.get("sky_protect", ""))
+    method, radius = _protection_settings(settings, plugin, pypeit_file)
 
     from pypeit.pypeit import PypeIt
 
@@ -162,7 +179,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                  log_file=redux / "pypeit.log")
     t0 = time.time()
     if windows:
-        install_pypeit_hook(windows)
+        install_pypeit_hook(windows, method=method, radius_arcsec=radius)
     try:
         pypeit = PypeIt(str(pypeit_file), reuse_calibs=True, overwrite=True,
                         redux_path=str(redux))
@@ -170,7 +187,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         try:
             pypeit.build_qa()
         except Exception as exc:  # noqa: BLE001 - QA html is optional
-            res.problems.append(f"PypeIt QA page not built: {exc}")
+            res.warn(f"PypeIt QA page not built: {exc}")
     except XmpspecError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -192,13 +209,13 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     std_files = [f for f, ft in spec1d_of.items() if "standard" in ft]
     sens = None
     if not std_files:
-        res.problems.append("no standard-star spectrum: spectra are not flux calibrated")
+        res.warn("no standard-star spectrum: spectra are not flux calibrated")
     else:
         try:
             sens = _sensfunc(std_files[0], redux, pf)
             res.sensfunc = sens
         except Exception as exc:  # noqa: BLE001
-            res.problems.append(f"sensitivity function failed ({type(exc).__name__}: {exc}); "
+            res.fail(f"sensitivity function failed ({type(exc).__name__}: {exc}); "
                                 "spectra are not flux calibrated")
     res.timings["sensfunc_s"] = time.time() - t1
 
@@ -208,7 +225,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     for f, (_ftype, target) in ((f, v) for f, v in _science_targets(tbl, spec1d_of).items()):
         groups.setdefault(target, []).append(f)
     if not groups:
-        res.problems.append("no science spectrum was extracted")
+        res.fail("no science spectrum was extracted")
     for target, files in groups.items():
         fluxed = False
         status = "not fluxed"
@@ -219,12 +236,12 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                 status = "fluxed"
             except Exception as exc:  # noqa: BLE001
                 status = f"flux calibration failed: {exc}"
-                res.problems.append(f"{target}: {status}")
+                res.fail(f"{target}: {status}")
         coadd = redux / f"{safe_name(target)}.fits"
         try:
             _coadd(files, coadd, pf, fluxed, sens=sens)
         except Exception as exc:  # noqa: BLE001
-            res.problems.append(f"{target}: coadd failed ({type(exc).__name__}: {exc})")
+            res.fail(f"{target}: coadd failed ({type(exc).__name__}: {exc})")
             coadd = None
         tr = TargetResult(target, files, coadd, len(files), fluxed, status)
         if coadd is not None:
@@ -233,6 +250,34 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         res.targets.append(tr)
     res.timings["flux_coadd_s"] = time.time() - t2
     return res
+
+
+def _protection_settings(settings: dict, plugin: InstrumentPlugin,
+                         source: Path) -> tuple[str, float | None]:
+    """Sky-protection method and radius from the ``# xmpspec:`` lines of a PypeIt file.
+
+    ``sky_protect_method`` (``refit`` or ``interpolate``; default ``refit``
+    for long slits, ``interpolate`` for echelle orders, too short to leave
+    sky at their ends) and ``sky_protect_radius`` (arcsec; default 3 boxcar
+    radii), see :mod:`xmpspec.reduce.skyprotect`.
+    """
+    from .skyprotect import METHODS
+    method = settings.get("sky_protect_method", "").strip().lower() or (
+        "interpolate" if plugin.echelle else "refit")
+    if method not in METHODS:
+        raise InputError(f"sky_protect_method must be one of {', '.join(METHODS)}, "
+                         f"not '{method}'", source)
+    radius = settings.get("sky_protect_radius", "").strip()
+    if not radius:
+        return method, None
+    try:
+        value = float(radius.split()[0].removesuffix('"').removesuffix("arcsec"))
+    except ValueError:
+        raise InputError(f"sky_protect_radius '{radius}' is not a number of arcsec",
+                         source) from None
+    if not value > 0:
+        raise InputError(f"sky_protect_radius must be positive, not {value}", source)
+    return method, value
 
 
 def _diagnose_failure(redux: Path) -> str:
