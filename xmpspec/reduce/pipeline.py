@@ -83,7 +83,7 @@ def reduce_files(pypeit_files, root=".", reference_dirs=(), targets_path=None, w
     -------
     results : list of ReductionResult
     failures : dict
-        PypeIt file -> error message for files that failed.
+        PypeIt file -> the exception (an XmpspecError) of files that failed.
     """
     jobs = [(str(f), str(root), [str(d) for d in reference_dirs],
              str(targets_path) if targets_path else None) for f in pypeit_files]
@@ -94,7 +94,7 @@ def reduce_files(pypeit_files, root=".", reference_dirs=(), targets_path=None, w
             try:
                 results.append(_reduce_one(j))
             except XmpspecError as exc:
-                failures[j[0]] = str(exc)
+                failures[j[0]] = exc
         return results, failures
     from concurrent.futures import ProcessPoolExecutor, as_completed
     with ProcessPoolExecutor(max_workers=workers) as ex:
@@ -104,7 +104,12 @@ def reduce_files(pypeit_files, root=".", reference_dirs=(), targets_path=None, w
             try:
                 results.append(fut.result())
             except XmpspecError as exc:
-                failures[futs[fut]] = str(exc)
+                failures[futs[fut]] = exc
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed (out of memory)
+                failures[futs[fut]] = XmpspecError(
+                    f"reduction process failed: {type(exc).__name__}: {exc}", futs[fut])
+    order = {str(Path(j[0]).resolve()): i for i, j in enumerate(jobs)}
+    results.sort(key=lambda r: order.get(str(r.pypeit_file), len(order)))
     return results, failures
 
 
