@@ -322,7 +322,13 @@ def run_group_mcmc(model: GroupModel, fit: FitResult, mcfg: dict,
             try:
                 lp[okp] = _conditional(model, z[okp], sv[okp])[3]
             except np.linalg.LinAlgError:
-                pass
+                # a singular point (e.g. a line off the window): the others one by one
+                for i in np.where(okp)[0]:
+                    try:
+                        lp[i] = _conditional(model, z[i:i + 1], sv[i:i + 1])[3][0]
+                    except np.linalg.LinAlgError:
+                        pass
+        lp[~np.isfinite(lp)] = -np.inf
         return lp
 
     def sampler_for(prop):
@@ -334,7 +340,16 @@ def run_group_mcmc(model: GroupModel, fit: FitResult, mcfg: dict,
         return smp
 
     prop = _laplace_proposal(fit, widen)
-    p0 = prop.draw(nwalk, np.random.RandomState(int(rng.integers(2**31 - 1))))
+    rs = np.random.RandomState(int(rng.integers(2**31 - 1)))
+    p0 = prop.draw(nwalk, rs)
+    for _ in range(5):     # start every walker inside the prior and where the model is regular
+        bad = ~np.isfinite(logp(p0))
+        if not bad.any():
+            break
+        p0[bad] = prop.draw(int(bad.sum()), rs)
+    else:
+        p0[bad] = [fit.z, max(fit.sigma_v, 0.0)] + np.abs(rs.standard_normal((int(bad.sum()), 2))) \
+            * [1e-3 * max_dz, 1e-3 * max_sv]
     try:
         # burn-in with the Laplace proposal, then the proposal matched to the burn-in samples
         s_burn = sampler_for(prop)

@@ -773,7 +773,10 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
                                          full_model, mu, sg,
                                          float(mcfg["integration_halfwidth_sigma"]),
                                          int(mcfg["integrated_continuum_order"]),
-                                         wing_model=wing)
+                                         wing_model=wing,
+                                         line_models={k: F[gf.keys.index(k)]
+                                                      * prof[gf.keys.index(k)]
+                                                      for k in gf.keys})
         except (np.linalg.LinAlgError, ValueError) as exc:
             integ = None
             notes.append(f"integrated fluxes failed ({exc}); Gaussian fluxes used")
