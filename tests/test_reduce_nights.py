@@ -42,10 +42,25 @@ def _run_night(instrument, shared_dir, tmp):
     return r, raw, tmp / "reductions" / instrument / "sim", env
 
 
+_NIGHTS: dict = {}
+
+
+def _night(instrument, shared_dir, tmp_path_factory):
+    """One simulated night per instrument per session (shared by the tests below)."""
+    if instrument not in _NIGHTS:
+        tmp = tmp_path_factory.mktemp(instrument)
+        _NIGHTS[instrument] = (instrument, *_run_night(instrument, shared_dir, tmp))
+    return _NIGHTS[instrument]
+
+
 @pytest.fixture(scope="module", params=["goodman", "int_ids"])
 def night(request, shared_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(request.param)
-    return (request.param, *_run_night(request.param, shared_dir, tmp))
+    return _night(request.param, shared_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def goodman_night(shared_dir, tmp_path_factory):
+    return _night("goodman", shared_dir, tmp_path_factory)
 
 
 def test_run_succeeds_and_writes_products(night):
@@ -92,3 +107,48 @@ def test_fluxes_and_n2_recovered(night):
               f"vs {t['n2']:.3f}")
         assert str(m["n2_state"]) == "detected"
         assert abs(float(m["n2"]) - t["n2"]) <= 2 * float(m["n2_err"])
+
+
+def _coadd_arrays(path):
+    from astropy.io import fits
+    with fits.open(path) as hdul:
+        d = hdul[1].data
+        return {k: np.asarray(d[k], float) for k in ("wave", "flux", "ivar")}
+
+
+def test_parallel_reduce_gives_the_same_coadds(goodman_night, shared_dir, tmp_path):
+    """`xmpspec reduce --workers 2` on two PypeIt files = the sequential reduction of each.
+
+    The Goodman night's PypeIt file is reduced twice, as two set-ups, in two
+    worker processes; each coadd must equal the one `xmpspec run` made
+    (sequentially) for the night. Takes ~2 Goodman reductions on 2 cores
+    (~3-4 min idle; see the printed time).
+    """
+    instrument, r, raw, nightdir, env = goodman_night
+    assert r.returncode == 0, r.stderr[-2000:]
+    root = nightdir.parents[2]
+    pfile = next((root / "pypeit_files" / instrument / "sim").glob("*.pypeit"))
+    work = tmp_path / "pf"
+    work.mkdir()
+    files = [work / pfile.name, work / f"{pfile.stem}_copy.pypeit"]
+    for f in files:
+        f.write_text(pfile.read_text())
+    t0 = time.time()
+    out = subprocess.run(["xmpspec", "reduce", *map(str, files), "--workers", "2", "--root",
+                          str(tmp_path), "--targets", str(raw / "targets.csv"),
+                          "--reference-data", str(shared_dir / "pypeit-data")],
+                         env=env, capture_output=True, text=True, timeout=3600)
+    print(f"xmpspec reduce --workers 2 (2 Goodman PypeIt files) took {time.time() - t0:.0f} s")
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    par_night = tmp_path / "reductions" / instrument / "sim"
+    summary = Table.read(par_night / "summary.ecsv")
+    truth = Table.read(raw / "truth.ecsv")
+    assert list(summary["setup"]) == [f.stem for f in files for _ in truth]
+    assert all(s == "fluxed" for s in summary["flux_calibration"])
+    for name in truth["name"]:
+        ref = _coadd_arrays(nightdir / pfile.stem / f"{name}.fits")
+        for f in files:
+            got = _coadd_arrays(par_night / f.stem / f"{name}.fits")
+            for k in ref:
+                np.testing.assert_allclose(got[k], ref[k], rtol=1e-6, atol=0,
+                                           err_msg=f"{f.stem} {name} {k}")
