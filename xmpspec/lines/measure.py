@@ -293,6 +293,42 @@ def _dropped_values(weak, keys, free_keys, model: GroupModel, fit: FitResult,
     return out
 
 
+def _add_redshift_error(model: GroupModel, fit: FitResult, z: float, sv: float,
+                        z_err: float, z_sys: float) -> None:
+    """Propagate the redshift uncertainty of tied kinematics into a linear fit's covariance.
+
+    ``sigma_z**2 = z_err**2 + (z_sys (1 + z))**2`` (the reference group's error and the
+    relative wavelength calibration between groups); ``d theta / dz`` by central
+    differences of the linear solution. Negligible for isolated lines, large for
+    blended ones whose flux split depends on the centres ([OII] at low resolution,
+    [FeII]4360 + [OIII]4364).
+    """
+    var = (z_err**2 if np.isfinite(z_err) else 0.0) + (z_sys * (1.0 + z)) ** 2
+    if not var > 0:
+        return
+    h = 0.5 * math.sqrt(var)
+    a, b = fit_linear(model, z + h, sv), fit_linear(model, z - h, sv)
+    if not (a.success and b.success):
+        return
+    jz = (a.theta - b.theta) / (2.0 * h)
+    fit.cov = fit.cov + np.outer(jz, jz) * var
+    fit.extra["z_err_propagated"] = math.sqrt(var)
+
+
+def _blended(model: GroupModel, keys: list[str], free_keys: list[str], z: float,
+             fwhm_multiple: float) -> bool:
+    """True if two lines with free fluxes are closer than ``fwhm_multiple`` x the
+    instrumental FWHM (their ratio and the redshift are then degenerate)."""
+    idx = [keys.index(k) for k in free_keys]
+    if len(idx) < 2:
+        return False
+    mu = np.sort(model.rest[idx] * (1.0 + z))
+    sep = np.diff(mu)
+    mid = 0.5 * (mu[1:] + mu[:-1])
+    fwhm = GAUSS_FWHM * (model.inst_a + model.inst_b * mid)
+    return bool(np.any(sep < fwhm_multiple * fwhm))
+
+
 def _snr(fit: FitResult, n_free: int) -> float:
     if fit is None or not fit.success:
         return 0.0
@@ -434,31 +470,45 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     first = {}
     for g, (_keys, _free, model) in built.items():
         first[g] = fit_linear(model, z, sv0)
-    order = sorted((g for g in built if g != "hg_oiii4364"),
-                   key=lambda g: -_snr(first[g], len(built[g][1])))
+    # groups whose free lines blend at this resolution (unresolved [OII] at R ~ 1000): z and
+    # the flux ratio are degenerate, so they take the reference kinematics when there is one
+    bl_fwhm = float(mcfg.get("blended_fwhm", 1.0))
+    blended = {g: _blended(built[g][2], built[g][0], built[g][1], z, bl_fwhm) for g in built}
     thr = float(mcfg["free_kinematics_snr"])
+    z_sys = float(mcfg.get("tied_z_sys_kms", 0.0)) / C_KMS
+    order = sorted((g for g in built if g != "hg_oiii4364"
+                    and _snr(first[g], len(built[g][1])) >= thr),
+                   key=lambda g: (blended[g], -_snr(first[g], len(built[g][1]))))
     gfits: dict[str, GroupFit] = {}
     opt_snr = float(mcfg.get("optional_line_snr", 2.0))
 
-    def fit_group(g, kz, ksv, free):
-        """Fit group g; refit without its optional lines below ``optional_line_snr``."""
+    def fit_group(g, kz, ksv, free, kz_err=float("nan")):
+        """Fit group g; refit without its optional lines below ``optional_line_snr``.
+
+        Tied fits (``free`` False) carry the redshift error ``kz_err`` of the reference
+        and the calibration term ``tied_z_sys_kms`` in their covariance.
+        """
+        def one(model):
+            r = _do_fit(model, kz, ksv, free, mcfg, fitter)
+            if not free and r.success:
+                _add_redshift_error(model, r, kz, ksv, kz_err, z_sys)
+            return r
+
         keys, free_keys, model = built[g]
-        res = _do_fit(model, kz, ksv, free, mcfg, fitter)
+        res = one(model)
         dropped = {}
         weak = _weak_optional(keys, free_keys, res, optional, opt_snr)
         if weak:
             b = _build_group(g, [ln for ln in lines if ln.group == g and ln.key not in weak],
                              wv, fl, er, good, z, sig_a, sig_b, mcfg, nuisance)
             if b is not None:
-                res2 = _do_fit(b[2], kz, ksv, free, mcfg, fitter)
+                res2 = one(b[2])
                 if res2.success:
                     dropped = _dropped_values(weak, keys, free_keys, model, res, opt_snr)
                     keys, free_keys, model, res = b[0], b[1], b[2], res2
         return keys, free_keys, model, res, dropped
     ref: GroupFit | None = None
     for g in order:
-        if _snr(first[g], len(built[g][1])) < thr:
-            break
         keys, free_keys, model, res, dropped = fit_group(g, z, sv0, True)
         if res.success:
             ref = GroupFit(g, keys, free_keys, model, res, "free", _snr(res, len(free_keys)),
@@ -481,7 +531,8 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         kz, ksv, kname = zr, svr, refname
         if g == "hg_oiii4364" and "hbeta" in gfits and gfits["hbeta"].kinematics == "free":
             kz, ksv, kname = gfits["hbeta"].fit.z, gfits["hbeta"].fit.sigma_v, "hbeta"
-        if g != "hg_oiii4364" and first[g].success and _snr(first[g], len(free_keys)) >= thr:
+        if (g != "hg_oiii4364" and first[g].success and _snr(first[g], len(free_keys)) >= thr
+                and not blended[g]):
             fkeys, ffree, fmodel, res, dropped = fit_group(g, kz, ksv, True)
             if res.success:
                 gfits[g] = GroupFit(g, fkeys, ffree, fmodel, res, "free",
@@ -492,7 +543,8 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
             notes.append(f"{g}: {fallback}")
         else:
             fallback = ""
-        keys, free_keys, model, lin, dropped = fit_group(g, kz, ksv, False)
+        ref_err = gfits[kname].fit.z_err if kname in gfits else float("nan")
+        keys, free_keys, model, lin, dropped = fit_group(g, kz, ksv, False, ref_err)
         gf = GroupFit(g, keys, free_keys, model, lin, f"tied:{kname}", _snr(lin, len(free_keys)),
                       "" if lin.success else lin.message, fallback=fallback, dropped=dropped)
         gfits[g] = gf
