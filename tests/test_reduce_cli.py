@@ -123,3 +123,21 @@ def test_result_keeps_failures_among_problems(tmp_path):
     r = _result(tmp_path, warnings=["w"], errors=["e"])
     assert r.problems == ["w", "e"] and r.errors == ["e"]
     assert Path(r.pypeit_file).name == "soar_goodman_blue_A.pypeit"
+
+
+def test_protection_settings_from_the_pypeit_file(tmp_path):
+    """`# xmpspec: sky_protect_method/radius` lines; defaults per instrument; bad values named."""
+    from xmpspec.reduce.registry import get_instrument
+    from xmpspec.reduce.runner import _protection_settings
+    src = tmp_path / "a.pypeit"
+    goodman, mage = get_instrument("goodman"), get_instrument("mage")
+    assert _protection_settings({}, goodman, src) == ("refit", None)
+    assert _protection_settings({}, mage, src) == ("interpolate", None)
+    assert _protection_settings({"sky_protect_method": "Interpolate",
+                                 "sky_protect_radius": '12"'}, goodman, src) == (
+        "interpolate", 12.0)
+    assert _protection_settings({"sky_protect_radius": "15 arcsec"}, goodman, src)[1] == 15.0
+    for bad in ({"sky_protect_method": "flat"}, {"sky_protect_radius": "wide"},
+                {"sky_protect_radius": "-3"}):
+        with pytest.raises(InputError, match="a.pypeit"):
+            _protection_settings(bad, goodman, src)

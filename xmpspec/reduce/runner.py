@@ -258,7 +258,7 @@ def _protection_settings(settings: dict, plugin: InstrumentPlugin,
 
     ``sky_protect_method`` (``refit`` or ``interpolate``; default ``refit``
     for long slits, ``interpolate`` for echelle orders, too short to leave
-    sky at their ends) and ``sky_protect_radius`` (arcsec; default 3 boxcar
+    sky at their ends) and ``sky_protect_radius`` (arcsec; default 5 boxcar
     radii), see :mod:`xmpspec.reduce.skyprotect`.
     """
     from .skyprotect import METHODS
