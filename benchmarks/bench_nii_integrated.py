@@ -79,13 +79,16 @@ def run_level(setup: str, z: float, target: float, n: int, seed: int, cfg):
     err = spec.error.value[keep] * truth["snr_nii6585"] / target
     m0 = model.to_value(spec.flux.unit)[keep]
     rng = np.random.default_rng(seed + 1)
+    nf = Spectrum(spec.wavelength[keep], m0 * spec.flux.unit, err * spec.flux.unit, redshift=z,
+                  meta={"setup": setup})
+    noise_free = nii_variants(measure_spectrum(nf, config=cfg), cfg["measure"])
     out = []
     for _ in range(n):
         s = Spectrum(spec.wavelength[keep], (m0 + err * rng.standard_normal(err.size))
                      * spec.flux.unit, err * spec.flux.unit, redshift=z,
                      meta={"setup": setup})
         out.append(nii_variants(measure_spectrum(s, config=cfg), cfg["measure"]))
-    return np.array(out, float), truth["f_nii6585"]
+    return np.array(out, float), truth["f_nii6585"], noise_free
 
 
 def stats(v, e, true, sel):
@@ -107,10 +110,12 @@ def main(argv=None):
     res = []
     for setup, z in SETUPS.items():
         for lev in (float(x) for x in a.levels.split(",")):
-            arr, true = run_level(setup, z, lev, a.n, a.seed, cfg)
+            arr, true, nf = run_level(setup, z, lev, a.n, a.seed, cfg)
             gate = arr[:, 6] >= float(cfg["measure"]["significance_gate"])
             allr = np.ones(len(arr), bool)
-            row = dict(setup=setup, level=lev, gate_frac=float(gate.mean()))
+            row = dict(setup=setup, level=lev, gate_frac=float(gate.mean()),
+                       nf={"xmpspec": nf[0] / true, "literal": nf[2] / true,
+                           "gaussian": nf[4] / true})
             for name, i in (("xmpspec", 0), ("literal", 2), ("gaussian", 4)):
                 row[name] = stats(arr[:, i], arr[:, i + 1], true, allr)
                 row[name + "_gated"] = stats(arr[:, i], arr[:, i + 1], true, gate)
@@ -140,17 +145,23 @@ def report(res, a, minutes) -> str:
         "realisation (method bias), 'gated' = significance >= 2 (what a user gets: selected "
         "on upward noise at low S/N).",
         "",
-        "| set-up | [NII] S/N | passes gate | method | all: F/F_true | pull mean | pull std | "
-        "sigma/F | gated: F/F_true | pull mean |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| set-up | [NII] S/N | passes gate | method | noise-free F/F_true | all: F/F_true | "
+        "pull mean | pull std | sigma/F | gated: F/F_true | pull mean |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res:
         for name in ("xmpspec", "literal", "gaussian"):
             s, g = r[name], r[name + "_gated"]
             lines.append(f"| {r['setup']} | {r['level']:g} | {r['gate_frac']:.2f} | {name} | "
-                         f"{s['ratio']:.3f} | {s['pmean']:+.2f} | {s['pstd']:.2f} | "
+                         f"{r['nf'][name]:.4f} | {s['ratio']:.3f} | {s['pmean']:+.2f} | {s['pstd']:.2f} | "
                          f"{s['err']:.2f} | {g['ratio']:.3f} | {g['pmean']:+.2f} |")
-    lines += ["", f"Total benchmark time {minutes:.1f} min."]
+    lines += ["", "Reading: the noise-free column is the method bias; the pulls over all "
+              "realisations show it against the noise (their standard error is "
+              f"{1 / np.sqrt(a.n):.2f} for {a.n} realisations, and the rows of one set-up share "
+              "the same noise draws, scaled). 'gated' rows are biased high at S/N 2-3 for every "
+              "method: selection on an upward noise fluctuation (the 2-sigma upper limits of "
+              "the others are the unbiased use of those objects).",
+              "", f"Total benchmark time {minutes:.1f} min."]
     return "\n".join(lines)
 
 
