@@ -110,6 +110,9 @@ FAILED_NAME = "failed"
 MANIFEST_VERSION = 1
 _INPUTS_PER_RECORD = 10_000
 _CRASH_ATTEMPTS = 2
+#: Rows derived at once in a Parquet-only merge with derive (bounds the driver's memory;
+#: results do not depend on it: derive seeds its Monte Carlo per object).
+_DERIVE_BLOCK_ROWS = 20_000
 _THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -426,9 +429,10 @@ def _assemble_measurements(items: list[tuple[str, Any]], context: BatchContext):
     """Per-line and per-object tables of a chunk's measurements.
 
     Derived properties (``options['derive']``) are computed on the merged
-    objects table by :meth:`BatchRun.merge`, not per chunk, so that they do
-    not depend on how the inputs were chunked (the Monte Carlo errors of the
-    direct method draw from one random stream per table).
+    objects table by :meth:`BatchRun.merge`, not per chunk: the parts do not
+    depend on ``--derive`` or the derive configuration, so a run can be
+    resumed or re-merged with or without it. (The values would not depend on
+    the grouping anyway: derive seeds its Monte Carlo per object.)
 
     Returns
     -------
@@ -987,8 +991,16 @@ def _sigint_deferred():
             previous(signal.SIGINT, None)
 
 
+class WorkerDiedError(RuntimeError):
+    """A worker process died (crash, OOM kill) while a chunk was processing on it."""
+
+
+class ClusterLostError(RuntimeError):
+    """The Dask cluster had no worker for longer than ``batch.dask_no_workers_timeout``."""
+
+
 def _is_worker_crash(exc: BaseException) -> bool:
-    if isinstance(exc, cf.process.BrokenProcessPool):
+    if isinstance(exc, cf.process.BrokenProcessPool | WorkerDiedError):
         return True
     name = type(exc).__name__
     return name in ("KilledWorker", "CommClosedError", "FutureCancelledError")
@@ -1072,10 +1084,32 @@ class _LocalExecutor:
 
 
 class _DaskExecutor:
-    """Bounded submission to an existing Dask distributed cluster."""
+    """Bounded submission to an existing Dask distributed cluster.
 
-    def __init__(self, address, context: BatchContext):
-        from dask.distributed import Client, as_completed
+    Worker deaths are handled here, not left to Dask's retries: the
+    scheduler's ``remove-worker`` events (topic ``all``) name the tasks that
+    were processing on a worker that died unexpectedly; those chunks are
+    cancelled at once and handed back to the run as crashed
+    (:class:`WorkerDiedError`), which retries each alone, then splits it and
+    records the input that kills its worker as failed, as with the local
+    pool. (Left to Dask, a chunk that kills its worker runs on
+    ``distributed.scheduler.allowed-failures`` + 1 workers before
+    ``KilledWorker``, every death also counts against the chunks queued on
+    that worker, and a ``LocalCluster`` whose workers die repeatedly stops
+    restarting them.) ``KilledWorker`` itself is still handled by the run.
+
+    If the cluster has had no worker for ``no_workers_timeout`` seconds,
+    :class:`ClusterLostError` stops the run; inputs in flight stay pending.
+    """
+
+    _POLL_SECONDS = 1.0        # wake-up interval while waiting for chunks
+    _WORKER_CHECK_SECONDS = 2.0
+    _GATHER_TIMEOUT = 60.0     # a result being re-gathered is waited for in these steps
+
+    def __init__(self, address, context: BatchContext, no_workers_timeout: float = 600.0):
+        import threading
+
+        from dask.distributed import Client
         if isinstance(address, str):
             try:
                 self.client = Client(address, timeout="30s")
@@ -1088,38 +1122,159 @@ class _DaskExecutor:
             self._own_client = False
         self.address = getattr(self.client.scheduler, "address", str(address))
         self.workers = max(len(self.client.scheduler_info().get("workers", {})), 1)
-        # the context as the result of a task, not scattered data: if the worker holding it
-        # dies, the scheduler recomputes it from the task (scattered data would be lost and
-        # every later chunk cancelled)
-        self.context_future = self.client.submit(_identity, context, pure=False,
-                                                 key=f"xmpspec-batch-context-{uuid.uuid4().hex}")
-        self.ac = as_completed([], with_results=False)
-        self.futures: dict[Any, Any] = {}
+        self.context = context
+        self.no_workers_timeout = float(no_workers_timeout)
+        self.futures: dict[Any, tuple] = {}   # future -> (chunk, task)
+        self._by_key: dict[str, Any] = {}     # key -> future, chunks in flight
+        self._suspects: deque = deque()       # (key, worker) processing on a dead worker
+        self._lock = threading.Lock()
+        self._no_workers_since: float | None = None
+        self._last_check = time.monotonic()
+        self.context_future = self._submit_context()
+        try:
+            self.client.subscribe_topic("all", self._on_event)
+            self._subscribed = True
+        except Exception as exc:  # noqa: BLE001 - an old scheduler: fall back on KilledWorker
+            log.warning("cannot follow the Dask scheduler's events (%s); a chunk whose worker "
+                        "dies is retried by Dask until KilledWorker", exc)
+            self._subscribed = False
 
     def describe(self) -> str:
         return f"Dask cluster {self.address}, {self.workers} worker(s)"
 
+    def _submit_context(self):
+        # the context as the result of a task, not scattered data: if the worker holding it
+        # dies, the scheduler recomputes it from the task (scattered data would be lost and
+        # every later chunk cancelled)
+        return self.client.submit(_identity, self.context, pure=False,
+                                  key=f"xmpspec-batch-context-{uuid.uuid4().hex}")
+
+    def _on_event(self, event) -> None:
+        """Scheduler event (client's event-loop thread): remember chunks on a dead worker."""
+        try:
+            _, msg = event
+        except (TypeError, ValueError):
+            return
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker" \
+                or msg.get("expected"):
+            return  # retired/scaled-down workers: Dask moves their tasks, nothing crashed
+        worker = str(msg.get("worker", "?"))
+        with self._lock:
+            for key in msg.get("processing-tasks") or ():
+                if isinstance(key, str) and key in self._by_key:
+                    self._suspects.append((key, worker))
+
     def submit(self, task, chunk):
+        # a fresh key per submission: a chunk retried after a crash is a new task
+        key = f"xmpspec-batch-{chunk.id}-{uuid.uuid4().hex[:8]}"
         fut = self.client.submit(_run_chunk_dask, task, chunk.id, list(chunk.paths),
-                                 self.context_future, pure=False, key=f"xmpspec-batch-{chunk.id}")
-        self.futures[fut] = chunk
-        self.ac.add(fut)
+                                 self.context_future, pure=False, key=key)
+        self.futures[fut] = (chunk, task)
+        with self._lock:
+            self._by_key[key] = fut
         return fut
 
-    def next_completed(self):
-        fut = next(self.ac)
-        chunk = self.futures.pop(fut)
+    def _forget(self, fut) -> tuple:
+        with self._lock:
+            self._by_key.pop(fut.key, None)
+        return self.futures.pop(fut)
+
+    def _next_crashed(self):
+        """A chunk that was processing on a worker that died, cancelled; or None."""
+        while True:
+            with self._lock:
+                if not self._suspects:
+                    return None
+                key, worker = self._suspects.popleft()
+                fut = self._by_key.get(key)
+            if fut is None or fut not in self.futures:
+                continue
+            if fut.status == "finished":
+                continue  # already re-run elsewhere and done: collected normally
+            chunk, _ = self._forget(fut)
+            with contextlib.suppress(Exception):
+                self.client.cancel([fut])
+            with contextlib.suppress(Exception):
+                fut.release()
+            return chunk, None, WorkerDiedError(f"Dask worker {worker} died"), fut
+
+    def _collect(self, fut):
+        """Result of a done future, or None if it must be waited for again."""
+        from dask.distributed import TimeoutError as DaskTimeout
+        chunk, task = self.futures[fut]
         try:
-            return chunk, fut.result(), None, fut
+            result = fut.result(timeout=self._GATHER_TIMEOUT)
+        except (DaskTimeout, TimeoutError):
+            return None  # its result was lost with a worker and is being recomputed
         except BaseException as exc:  # noqa: BLE001 - classified by the caller
+            self._forget(fut)
+            with contextlib.suppress(Exception):
+                fut.release()
+            if type(exc).__name__ == "KilledWorker" and \
+                    getattr(exc, "task", None) == self.context_future.key:
+                # the shared context was lost, not this chunk's doing: new context, run again
+                log.warning("the batch context was lost with dying workers; resubmitting it")
+                with contextlib.suppress(Exception):
+                    self.context_future.release()
+                self.context_future = self._submit_context()
+                self.submit(task, chunk)
+                return None
             return chunk, None, exc, fut
-        finally:
-            fut.release()
+        self._forget(fut)
+        fut.release()
+        return chunk, result, None, fut
+
+    def _check_workers(self) -> None:
+        now = time.monotonic()
+        if now - self._last_check < self._WORKER_CHECK_SECONDS:
+            return
+        self._last_check = now
+        try:
+            try:
+                info = self.client.scheduler_info(n_workers=1)
+            except TypeError:  # older distributed
+                info = self.client.scheduler_info()
+            n = len(info.get("workers", {}))
+        except Exception:  # noqa: BLE001 - scheduler busy or reconnecting: check later
+            return
+        if n:
+            self._no_workers_since = None
+        elif self._no_workers_since is None:
+            self._no_workers_since = now
+            log.warning("the Dask cluster %s has no worker; waiting up to %.0f s",
+                        self.address, self.no_workers_timeout)
+        elif now - self._no_workers_since > self.no_workers_timeout:
+            raise ClusterLostError(
+                f"the Dask cluster {self.address} has had no worker for "
+                f"{now - self._no_workers_since:.0f} s (batch.dask_no_workers_timeout)")
+
+    def next_completed(self):
+        from dask.distributed import TimeoutError as DaskTimeout
+        from dask.distributed import wait
+        while True:
+            crashed = self._next_crashed()
+            if crashed is not None:
+                return crashed
+            for fut in list(self.futures):  # oldest first
+                if fut.done():
+                    out = self._collect(fut)
+                    if out is not None:
+                        return out
+            if not self.futures:
+                raise RuntimeError("no chunk in flight")  # a bug of the caller
+            try:
+                wait(list(self.futures), timeout=self._POLL_SECONDS, return_when="FIRST_COMPLETED")
+            except (DaskTimeout, TimeoutError):
+                pass
+            self._check_workers()
 
     def handle_crash(self, fut) -> None:
         pass  # the scheduler replaces lost workers itself
 
     def shutdown(self, abort: bool = False) -> None:
+        if self._subscribed:
+            with contextlib.suppress(Exception):
+                self.client.unsubscribe_topic("all")
         with contextlib.suppress(Exception):
             if abort and self.futures:
                 self.client.cancel(list(self.futures))
@@ -1165,7 +1320,10 @@ class BatchSummary:
     executor : str
         Description of the executor used.
     interrupted : bool
-        True if the run was stopped (Ctrl-C) before the end.
+        True if the run was stopped (Ctrl-C, or the cluster lost) before the end.
+    stopped : str
+        Why the run stopped early other than Ctrl-C (e.g. the Dask cluster had
+        no worker for ``batch.dask_no_workers_timeout`` seconds); empty otherwise.
     """
 
     n_inputs: int = 0
@@ -1183,6 +1341,7 @@ class BatchSummary:
     outputs: dict = field(default_factory=dict)
     executor: str = ""
     interrupted: bool = False
+    stopped: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -1278,6 +1437,7 @@ class BatchRun:
             raise InputError(f"--chunk-size must be >= 1, not {self.chunk_size}")
         self.window_per_worker = int(bcfg.get("window_per_worker", 2))
         self.merge_text_max_rows = int(bcfg.get("merge_text_max_rows", 500_000))
+        self.dask_no_workers_timeout = float(bcfg.get("dask_no_workers_timeout", 600.0))
         self.retry_failed = retry_failed
         self.restart = restart
         self.targets_path = None
@@ -1434,6 +1594,10 @@ class BatchRun:
                 self._execute(progress, on_start)
         except KeyboardInterrupt:
             s.interrupted = True
+        except ClusterLostError as exc:
+            s.interrupted = True
+            s.stopped = str(exc)
+            log.error("%s; stopping: re-run the same command to resume", exc)
         finally:
             s.wall_seconds = time.perf_counter() - t0
             s.rate = (s.done_now + s.failed_now) / s.wall_seconds if s.wall_seconds > 0 else 0.0
@@ -1445,7 +1609,7 @@ class BatchRun:
         chunks = self._make_chunks()
         context = self.context()
         if self.scheduler is not None:
-            executor = _DaskExecutor(self.scheduler, context)
+            executor = _DaskExecutor(self.scheduler, context, self.dask_no_workers_timeout)
         else:
             executor = _LocalExecutor(min(self.workers, max(len(chunks), 1)), context)
         s.executor = executor.describe()
@@ -1495,9 +1659,11 @@ class BatchRun:
     def _requeue_crashed(self, chunk: _Chunk, chunks: deque, exc: BaseException) -> int:
         """Retry, split or fail a chunk whose worker died; returns inputs marked failed.
 
-        The local pool cannot tell which chunk killed it, so a chunk is retried once
-        before it is split. Dask reports ``KilledWorker`` only after the task itself
-        killed ``distributed.scheduler.allowed-failures`` workers: split (or fail) at once.
+        Neither the local pool nor a Dask worker's death tells which of the chunks
+        on it killed it, so a chunk is retried once (alone) before it is split into
+        single inputs (each run alone). Dask reports ``KilledWorker`` only after the
+        task killed ``distributed.scheduler.allowed-failures`` + 1 workers: split (or
+        fail) at once.
         """
         chunk.attempts += 1
         if type(exc).__name__ == "KilledWorker":
@@ -1668,9 +1834,15 @@ class BatchRun:
 
     def _merge_large_derived(self, files: list[Path], holder: dict, target: Path,
                              prov: dict) -> Path:
-        """Parquet-only merge with derive: measured rows streamed, derived in fixed blocks."""
+        """Parquet-only merge with derive: measured rows streamed, derived in fixed blocks.
+
+        Blocks of at most ``_DERIVE_BLOCK_ROWS`` rows (and of
+        ``batch.merge_text_max_rows`` if smaller) keep the driver's memory
+        bounded; the derived values do not depend on the blocks (per-object
+        Monte Carlo seeds, :func:`xmpspec.physics.derive.object_rng`).
+        """
         import pyarrow.parquet as pq
-        block = max(int(self.merge_text_max_rows), 1)
+        block = max(min(int(self.merge_text_max_rows), _DERIVE_BLOCK_ROWS), 1)
         tmpdir = self.outdir / PARTS_DIR / ".derive"
         shutil.rmtree(tmpdir, ignore_errors=True)
         tmpdir.mkdir(parents=True)

@@ -141,9 +141,12 @@ def batch(
 
             summary = run.execute(progress=advance, on_start=on_start)
         if summary.interrupted:
-            err_console.print(f"[red]interrupted[/]: {summary.n_done} of {summary.n_inputs} "
-                              f"inputs are done and kept; re-run the same command to resume.")
-            raise typer.Exit(130)
+            what = f"stopped ({summary.stopped})" if summary.stopped else "interrupted"
+            err_console.print(f"[red]{what}[/]: {summary.n_done} of {summary.n_inputs} "
+                              f"inputs are done and kept, {summary.n_failed} failed, "
+                              f"{summary.n_pending} pending; re-run the same command to resume.",
+                              highlight=False)
+            raise typer.Exit(EXIT_PARTIAL if summary.stopped else 130)
         outputs = run.merge()
     _print_summary(summary, outputs, time.perf_counter() - t_start)
     raise typer.Exit(EXIT_OK if summary.exit_code == 0 else EXIT_PARTIAL)
