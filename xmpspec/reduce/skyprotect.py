@@ -16,12 +16,15 @@ at the target's redshift (science frames only; standards are left alone):
 
 ``refit`` (default for long slits)
     The pixels of a window that lie within ``radius`` of an object trace are
-    left out of PypeIt's global sky fit (its ``skymask``), so PypeIt's own
-    b-spline at those wavelengths is constrained by the slit's ends only.
-    Night-sky lines inside the window are still fitted and subtracted.
-    ``radius`` defaults to 5 boxcar radii (20" with xmpspec's 4" boxcar); a
-    slit whose ends would keep fewer than ``MIN_SKY_PIX`` sky pixels per row
-    falls back to ``interpolate``.
+    left out of PypeIt's global sky fit (its ``skymask``), and the sky inside
+    the window is fitted again by PypeIt's own
+    :func:`pypeit.core.skysub.global_skysub` from the remaining pixels (the
+    slit's ends) with no spatial polynomial (flat along the slit, as the
+    flat field leaves it), so the polynomial is not extrapolated from the
+    ends to the object. Night-sky lines inside the window are still fitted
+    and subtracted. ``radius`` defaults to 5 boxcar radii (20" with
+    xmpspec's 4" boxcar); a slit whose ends would keep fewer than
+    ``MIN_SKY_PIX`` sky pixels per row falls back to ``interpolate``.
 ``interpolate`` (echelle orders, slits too short for ``refit``)
     The sky model of every spatial column inside a window is replaced by a
     straight line between the median sky model of the ``edge_pix`` pixels on
@@ -36,15 +39,16 @@ Measured with PypeIt's own sky code on a simulated Goodman frame
 (``tests/test_reduce_skyprotect.py``; Halpha with an exponential scale of 4"
 along the slit, continuum 1", PypeIt's object mask +-8 pixels = 2.4"):
 PypeIt alone 0.885 of the flux in the boxcar (0.997 for a 1" scale),
-``interpolate`` 1.001 in a window free of sky lines, ``refit`` 0.986 (0.973
-with OH lines in the window, which it still subtracts). Most of PypeIt's loss
-comes from the spatial Legendre term of its sky model (order 3 on long slits),
-which follows the line's wings on both sides of the mask and bulges under the
-object: with ``[reduce][skysub] no_poly = True`` PypeIt alone loses 4.4%
-instead of 11.5%, and ``refit`` recovers 0.996.
+``interpolate`` 1.001 in a window free of sky lines, ``refit`` 0.997 (0.993,
+with 0.995 for the true sky, with OH lines in the window, which it still
+subtracts). Most of PypeIt's loss comes from the spatial Legendre term of its
+sky model (order 3 on long slits), which follows the line's wings on both
+sides of the mask and bulges under the object: with ``[reduce][skysub]
+no_poly = True`` PypeIt alone loses 4.4% instead of 11.5%.
 
 :func:`install_pypeit_hook` installs them into PypeIt (wrapping
-:meth:`pypeit.find_objects.FindObjects.create_skymask` for ``refit`` and
+:meth:`pypeit.find_objects.FindObjects.create_skymask` and
+:meth:`~pypeit.find_objects.FindObjects.global_skysub` for ``refit``, and
 :meth:`pypeit.extraction.Extract.extract` for ``interpolate``).
 """
 
@@ -54,7 +58,8 @@ import logging
 
 import numpy as np
 
-__all__ = ["protect_sky_model", "window_exclusion_mask", "refit_skymask", "install_pypeit_hook",
+__all__ = ["protect_sky_model", "window_exclusion_mask", "refit_skymask", "fit_window_sky",
+           "install_pypeit_hook",
            "uninstall_pypeit_hook", "METHODS", "MIN_SKY_PIX", "DEFAULT_RADIUS_BOXCARS"]
 
 log = logging.getLogger("xmpspec.reduce")
@@ -256,6 +261,79 @@ def refit_skymask(findobj, sobjs_obj, skymask: np.ndarray, windows,
     return skymask
 
 
+def fit_window_sky(image, ivar, tilts, thismask, slit_left, slit_right, inmask, waveimg,
+                   windows, sky, bsp: float = 0.6, trim_edg=(3, 3), sigrej: float = 3.0,
+                   max_mask_frac: float = 0.8, pad_pix: int = 10):
+    """``refit``: PypeIt's sky re-fitted in each window with no spatial polynomial.
+
+    PypeIt's global sky model multiplies its b-spline by a Legendre polynomial
+    along the slit (order 3 on long slits). With the window pixels near the
+    object left out (:func:`refit_skymask`), that polynomial would be
+    extrapolated from the slit ends to the object, which adds noise and lets
+    residual line wings at the ends bulge under the object. Inside each window
+    (plus ``pad_pix`` rows on each side for the b-spline's ends) the sky is
+    therefore fitted again with :func:`pypeit.core.skysub.global_skysub`,
+    ``no_poly=True`` (flat along the slit: the flat field has taken out the
+    slit illumination), on the same pixels (``inmask``), and the model inside
+    the windows replaced.
+
+    Parameters
+    ----------
+    image, ivar, tilts : ndarray
+        PypeIt's science image, inverse variance and tilts (nspec, nspat).
+    thismask : ndarray of bool
+        Pixels of the slit.
+    slit_left, slit_right : ndarray
+        Slit edges (nspec,).
+    inmask : ndarray of bool
+        Pixels usable for the sky fit (PypeIt's bad-pixel mask, the slit and
+        the sky mask with the window exclusions).
+    waveimg : ndarray
+        Wavelengths.
+    windows : iterable of (float, float)
+        Observed wavelength windows.
+    sky : ndarray
+        PypeIt's global sky model; a copy is returned with the windows replaced.
+    bsp, trim_edg, sigrej, max_mask_frac
+        As PypeIt's global sky fit (``bspline_spacing``, ``trim_edge``, ...).
+
+    Returns
+    -------
+    ndarray
+        The sky model.
+    """
+    from pypeit.core import skysub
+
+    out = np.array(sky, dtype=float, copy=True)
+    wav = np.asarray(waveimg, float)
+    good = thismask & np.isfinite(wav) & (wav > 0)
+    for lo, hi in windows:
+        inwin = good & (wav >= lo) & (wav <= hi)
+        if not inwin.any():
+            continue
+        rows = np.where(inwin.any(axis=1))[0]
+        r0, r1 = max(rows.min() - pad_pix, 0), min(rows.max() + pad_pix, wav.shape[0] - 1)
+        band = np.zeros_like(thismask)
+        band[r0:r1 + 1] = thismask[r0:r1 + 1]
+        fit_in = band & inmask
+        if fit_in.sum() < MIN_SKY_PIX * (r1 - r0 + 1):
+            log.warning("sky protection: too few sky pixels to re-fit the window %.1f-%.1f; "
+                        "PypeIt's sky model kept there", lo, hi)
+            continue
+        model = skysub.global_skysub(image, ivar, tilts, band, slit_left, slit_right,
+                                     inmask=fit_in, bsp=bsp, sigrej=sigrej,
+                                     trim_edg=tuple(trim_edg), no_poly=True, pos_mask=True,
+                                     max_mask_frac=max_mask_frac)
+        if not np.any(model):
+            log.warning("sky protection: the window %.1f-%.1f could not be re-fitted; "
+                        "PypeIt's sky model kept there", lo, hi)
+            continue
+        full = np.zeros_like(out)
+        full[band] = model
+        out[inwin] = full[inwin]
+    return out
+
+
 def install_pypeit_hook(windows, method: str = "refit",
                         radius_arcsec: float | None = None) -> None:
     """Protect the given windows in PypeIt's sky model of science frames.
@@ -272,8 +350,9 @@ def install_pypeit_hook(windows, method: str = "refit",
 
     Notes
     -----
-    Wraps :meth:`pypeit.find_objects.FindObjects.create_skymask` (``refit``)
-    and :meth:`pypeit.extraction.Extract.extract` (``interpolate``, and the
+    Wraps :meth:`pypeit.find_objects.FindObjects.create_skymask` and
+    ``global_skysub`` (``refit``) and :meth:`pypeit.extraction.Extract.extract`
+    (``interpolate``, and the
     ``refit`` fallback on slits too short for it). Idempotent: the settings
     are replaced on each call. Standard-star frames are left alone.
     """
@@ -287,9 +366,9 @@ def install_pypeit_hook(windows, method: str = "refit",
                   radius_arcsec=radius_arcsec, fallback_slits=set())
 
     ext = extraction.Extract
-    if ext not in _ORIGINAL:
+    if (ext, "extract") not in _ORIGINAL:
         orig_extract = ext.extract
-        _ORIGINAL[ext] = ("extract", orig_extract)
+        _ORIGINAL[(ext, "extract")] = orig_extract
 
         def extract(self, global_sky, *args, _orig=orig_extract, **kwargs):
             # Extract.extract() is the single entry of both boxcar-only (global sky)
@@ -311,9 +390,9 @@ def install_pypeit_hook(windows, method: str = "refit",
         ext.extract = extract
 
     fo = find_objects.FindObjects
-    if fo not in _ORIGINAL:
+    if (fo, "create_skymask") not in _ORIGINAL:
         orig_mask = fo.create_skymask
-        _ORIGINAL[fo] = ("create_skymask", orig_mask)
+        _ORIGINAL[(fo, "create_skymask")] = orig_mask
 
         def create_skymask(self, sobjs_obj, _orig=orig_mask):
             skymask = _orig(self, sobjs_obj)
@@ -325,10 +404,55 @@ def install_pypeit_hook(windows, method: str = "refit",
 
         fo.create_skymask = create_skymask
 
+    if (fo, "global_skysub") not in _ORIGINAL:
+        orig_sky = fo.global_skysub
+        _ORIGINAL[(fo, "global_skysub")] = orig_sky
+
+        def global_skysub(self, skymask=None, bkg_redux_sciimg=None, *args, _orig=orig_sky,
+                          **kwargs):
+            sky = _orig(self, skymask, bkg_redux_sciimg, *args, **kwargs)
+            if (_STATE["windows"] and _STATE["method"] == "refit" and skymask is not None
+                    and bkg_redux_sciimg is None and not getattr(self, "std_redux", False)
+                    and not getattr(self, "bkg_redux", False)):
+                sky = _refit_windows(self, sky, skymask, kwargs.get("previous_sky"))
+            return sky
+
+        fo.global_skysub = global_skysub
+
+
+def _refit_windows(findobj, sky, skymask, previous_sky):
+    """Apply :func:`fit_window_sky` to every good slit of a FindObjects instance."""
+    waveimg = findobj.waveimg
+    if waveimg is None:
+        if getattr(findobj, "wv_calib", None) is None:
+            return sky
+        waveimg = findobj.wv_calib.build_waveimg(findobj.tilts, findobj.slits,
+                                                 spat_flexure=findobj.spat_flexure_shift)
+    ivar = findobj.sciImg.ivar
+    if previous_sky is not None:      # as PypeIt's own final pass
+        from pypeit import utils
+        from pypeit.core import procimg
+        ivar = utils.inverse(procimg.variance_model(
+            findobj.sciImg.base_var, counts=previous_sky, count_scale=findobj.sciImg.img_scale,
+            noise_floor=findobj.sciImg.noise_floor))
+    par = findobj.par["reduce"]
+    gpm = findobj.sciImg.select_flag(invert=True)
+    for slit_idx in np.where(np.logical_not(findobj.reduce_bpm))[0]:
+        slit_spat = int(findobj.slits.spat_id[slit_idx])
+        if slit_spat in _STATE["fallback_slits"]:
+            continue
+        thismask = findobj.slitmask == slit_spat
+        sky = fit_window_sky(findobj.sciImg.image, ivar, findobj.tilts, thismask,
+                             findobj.slits_left[:, slit_idx], findobj.slits_right[:, slit_idx],
+                             gpm & thismask & skymask, waveimg, _STATE["windows"], sky,
+                             bsp=par["skysub"]["bspline_spacing"], trim_edg=par["trim_edge"],
+                             max_mask_frac=par["skysub"]["max_mask_frac"])
+    return sky
+
 
 def uninstall_pypeit_hook() -> None:
     """Restore PypeIt's original methods."""
-    for cls, (name, orig) in list(_ORIGINAL.items()):
+    for (cls, name), orig in list(_ORIGINAL.items()):
         setattr(cls, name, orig)
-        del _ORIGINAL[cls]
+        del _ORIGINAL[(cls, name)]
     _STATE.update(windows=[], method="refit", radius_arcsec=None, fallback_slits=set())
