@@ -6,7 +6,8 @@ ionisation) into the fluxes of every line of the catalogue, consistently:
 - Balmer lines: case-B ratios from PyNeb at (Te([OIII]), ne) (as the derive
   step assumes; ``[simulate] balmer_decrement = "fixed"`` uses the fixed
   ``balmer_intrinsic`` ratios, Halpha/Hbeta = 2.86, instead),
-  reddened by the internal dust (Calzetti et al. 2000, R_V = 4.05) and,
+  reddened by the internal dust (Calzetti et al. 2000, R_V = 4.05, the curve of
+  :mod:`xmpspec.physics.dust`) and,
   optionally, the Milky Way (Cardelli et al. 1989, R_V = 3.1, at the observed
   wavelength); the whole set is scaled so that the *observed* Halpha flux is
   the one requested.
@@ -88,20 +89,31 @@ def _emis(name: str, te: float | np.ndarray, ne: float) -> np.ndarray:
     return np.interp(te, _TE_GRID, col)
 
 
-def calzetti_k(wave_rest: np.ndarray | float, rv: float = 4.05) -> np.ndarray:
+def calzetti_k(wave_rest: np.ndarray | float, rv: float | None = None,
+               config: Config | None = None) -> np.ndarray:
     """Calzetti et al. (2000) attenuation curve k(lambda) = A(lambda)/E(B-V).
+
+    The curve of the derive step, :func:`xmpspec.physics.dust.calzetti_k`
+    (``[dust] internal_curve``, ``rv_internal``), so that simulated spectra are
+    reddened exactly as derive de-reddens them.
 
     Parameters
     ----------
     wave_rest : array_like
         Rest-frame wavelength (Angstrom), valid 1200 A - 2.2 micron.
-    rv : float
-        Total-to-selective ratio (4.05).
+    rv : float, optional
+        Total-to-selective ratio; default ``[dust] rv_internal`` (4.05).
+    config : Config, optional
+        Defaults to the active configuration.
     """
-    x = np.asarray(wave_rest, float) / 1e4  # micron
-    blue = 2.659 * (-2.156 + 1.509 / x - 0.198 / x**2 + 0.011 / x**3) + rv
-    red = 2.659 * (-1.857 + 1.040 / x) + rv
-    return np.where(x < 0.63, blue, red)
+    import astropy.units as u
+
+    from ..physics import dust
+    cfg = config if config is not None else get_active_config()
+    if rv is not None:
+        cfg = cfg.updated({"dust.rv_internal": float(rv)})
+    w = np.asarray(wave_rest, float)
+    return dust.calzetti_k(w * u.AA, cfg).reshape(w.shape)
 
 
 def ccm89_k(wave: np.ndarray | float, rv: float = 3.1) -> np.ndarray:
@@ -204,7 +216,7 @@ def hii_line_fluxes(halpha_flux: float, n2: float, o3: float | None = None, *,
     wave = {k: cat[k].wave for k in keys}
 
     # total attenuation factor (observed / emitted) of each line
-    kint = calzetti_k(np.array([wave[k] for k in keys]))
+    kint = calzetti_k(np.array([wave[k] for k in keys]), config=cfg)
     att = 10.0 ** (-0.4 * ebv * kint)
     if ebv_mw:
         kmw = ccm89_k(np.array([wave[k] for k in keys]) * (1.0 + z), float(cfg["dust"]["rv_mw"]))
