@@ -298,19 +298,21 @@ def _add_redshift_error(model: GroupModel, fit: FitResult, z: float, sv: float,
     """Propagate the redshift uncertainty of tied kinematics into a linear fit's covariance.
 
     ``sigma_z**2 = z_err**2 + (z_sys (1 + z))**2`` (the reference group's error and the
-    relative wavelength calibration between groups); ``d theta / dz`` by central
-    differences of the linear solution. Negligible for isolated lines, large for
+    relative wavelength calibration between groups); ``d theta / dz`` from the
+    derivative of the normal equations. Negligible for isolated lines, large for
     blended ones whose flux split depends on the centres ([OII] at low resolution,
     [FeII]4360 + [OIII]4364).
     """
     var = (z_err**2 if np.isfinite(z_err) else 0.0) + (z_sys * (1.0 + z)) ** 2
     if not var > 0:
         return
-    h = 0.5 * math.sqrt(var)
-    a, b = fit_linear(model, z + h, sv), fit_linear(model, z - h, sv)
-    if not (a.success and b.success):
+    # d theta/dz of the normal equations (B^T W B) theta = B^T W y
+    B, dB, _ = model.design(z, sv, derivs=True)
+    w2 = model.w**2
+    r = model.y - B @ fit.theta
+    jz = fit.cov @ (dB.T @ (w2 * r) - B.T @ (w2 * (dB @ fit.theta)))
+    if not np.all(np.isfinite(jz)):
         return
-    jz = (a.theta - b.theta) / (2.0 * h)
     fit.cov = fit.cov + np.outer(jz, jz) * var
     fit.extra["z_err_propagated"] = math.sqrt(var)
 
