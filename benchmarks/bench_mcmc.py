@@ -49,6 +49,13 @@ from test_lines_mcmc import CASES, mcmc_chunk, summarise  # noqa: E402
 from xmpspec.config import load_config  # noqa: E402
 from xmpspec.lines.measure import measure_spectrum  # noqa: E402
 
+NOTE_LIMITS = (
+    "Limits covering the truth are conditional on a non-detection: for a line whose true "
+    "S/N is above the gate (IDS case: all are [OI]6302, expected S/N ~3.6) only downward "
+    "noise fluctuations give limits, so their coverage is below 97.7% by construction; "
+    "the issue's coverage criterion (undetected [NII]6585) is tested in "
+    "tests/test_lines_accuracy.py.")
+
 
 def mcmc_times(n: int, n_models: int, seed: int):
     """CPU seconds per object with and without --mcmc, and chain diagnostics."""
@@ -160,6 +167,7 @@ def report(tm, pulls, a, minutes) -> str:
                          f"{v['mean']:+.3f} | {v['max_abs']:.2f} | "
                          f"{v['limit_cover']:.3f} ({v['n_limits']}) | "
                          f"{v['converged']}/{v['n_chains']} |")
+        lines += ["", NOTE_LIMITS]
     lines += ["", f"Total benchmark time {minutes:.1f} min."]
     return "\n".join(lines)
 

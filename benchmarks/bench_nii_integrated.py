@@ -121,7 +121,8 @@ def main(argv=None):
                 row[name + "_gated"] = stats(arr[:, i], arr[:, i + 1], true, gate)
             res.append(row)
             print(setup, lev, {k: (round(v["ratio"], 3), round(v["pmean"], 2), round(v["pstd"], 2))
-                               for k, v in row.items() if isinstance(v, dict)}, flush=True)
+                               for k, v in row.items() if isinstance(v, dict) and k != "nf"},
+                  flush=True)
     text = report(res, a, (time.time() - t0) / 60)
     print(text)
     if a.write:
