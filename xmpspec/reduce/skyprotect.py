@@ -331,6 +331,8 @@ def fit_window_sky(image, ivar, tilts, thismask, slit_left, slit_right, inmask, 
         full = np.zeros_like(out)
         full[band] = model
         out[inwin] = full[inwin]
+        log.info("sky protection: sky in %.1f-%.1f re-fitted from %d pixels beyond the "
+                 "object (no spatial polynomial)", lo, hi, int(fit_in.sum()))
     return out
 
 
@@ -410,14 +412,58 @@ def install_pypeit_hook(windows, method: str = "refit",
 
         def global_skysub(self, skymask=None, bkg_redux_sciimg=None, *args, _orig=orig_sky,
                           **kwargs):
-            sky = _orig(self, skymask, bkg_redux_sciimg, *args, **kwargs)
-            if (_STATE["windows"] and _STATE["method"] == "refit" and skymask is not None
-                    and bkg_redux_sciimg is None and not getattr(self, "std_redux", False)
-                    and not getattr(self, "bkg_redux", False)):
+            science = (_STATE["windows"] and skymask is not None and bkg_redux_sciimg is None
+                       and not getattr(self, "std_redux", False)
+                       and not getattr(self, "bkg_redux", False))
+            interp = _interpolate_mask(self) if science else None
+            if interp is None:
+                sky = _orig(self, skymask, bkg_redux_sciimg, *args, **kwargs)
+            else:
+                # PypeIt builds its cosmic-ray mask from image - sky inside this call; where
+                # the object mask covers nearly a short slit, its sky model diverges at the
+                # bright lines (+-1e4 e- on MagE orders) and the line cores are flagged as
+                # cosmic rays (then left out of the boxcar): build the mask from the
+                # protected sky instead
+                if args:
+                    update_crmask, args = bool(args[0]), (False, *args[1:])
+                else:
+                    update_crmask = bool(kwargs.get("update_crmask", True))
+                    kwargs["update_crmask"] = False
+                sky = _orig(self, skymask, bkg_redux_sciimg, *args, **kwargs)
+                sky, n = protect_sky_model(sky, _waveimg(self), _STATE["windows"],
+                                           inmask=None if interp is True else interp)
+                log.info("sky protection: %d pixels of the sky model used for the cosmic-ray "
+                         "mask set to the neighbouring background", n)
+                if update_crmask and self.par["scienceframe"]["process"]["mask_cr"]:
+                    self.sciImg.build_crmask(self.par["scienceframe"]["process"],
+                                             subtract_img=sky)
+            if science and _STATE["method"] == "refit":
                 sky = _refit_windows(self, sky, skymask, kwargs.get("previous_sky"))
             return sky
 
         fo.global_skysub = global_skysub
+
+
+def _waveimg(findobj):
+    """Wavelength image of a FindObjects instance (built from its calibration if needed)."""
+    if findobj.waveimg is not None or getattr(findobj, "wv_calib", None) is None:
+        return findobj.waveimg
+    return findobj.wv_calib.build_waveimg(findobj.tilts, findobj.slits,
+                                          spat_flexure=findobj.spat_flexure_shift)
+
+
+def _interpolate_mask(findobj):
+    """Pixels whose sky model ``interpolate`` protects in FindObjects' global sky.
+
+    ``True`` (every slit, ``interpolate`` method), a boolean image (the ``refit``
+    fallback slits) or ``None`` (nothing to interpolate, or no wavelengths).
+    """
+    if _waveimg(findobj) is None:
+        return None
+    if _STATE["method"] == "interpolate":
+        return True
+    fb = _STATE["fallback_slits"]
+    return np.isin(findobj.slitmask, list(fb)) if fb else None
 
 
 def _refit_windows(findobj, sky, skymask, previous_sky):
