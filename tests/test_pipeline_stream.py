@@ -275,7 +275,7 @@ def test_measure_memory_does_not_grow_with_spectra(tmp_path):
     RSS); the previous implementation, which kept every result for a final
     in-memory table (1.7 GB peak on 10,000 spectra), +17 MB traced (+33 MB RSS).
     """
-    n = 30
+    n = 20
     files = []
     for i in range(4 * n):
         # around Halpha only (cheap to simulate and fit); every catalogue line still
