@@ -282,3 +282,55 @@ def test_standard_names():
     assert nm.standard_archive_name("CD-32 9927") == "CD-32d9927"
     with pytest.raises(InputError, match="Feige 56, CD-32 9927"):
         nm.standard_archive_name("Vega")
+
+
+def test_cosmic_ray_mask_uses_the_protected_sky(monkeypatch, offline_cache):
+    """Echelle ('interpolate') sky protection: PypeIt's CR mask is built from the protected sky.
+
+    On MagE orders PypeIt's global sky model diverged at the bright lines (+-1e4 e-) and
+    the CR mask, built inside ``FindObjects.global_skysub`` from image - sky, flagged the
+    line cores (issue 6). The hook must ask PypeIt not to build it, then build it from
+    the sky with the line windows interpolated.
+    """
+    from types import SimpleNamespace
+
+    from pypeit import find_objects
+
+    from xmpspec.reduce import skyprotect
+
+    nspec, nspat = 200, 20
+    wave = np.tile(np.linspace(6600.0, 6700.0, nspec)[:, None], (1, nspat))
+    window = (6645.0, 6655.0)
+    inwin = (wave >= window[0]) & (wave <= window[1])
+    seen = {}
+
+    def fake_global_skysub(self, skymask=None, bkg_redux_sciimg=None, update_crmask=True,
+                           **kwargs):
+        seen["pypeit_update_crmask"] = update_crmask
+        return np.where(inwin, 1e4, 12.0)          # a sky model diverging in the window
+
+    def build_crmask(par, subtract_img=None):
+        seen["subtract_img"] = subtract_img
+
+    monkeypatch.setattr(find_objects.FindObjects, "global_skysub", fake_global_skysub)
+    fo = SimpleNamespace(waveimg=wave, std_redux=False, bkg_redux=False,
+                         par={"scienceframe": {"process": {"mask_cr": True}}},
+                         sciImg=SimpleNamespace(build_crmask=build_crmask))
+    skyprotect.install_pypeit_hook([window], method="interpolate")
+    try:
+        sky = find_objects.FindObjects.global_skysub(fo, skymask=np.ones((nspec, nspat), bool))
+    finally:
+        skyprotect.uninstall_pypeit_hook()
+    assert seen["pypeit_update_crmask"] is False
+    assert np.allclose(seen["subtract_img"], 12.0)
+    assert np.allclose(sky, 12.0)
+    assert find_objects.FindObjects.global_skysub is fake_global_skysub   # restored
+    # standards and the first pass (no sky mask) are left to PypeIt
+    seen.clear()
+    skyprotect.install_pypeit_hook([window], method="interpolate")
+    try:
+        sky = find_objects.FindObjects.global_skysub(fo, skymask=None)
+    finally:
+        skyprotect.uninstall_pypeit_hook()
+    assert seen["pypeit_update_crmask"] is True and "subtract_img" not in seen
+    assert sky.max() == 1e4
