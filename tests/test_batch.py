@@ -265,6 +265,8 @@ def test_large_merge_streams_parquet(spectra_dir, tmp_path):
     assert not (large / "objects.ecsv").exists()
     big = read_parquet(large / "objects.parquet")
     assert_tables_equal(Table.read(small / "objects.parquet"), big)
+    # xmpspec's table reader (xmpspec derive, compare, ...) keeps its units and masks too
+    assert_tables_equal(big, read_table(large / "objects.parquet"))
     assert big.meta["provenance"]["extra"]["batch"]["n_done"] == 12
 
 
