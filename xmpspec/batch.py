@@ -25,9 +25,13 @@ One code path serves a night's ten targets and an archive of 10^6 spectra:
   line is discarded. Inputs without a record are pending.
 * **Resume.** Re-running the same command skips done inputs and, unless
   ``retry_failed``, failed ones. A kill (Ctrl-C, SIGKILL, a dying worker)
-  loses at most the chunks in flight. A chunk whose worker died is retried,
-  then split into single inputs, and an input that kills its worker twice is
-  recorded as failed.
+  loses at most the chunks in flight. A chunk whose worker died is retried
+  alone, then split into single inputs (each run alone), and an input that
+  kills its worker again is recorded as failed (``WorkerDied``). On Dask the
+  scheduler's ``remove-worker`` events tell which chunks were on the dead
+  worker, so the same rule applies instead of Dask's own retries; a cluster
+  left without workers for ``batch.dask_no_workers_timeout`` seconds stops
+  the run (inputs stay pending; re-run to resume).
 * **Merge.** At the end the parts of the current inputs are merged, in input
   order, into one table per task output (``lines``, ``objects``), written
   with :func:`xmpspec.tableio.write_table` in ECSV, FITS and Parquet with
