@@ -271,9 +271,10 @@ def _peak_memory_mb(files, out, cfg_path):
 def test_measure_memory_does_not_grow_with_spectra(tmp_path):
     """Peak memory of `xmpspec measure` on N and 4N spectra (chunks of 10): no growth.
 
-    Measured when written (40 -> 160 spectra): streaming +0.9 MB traced (+5 MB
+    Measured when written (20 -> 80 spectra): streaming +0.3 MB traced (+3 MB
     RSS); the previous implementation, which kept every result for a final
-    in-memory table (1.7 GB peak on 10,000 spectra), +17 MB traced (+33 MB RSS).
+    in-memory table (1.7 GB peak on 10,000 spectra), +7.3 MB traced (+26 MB RSS),
+    so both assertions fail on it.
     """
     n = 20
     files = []
