@@ -27,9 +27,10 @@ One code path serves a night's ten targets and an archive of 10^6 spectra:
   ``retry_failed``, failed ones. A kill (Ctrl-C, SIGKILL, a dying worker)
   loses at most the chunks in flight. A chunk whose worker died is retried
   alone, then split into single inputs (each run alone), and an input that
-  kills its worker again is recorded as failed (``WorkerDied``). On Dask the
-  scheduler's ``remove-worker`` events tell which chunks were on the dead
-  worker, so the same rule applies instead of Dask's own retries; a cluster
+  kills its worker again is recorded as failed (``WorkerDied``). On Dask a
+  task re-run after its worker died fails at once (it records its start in
+  the scheduler's metadata), so the same rule applies instead of Dask's own
+  retries; a cluster
   left without workers for ``batch.dask_no_workers_timeout`` seconds stops
   the run (inputs stay pending; re-run to resume).
 * **Merge.** At the end the parts of the current inputs are merged, in input
@@ -682,9 +683,33 @@ def _identity(x):
     return x
 
 
-def _run_chunk_dask(task, chunk_id, paths, context):
+def _run_chunk_dask(task, chunk_id, paths, context, marker=None):
     _configure_worker_logging(True)
+    if marker is not None:
+        _claim_first_run(marker)
     return run_chunk(task, chunk_id, paths, context)
+
+
+def _claim_first_run(marker: tuple) -> None:
+    """Refuse to run a Dask task again after its worker died while it ran.
+
+    The task records in the scheduler's metadata store that it started; when
+    Dask re-runs it because its worker died (it may be what killed it), it
+    finds the record and raises :class:`WorkerDiedError` at once, so that the
+    batch run, not Dask's retries, decides: retry alone, split, fail the input.
+    Without a metadata store (old scheduler) Dask's retries and
+    ``KilledWorker`` apply.
+    """
+    try:
+        from distributed import get_client
+        client = get_client()
+        seen = client.get_metadata(list(marker), default=None)
+    except Exception:  # noqa: BLE001 - no metadata store: Dask's own retries apply
+        return
+    if seen is not None:
+        raise WorkerDiedError(f"its worker died while it ran (on {seen})")
+    with contextlib.suppress(Exception):
+        client.set_metadata(list(marker), socket.gethostname())
 
 
 # --------------------------------------------------------------------------- manifest
@@ -1090,17 +1115,16 @@ class _LocalExecutor:
 class _DaskExecutor:
     """Bounded submission to an existing Dask distributed cluster.
 
-    Worker deaths are handled here, not left to Dask's retries: the
-    scheduler's ``remove-worker`` events (topic ``all``) name the tasks that
-    were processing on a worker that died unexpectedly; those chunks are
-    cancelled at once and handed back to the run as crashed
-    (:class:`WorkerDiedError`), which retries each alone, then splits it and
-    records the input that kills its worker as failed, as with the local
-    pool. (Left to Dask, a chunk that kills its worker runs on
+    Worker deaths are handled by the run, not left to Dask's retries: each
+    task records that it started (:func:`_claim_first_run`); if Dask re-runs
+    it because its worker died, it fails at once with
+    :class:`WorkerDiedError`, and the run retries the chunk alone, then
+    splits it and records the input that kills its worker as failed, as with
+    the local pool. (Left to Dask, a chunk that kills its worker runs on
     ``distributed.scheduler.allowed-failures`` + 1 workers before
     ``KilledWorker``, every death also counts against the chunks queued on
     that worker, and a ``LocalCluster`` whose workers die repeatedly stops
-    restarting them.) ``KilledWorker`` itself is still handled by the run.
+    restarting them.) ``KilledWorker`` is still handled by the run.
 
     If the cluster has had no worker for ``no_workers_timeout`` seconds,
     :class:`ClusterLostError` stops the run; inputs in flight stay pending.
@@ -1111,8 +1135,6 @@ class _DaskExecutor:
     _GATHER_TIMEOUT = 60.0     # a result being re-gathered is waited for in these steps
 
     def __init__(self, address, context: BatchContext, no_workers_timeout: float = 600.0):
-        import threading
-
         from dask.distributed import Client
         if isinstance(address, str):
             try:
@@ -1129,19 +1151,10 @@ class _DaskExecutor:
         self.context = context
         self.no_workers_timeout = float(no_workers_timeout)
         self.futures: dict[Any, tuple] = {}   # future -> (chunk, task)
-        self._by_key: dict[str, Any] = {}     # key -> future, chunks in flight
-        self._suspects: deque = deque()       # (key, worker) processing on a dead worker
-        self._lock = threading.Lock()
+        self._marker_root = f"xmpspec-batch-started-{uuid.uuid4().hex}"
         self._no_workers_since: float | None = None
         self._last_check = time.monotonic()
         self.context_future = self._submit_context()
-        try:
-            self.client.subscribe_topic("all", self._on_event)
-            self._subscribed = True
-        except Exception as exc:  # noqa: BLE001 - an old scheduler: fall back on KilledWorker
-            log.warning("cannot follow the Dask scheduler's events (%s); a chunk whose worker "
-                        "dies is retried by Dask until KilledWorker", exc)
-            self._subscribed = False
 
     def describe(self) -> str:
         return f"Dask cluster {self.address}, {self.workers} worker(s)"
@@ -1153,54 +1166,14 @@ class _DaskExecutor:
         return self.client.submit(_identity, self.context, pure=False,
                                   key=f"xmpspec-batch-context-{uuid.uuid4().hex}")
 
-    def _on_event(self, event) -> None:
-        """Scheduler event (client's event-loop thread): remember chunks on a dead worker."""
-        try:
-            _, msg = event
-        except (TypeError, ValueError):
-            return
-        if not isinstance(msg, dict) or msg.get("action") != "remove-worker" \
-                or msg.get("expected"):
-            return  # retired/scaled-down workers: Dask moves their tasks, nothing crashed
-        worker = str(msg.get("worker", "?"))
-        with self._lock:
-            for key in msg.get("processing-tasks") or ():
-                if isinstance(key, str) and key in self._by_key:
-                    self._suspects.append((key, worker))
-
     def submit(self, task, chunk):
         # a fresh key per submission: a chunk retried after a crash is a new task
         key = f"xmpspec-batch-{chunk.id}-{uuid.uuid4().hex[:8]}"
         fut = self.client.submit(_run_chunk_dask, task, chunk.id, list(chunk.paths),
-                                 self.context_future, pure=False, key=key)
+                                 self.context_future, (self._marker_root, key), pure=False,
+                                 key=key)
         self.futures[fut] = (chunk, task)
-        with self._lock:
-            self._by_key[key] = fut
         return fut
-
-    def _forget(self, fut) -> tuple:
-        with self._lock:
-            self._by_key.pop(fut.key, None)
-        return self.futures.pop(fut)
-
-    def _next_crashed(self):
-        """A chunk that was processing on a worker that died, cancelled; or None."""
-        while True:
-            with self._lock:
-                if not self._suspects:
-                    return None
-                key, worker = self._suspects.popleft()
-                fut = self._by_key.get(key)
-            if fut is None or fut not in self.futures:
-                continue
-            if fut.status == "finished":
-                continue  # already re-run elsewhere and done: collected normally
-            chunk, _ = self._forget(fut)
-            with contextlib.suppress(Exception):
-                self.client.cancel([fut])
-            with contextlib.suppress(Exception):
-                fut.release()
-            return chunk, None, WorkerDiedError(f"Dask worker {worker} died"), fut
 
     def _collect(self, fut):
         """Result of a done future, or None if it must be waited for again."""
@@ -1211,7 +1184,7 @@ class _DaskExecutor:
         except (DaskTimeout, TimeoutError):
             return None  # its result was lost with a worker and is being recomputed
         except BaseException as exc:  # noqa: BLE001 - classified by the caller
-            self._forget(fut)
+            del self.futures[fut]
             with contextlib.suppress(Exception):
                 fut.release()
             if type(exc).__name__ == "KilledWorker" and \
@@ -1224,7 +1197,7 @@ class _DaskExecutor:
                 self.submit(task, chunk)
                 return None
             return chunk, None, exc, fut
-        self._forget(fut)
+        del self.futures[fut]
         fut.release()
         return chunk, result, None, fut
 
@@ -1256,9 +1229,6 @@ class _DaskExecutor:
         from dask.distributed import TimeoutError as DaskTimeout
         from dask.distributed import wait
         while True:
-            crashed = self._next_crashed()
-            if crashed is not None:
-                return crashed
             for fut in list(self.futures):  # oldest first
                 if fut.done():
                     out = self._collect(fut)
@@ -1276,14 +1246,13 @@ class _DaskExecutor:
         pass  # the scheduler replaces lost workers itself
 
     def shutdown(self, abort: bool = False) -> None:
-        if self._subscribed:
-            with contextlib.suppress(Exception):
-                self.client.unsubscribe_topic("all")
         with contextlib.suppress(Exception):
             if abort and self.futures:
                 self.client.cancel(list(self.futures))
         with contextlib.suppress(Exception):
             self.context_future.release()
+        with contextlib.suppress(Exception):  # the start records of this run's tasks
+            self.client.set_metadata(self._marker_root, None)
         if self._own_client:
             with contextlib.suppress(Exception):
                 self.client.close()
