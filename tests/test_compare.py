@@ -253,8 +253,7 @@ def test_match_catalogue_direct_columns():
     assert report == []
 
 
-def test_large_catalogue_position_matching_is_fast():
-    import time
+def test_large_catalogue_position_matching():
     rng = np.random.default_rng(1)
     n_cat = 20000
     cat = Table({"name": [f"C{i}" for i in range(n_cat)], "ra": rng.uniform(0, 360, n_cat),
@@ -265,9 +264,7 @@ def test_large_catalogue_position_matching_is_fast():
                  "ra": np.asarray(cat["ra"])[pick], "dec": np.asarray(cat["dec"])[pick] + 0.3 / 3600,
                  "n2": np.asarray(cat["n2_cnn"])[pick] + 0.1, "n2_err": np.full(200, 0.05),
                  "n2_upper_limit": np.zeros(200, bool), "significance": np.full(200, 5.0)})
-    t0 = time.perf_counter()
     r = compare_tables(obs, cat, config=default_config())
-    assert time.perf_counter() - t0 < 20
     assert (r.table["match_status"] == "matched").all()
     assert list(r.table["cat_name"]) == [f"C{i}" for i in pick]
     assert r.statistics["all"]["bias"] == pytest.approx(0.1)

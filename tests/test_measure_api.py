@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 
 import astropy.units as u
 import numpy as np
@@ -205,13 +204,11 @@ def test_lmfit_fitter_gives_the_same_answer(goodman):
             assert rb["gauss_flux_err"] == pytest.approx(ra["gauss_flux_err"], rel=0.01)
 
 
-def test_mcmc_one_object_fast_and_consistent(goodman):
+def test_mcmc_one_object_consistent(goodman):
+    # its cost per object is measured in benchmarks/bench_mcmc.py, not asserted here
     spec, _ = goodman
     cov = measure_spectrum(spec, config=CFG)
-    t0 = time.process_time()
     m = measure_spectrum(spec, config=CFG, mcmc=True, seed=3)
-    cpu = time.process_time() - t0
-    assert cpu < 2.0, f"MCMC took {cpu:.2f} s of CPU"
     assert m.row["uncertainties"] == "mcmc"
     assert m.row["mcmc_max_tau"] is not None and m.row["mcmc_converged"] in (True, False)
     ra = {r["line"]: r for r in cov.line_rows}
