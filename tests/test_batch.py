@@ -22,6 +22,7 @@ from xmpspec.batch import (
     Manifest,
     discover_inputs,
     inventory_task,
+    is_file_list,
     read_parquet,
     run_batch,
 )
@@ -123,6 +124,11 @@ def test_text_spectrum_is_not_a_file_list(tmp_path):
     spec = tmp_path / "spec.txt"
     spec.write_text("# wave flux err\n4000.0 1.0 0.1\n4001.0 1.1 0.1\n")
     assert discover_inputs([spec]) == [spec.resolve()]
+    # with a header line of column names (words, not numbers): still a spectrum
+    named = tmp_path / "named.txt"
+    named.write_text("wave flux err\n4000.0 1.0 0.1\n4001.0 1.1 0.1\n")
+    assert discover_inputs([named]) == [named.resolve()]
+    assert not is_file_list(named) and is_file_list(tmp_path / "x.lst")
 
 
 # ------------------------------------------------------------------ corrupt inputs, CLI

@@ -128,20 +128,44 @@ def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
     return any(name.endswith(s) for s in suffixes)
 
 
-def _looks_like_file_list(path: Path) -> bool:
-    """True if a text file lists paths (its first data line does not start with a number)."""
+FILE_LIST_SUFFIXES = (".txt", ".lst", ".list")
+_PATH_LIKE_SUFFIXES = (".fits", ".fit", ".fz", ".gz", ".ecsv", ".csv", ".txt", ".dat", ".ascii",
+                       ".tsv", ".pypeit")
+
+
+def is_file_list(path: str | Path) -> bool:
+    """Whether a file is a list of input files rather than an input itself.
+
+    ``.lst``/``.list`` files are lists. A ``.txt`` file may also be an ASCII
+    spectrum (possibly with a header line of column names): it is a list only
+    if its first non-comment line is an existing file (relative to the list's
+    folder) or a file name with a spectrum- or table-like ending. An empty
+    ``.txt`` (or one with only comments) is an empty list.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    bool
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FILE_LIST_SUFFIXES:
+        return False
+    if suffix != ".txt":
+        return True
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 text = line.strip()
                 if not text or text.startswith("#"):
                     continue
-                first = text.replace(",", " ").split()[0]
-                try:
-                    float(first)
-                except ValueError:
-                    return True
-                return False
+                entry = Path(text).expanduser()
+                entry = entry if entry.is_absolute() else path.parent / entry
+                return entry.is_file() or entry.name.lower().endswith(_PATH_LIKE_SUFFIXES)
     except OSError as exc:
         raise InputError(f"cannot read ({exc})", path) from None
     return True  # empty or only comments: an empty list
@@ -169,9 +193,11 @@ def discover_inputs(specs: str | Path | Iterable[str | Path],
     specs : path-like or iterable of path-like
         Each item is a folder (every file ending in one of ``suffixes``,
         searched recursively, hidden files skipped, sorted), a glob pattern
-        (``'data/*/spec-*.fits'``; ``**`` recurses), a file list (``.txt``,
-        ``.lst`` or ``.list`` file with one path per line, relative paths
-        taken from the list's folder, ``#`` comments), or one spectrum file.
+        (``'data/*/spec-*.fits'``; ``**`` recurses), a file list (``.lst`` or
+        ``.list``, or a ``.txt`` whose first entry names a file, see
+        :func:`is_file_list`; one path per line, relative paths taken from
+        the list's folder, ``#`` comments), or one spectrum file (an ASCII
+        ``.txt`` spectrum included).
     suffixes : sequence of str
         File name endings taken as spectra inside folders.
     exclude : iterable of path-like
@@ -206,7 +232,7 @@ def discover_inputs(specs: str | Path | Iterable[str | Path],
                 and not any(part.startswith(".") for part in p.relative_to(path).parts))
             found.extend(p for p in files if keep(p.resolve()))
         elif path.is_file():
-            if path.suffix.lower() in (".txt", ".lst", ".list") and _looks_like_file_list(path):
+            if is_file_list(path):
                 listed = _read_file_list(path)
                 missing = [str(p) for p in listed if not p.is_file()]
                 if missing:

@@ -104,38 +104,6 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
             prog.advance(task)
 
 
-_LIST_SUFFIXES = (".txt", ".lst", ".list")
-_PATH_LIKE_SUFFIXES = (".fits", ".fit", ".fz", ".gz", ".ecsv", ".csv", ".txt", ".dat", ".ascii",
-                       ".tsv", ".pypeit")
-
-
-def _is_file_list(path: Path) -> bool:
-    """A ``.lst``/``.list`` file, or a ``.txt`` file whose first entry names a file.
-
-    A ``.txt`` file may also be an ASCII spectrum (with a header line of
-    column names): it is a list only if its first non-comment line is an
-    existing file (relative to the list's folder) or a file name with a
-    spectrum-like ending.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in _LIST_SUFFIXES:
-        return False
-    if suffix != ".txt":
-        return True
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                text = line.strip()
-                if not text or text.startswith("#"):
-                    continue
-                entry = Path(text).expanduser()
-                entry = entry if entry.is_absolute() else path.parent / entry
-                return entry.is_file() or entry.name.lower().endswith(_PATH_LIKE_SUFFIXES)
-    except OSError:
-        return False
-    return False
-
-
 def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = None,
                   exclude: Iterable[str | Path] = (), sort: bool = True) -> list[Path]:
     """Expand the file arguments of a command into a list of files.
@@ -175,13 +143,13 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
     """
     from glob import has_magic
 
-    from ..batch import SPECTRUM_SUFFIXES, discover_inputs
+    from ..batch import SPECTRUM_SUFFIXES, discover_inputs, is_file_list
     from ..errors import InputError
     suffixes = tuple(suffixes or SPECTRUM_SUFFIXES)
     files: list[Path] = []
     for spec in specs:
         path = Path(spec).expanduser()
-        if path.is_file() and not _is_file_list(path):
+        if path.is_file() and not is_file_list(path):
             files.append(path.resolve())
         elif path.exists() or has_magic(str(spec)):
             files.extend(discover_inputs([spec], suffixes=suffixes, exclude=exclude))
