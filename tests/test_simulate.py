@@ -163,15 +163,23 @@ def test_hii_ratios_doublets_dust_and_abundance():
     assert math.log10(fd["oiii5008"] / fd["hb"]) == pytest.approx(0.8, abs=1e-9)
     assert math.log10(fd["nii6585"] / fd["ha"]) == pytest.approx(-2.0, abs=1e-9)
     assert fd["ha"] == pytest.approx(500.0)
-    # Milky Way extinction (CCM89) at the observed wavelengths on top of the internal dust
-    from xmpspec.simulate.hii import ccm89_k
+    # Milky Way extinction (the configured curve, CCM89 by default) at the observed
+    # wavelengths on top of the internal dust
+    from dust_extinction.parameter_averages import CCM89, F99
+
+    from xmpspec.simulate.hii import mw_k
     z = 0.05
-    fm, pm = hii_line_fluxes(500.0, -2.0, o3=0.8, ebv=0.3, ebv_mw=0.1, z=z, config=cfg)
-    km_hb, km_ha = ccm89_k(np.array([CAT["hb"].wave, CAT["ha"].wave]) * (1 + z))
-    assert 1.0 < km_hb - km_ha < 1.3
-    assert fm["ha"] / fm["hb"] == pytest.approx(
-        pm["halpha_hbeta_intrinsic"] * 10 ** (0.4 * (0.3 * (k_hb - k_ha) + 0.1 * (km_hb - km_ha))),
-        rel=1e-6)
+    obs = np.array([CAT["hb"].wave, CAT["ha"].wave]) * (1 + z)
+    for curve, model in (("CCM89", CCM89), ("F99", F99)):
+        cfg_c = cfg.updated({"dust.mw_curve": curve})
+        fm, pm = hii_line_fluxes(500.0, -2.0, o3=0.8, ebv=0.3, ebv_mw=0.1, z=z, config=cfg_c)
+        km_hb, km_ha = mw_k(obs, config=cfg_c)
+        expect = 3.1 * np.asarray(model(Rv=3.1)(obs * u.AA))
+        assert [km_hb, km_ha] == pytest.approx(expect, rel=1e-9)
+        assert 1.0 < km_hb - km_ha < 1.3
+        assert fm["ha"] / fm["hb"] == pytest.approx(
+            pm["halpha_hbeta_intrinsic"]
+            * 10 ** (0.4 * (0.3 * (k_hb - k_ha) + 0.1 * (km_hb - km_ha))), rel=1e-6)
 
 
 def test_auroral_line_rises_with_te_and_density_doublets():

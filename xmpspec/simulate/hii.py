@@ -39,7 +39,7 @@ from ..config import Config, get_active_config
 from ..errors import InputError
 from ..lines.catalog import line_catalog
 
-__all__ = ["hii_line_fluxes", "calzetti_k", "ccm89_k", "o3_sequence", "emissivity_grid"]
+__all__ = ["hii_line_fluxes", "calzetti_k", "mw_k", "o3_sequence", "emissivity_grid"]
 
 _TE_GRID = np.arange(5000.0, 30001.0, 250.0)
 _DLOGNE = 0.1
@@ -116,20 +116,25 @@ def calzetti_k(wave_rest: np.ndarray | float, rv: float | None = None,
     return dust.calzetti_k(w * u.AA, cfg).reshape(w.shape)
 
 
-def ccm89_k(wave: np.ndarray | float, rv: float = 3.1) -> np.ndarray:
-    """Cardelli, Clayton & Mathis (1989) A(lambda)/E(B-V) via ``dust_extinction``.
+def mw_k(wave: np.ndarray | float, config: Config | None = None) -> np.ndarray:
+    """Milky Way A(lambda)/E(B-V) of the configured curve (``[dust] mw_curve``, ``rv_mw``).
+
+    The curve ``xmpspec derive`` corrects with (:func:`xmpspec.physics.dust.mw_a_lambda`),
+    so simulated and de-reddened fluxes use one extinction law.
 
     Parameters
     ----------
     wave : array_like
-        Wavelength (Angstrom, observed frame for Milky Way extinction).
-    rv : float
-        R_V (3.1).
+        Observed-frame wavelength (Angstrom).
+    config : Config, optional
+        Defaults to the active configuration.
     """
     import astropy.units as u
-    from dust_extinction.parameter_averages import CCM89
-    w = np.atleast_1d(np.asarray(wave, float))
-    return rv * np.asarray(CCM89(Rv=rv)(w * u.AA)).reshape(np.shape(wave))
+
+    from ..physics import dust
+    cfg = config if config is not None else get_active_config()
+    w = np.asarray(wave, float)
+    return np.asarray(dust.mw_a_lambda(np.atleast_1d(w) * u.AA, 1.0, cfg)).reshape(w.shape)
 
 
 def o3_sequence(n2: float, config: Config | None = None) -> float:
@@ -219,7 +224,7 @@ def hii_line_fluxes(halpha_flux: float, n2: float, o3: float | None = None, *,
     kint = calzetti_k(np.array([wave[k] for k in keys]), config=cfg)
     att = 10.0 ** (-0.4 * ebv * kint)
     if ebv_mw:
-        kmw = ccm89_k(np.array([wave[k] for k in keys]) * (1.0 + z), float(cfg["dust"]["rv_mw"]))
+        kmw = mw_k(np.array([wave[k] for k in keys]) * (1.0 + z), config=cfg)
         att = att * 10.0 ** (-0.4 * ebv_mw * kmw)
     A = dict(zip(keys, att, strict=True))
 
