@@ -27,3 +27,18 @@ def test_cli_overrides_dotted():
     cfg = load_config(search_cwd=False).updated({"measure.significance_gate": 3.0})
     assert cfg["measure"]["significance_gate"] == 3.0
     assert cfg.sources[-1] == "command line"
+
+
+def test_in_process_command_does_not_leak_its_config(tmp_path):
+    # a command run from Python with --config must not change the configuration of
+    # later calls (a leaked batch.merge_text_max_rows once broke an unrelated test)
+    from xmpspec.cli import main
+    from xmpspec.config import get_active_config, set_active_config
+
+    set_active_config(None)
+    before = get_active_config()
+    cfg_file = tmp_path / "xmpspec.toml"
+    cfg_file.write_text("[batch]\nmerge_text_max_rows = 7\n")
+    assert main(["-q", "-c", str(cfg_file), "config", "show"]) == 0
+    after = get_active_config()
+    assert after is before and int(after["batch"]["merge_text_max_rows"]) != 7

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import tomllib
@@ -183,3 +184,19 @@ def set_active_config(cfg: Config | None) -> None:
     """Make ``cfg`` the configuration returned by :func:`get_active_config`."""
     global _ACTIVE
     _ACTIVE = cfg
+
+
+@contextlib.contextmanager
+def active_config_scope():
+    """Restore the active configuration on exit.
+
+    A command run in-process (``xmpspec.cli.main([...])`` from Python or a
+    notebook) sets the active configuration from its ``--config`` file and
+    options; this keeps it from leaking into later calls.
+    """
+    global _ACTIVE
+    saved = _ACTIVE
+    try:
+        yield
+    finally:
+        _ACTIVE = saved

@@ -20,6 +20,7 @@ import click
 import typer
 from rich.markup import escape
 
+from ..config import active_config_scope
 from ..errors import XmpspecError
 from .app import app
 from .common import EXIT_INPUT, EXIT_INTERNAL, err_console, state
@@ -55,7 +56,8 @@ _load_commands()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, turning xmpspec errors into one-line messages."""
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="xmpspec")
+        with active_config_scope():  # an in-process call leaves the caller's config alone
+            rv = app(args=argv, standalone_mode=False, prog_name="xmpspec")
     except XmpspecError as exc:
         if state.verbose:
             err_console.print_exception()
