@@ -13,8 +13,9 @@ are known to every PypeIt class):
    standard;
 4. flux calibration (:func:`pypeit.fluxcalibrate.flux_calibrate`) of every
    science spec1d;
-5. coaddition (:class:`pypeit.coadd1d.CoAdd1D`) of each target's exposures
-   into ``<redux>/<target>.fits``;
+5. coaddition of each target's exposures into ``<redux>/<target>.fits``
+   (:class:`pypeit.coadd1d.CoAdd1D`; echelle: the fluxed orders stacked by
+   inverse variance without rescaling, :mod:`xmpspec.reduce.echcoadd`);
 6. a per-night summary table and QA plots.
 
 Outputs: ``<root>/reductions/<instrument>/<night>/<setup>/`` (PypeIt's own
@@ -407,8 +408,8 @@ def _coadd(files: list[Path], out: Path, pf, fluxed: bool, sens: Path | None = N
     par["coadd1d"]["flux_value"] = bool(fluxed)
     echelle = spectrograph.pypeline == "Echelle"
     if echelle and sens is None:
-        raise InputError("PypeIt's echelle coadd needs the sensitivity function (order "
-                         "weights), and there is none", files[0])
+        raise InputError("the echelle coadd combines flux-calibrated orders and needs the "
+                         "sensitivity function, and there is none", files[0])
     objids = []
     for f in files:
         sobjs = SpecObjs.from_fitsfile(str(f), chk_version=False)
@@ -424,9 +425,14 @@ def _coadd(files: list[Path], out: Path, pf, fluxed: bool, sens: Path | None = N
         if not totals:
             raise InputError("no extracted object", f)
         objids.append(max(totals, key=totals.get))
+    if echelle:
+        # PypeIt's ech_combspec rescales orders and exposures to each other (+5..+14% on
+        # MagE line fluxes): stack the fluxed orders by inverse variance instead
+        from .echcoadd import coadd_echelle
+        coadd_echelle(files, objids, out, spectrograph, par["coadd1d"], sens)
+        return
     co = coadd1d.CoAdd1D.get_instance([str(f) for f in files], objids, spectrograph=spectrograph,
-                                      par=par["coadd1d"], chk_version=False,
-                                      sensfuncfile=str(sens) if echelle else None)
+                                      par=par["coadd1d"], chk_version=False)
     co.run()
     co.save(str(out))
 
