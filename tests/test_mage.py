@@ -334,3 +334,114 @@ def test_cosmic_ray_mask_uses_the_protected_sky(monkeypatch, offline_cache):
         skyprotect.uninstall_pypeit_hook()
     assert seen["pypeit_update_crmask"] is True and "subtract_img" not in seen
     assert sky.max() == 1e4
+
+
+def test_echelle_protects_the_group_companions_of_bright_lines():
+    """Echelle set-ups protect [NII]6550/6585 and [OIII]4960 too (issue 6); long slits not."""
+    from astropy.table import Table
+
+    from xmpspec.reduce.pypeitfile import (
+        PROTECTED_LINES,
+        merge_windows,
+        protect_windows_for_targets,
+        protected_lines,
+    )
+
+    assert protected_lines(False) == PROTECTED_LINES
+    ech = set(protected_lines(True))
+    assert {"ha", "hb", "oiii5008", "nii6550", "nii6585", "oiii4960"} <= ech
+    assert not ech & {"sii6718", "sii6733", "oii3727"}
+    assert merge_windows([(5, 7), (1, 3), (2, 4), (7, 8)]) == [(1.0, 4.0), (5.0, 8.0)]
+    z = 0.02
+    wins = protect_windows_for_targets(Table({"name": ["g"], "z": [z]}), "mage",
+                                       lines=protected_lines(True))
+    for rest in (6549.86, 6564.61, 6585.27, 4960.30, 5008.24, 4862.68):
+        assert sum(lo < rest * (1 + z) < hi for lo, hi in wins) == 1, rest
+    assert all(b[0] > a[1] for a, b in zip(wins, wins[1:], strict=False))   # merged, disjoint
+
+
+def test_window_line_snr():
+    from xmpspec.reduce.forcefind import window_line_snr
+
+    rng = np.random.default_rng(5)
+    wave = np.linspace(6600, 6800, 1000)
+    sig = 0.5
+    cont = 1.0 + rng.normal(0, sig, wave.size)
+    line = 40.0 * np.exp(-0.5 * ((wave - 6700) / 0.8) ** 2)
+    var = np.full(wave.size, sig ** 2)
+    snr, win = window_line_snr(wave, cont + line, var, [(6640, 6650), (6690, 6710)])
+    n = np.sum(np.abs(wave - 6700) <= 10)
+    nside = np.sum((np.abs(wave - 6700) > 10) & (np.abs(wave - 6700) <= 30))
+    # error of the sum and of the continuum (median of the side bands) under it
+    expected = line.sum() / np.sqrt(n * sig ** 2 + n ** 2 * 1.25 ** 2 * sig ** 2 / nside)
+    assert win == (6690.0, 6710.0)
+    assert snr == pytest.approx(expected, rel=0.25)
+    snr0, _ = window_line_snr(wave, cont, var, [(6690, 6710)])
+    assert abs(snr0) < 4
+    assert window_line_snr(wave, cont, var, [(7000, 7010)]) == (-np.inf, ())
+
+
+def test_forced_find_keeps_a_listed_target_with_lines_only(monkeypatch):
+    """The echelle S/N-cut hook: re-run without the cut, keep the candidate if its lines show."""
+    from types import SimpleNamespace
+
+    from pypeit import find_objects
+
+    from xmpspec.reduce import forcefind
+
+    calls = []
+
+    def fake_find(self, image, ivar, *args, **kwargs):
+        fp = self.par["reduce"]["findobj"]
+        calls.append((fp["ech_find_max_snr"], fp["maxnumber_sci"]))
+        if fp["ech_find_max_snr"] > 0:
+            return [], 0                           # PypeIt's cut purges everything
+        return ["candidate"], 1
+
+    monkeypatch.setattr(find_objects.EchelleFindObjects, "find_objects_pypeline", fake_find)
+    line_snr = {"value": 30.0}
+    monkeypatch.setattr(forcefind, "_candidate_line_snr",
+                        lambda self, image, ivar, sobjs: (line_snr["value"], (6690.0, 6710.0)))
+    par = {"reduce": {"findobj": {"ech_find_max_snr": 0.5, "ech_find_min_snr": 0.2,
+                                  "maxnumber_sci": 2}}}
+
+    def fo(name):
+        return SimpleNamespace(par=par, std_redux=False,
+                               sciImg=SimpleNamespace(files=[f"/raw/{name}"]))
+
+    forcefind.install_forced_find_hook(["sci2.fits"], [(6690.0, 6710.0)])
+    try:
+        meth = find_objects.EchelleFindObjects.find_objects_pypeline
+        assert meth(fo("sci2.fits"), None, None, neg=False) == (["candidate"], 1)
+        assert calls == [(0.5, 2), (-1e30, 1)]
+        assert par["reduce"]["findobj"] == {"ech_find_max_snr": 0.5, "ech_find_min_snr": 0.2,
+                                            "maxnumber_sci": 2}      # restored
+        line_snr["value"] = 2.0                     # no line: the frame stays empty
+        assert meth(fo("sci2.fits"), None, None, neg=False) == ([], 0)
+        calls.clear()
+        assert meth(fo("other.fits"), None, None) == ([], 0)   # not a listed target
+        assert len(calls) == 1
+        recs = forcefind.forced_records()
+    finally:
+        forcefind.uninstall_forced_find_hook()
+    assert find_objects.EchelleFindObjects.find_objects_pypeline is fake_find
+    assert [r["kept"] for r in recs] == [True, False]
+    assert recs[0]["line_snr"] == 30.0 and recs[0]["frame"] == "sci2.fits"
+
+
+def test_frames_without_spec1d_are_reported():
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    from xmpspec.reduce.runner import _frames_without_spec1d, _listed_science_frames
+
+    tbl = Table({"filename": ["mage_0005.fits", "mage_0006.fits", "mage_0004.fits"],
+                 "frametype": ["science", "science", "standard"],
+                 "target": ["XMP-1", "XMP-1", "Feige 56"]})
+    spec1d = {Path("spec1d_mage_0005-XMP-1_MagE_20260101T000000.fits"): "science"}
+    assert _frames_without_spec1d(tbl, spec1d) == [("mage_0006.fits", "XMP-1")]
+    assert _listed_science_frames(tbl, Table({"name": ["XMP-1"]})) == ["mage_0005.fits",
+                                                                         "mage_0006.fits"]
+    assert _listed_science_frames(tbl, Table({"name": ["other"]})) == []
+    assert _listed_science_frames(tbl, None) == ["mage_0005.fits", "mage_0006.fits"]

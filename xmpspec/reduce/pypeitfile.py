@@ -31,7 +31,8 @@ from ..errors import InputError
 from .registry import InstrumentPlugin, get_instrument
 
 __all__ = ["RawScreen", "screen_raw_files", "setup_night", "SetupResult", "pypeit_cfg_lines",
-           "read_xmpspec_settings", "protect_windows_for_targets", "default_night_name"]
+           "read_xmpspec_settings", "protect_windows_for_targets", "protected_lines",
+           "merge_windows", "default_night_name"]
 
 log = logging.getLogger("xmpspec.reduce")
 
@@ -113,13 +114,57 @@ def default_night_name(raw_dir: str | Path) -> str:
     return Path(raw_dir).resolve().name
 
 
+def protected_lines(echelle: bool = False, config=None) -> tuple[str, ...]:
+    """Catalogue keys of the lines whose sky is protected.
+
+    Long slits: the bright, spatially extended lines (:data:`PROTECTED_LINES`),
+    whose wings PypeIt's sky fit absorbs. Echelle orders: those and every line
+    fitted in the same group (e.g. [NII]6550/6585 with Halpha, [OIII]4960 with
+    Hbeta): the object mask covers most of a short order, PypeIt's sky model
+    diverges at every line of the target, and PypeIt's cosmic-ray mask (built
+    from image - sky) then flags the line cores (measured on the simulated MagE
+    night: [OIII]4960 kept 0.63 of its counts in order 12, [NII]6585 came out
+    at 0.89 of its flux, while the protected Halpha and [OIII]5008 kept theirs).
+
+    Parameters
+    ----------
+    echelle : bool
+        An echelle set-up.
+    config : Config, optional
+        Line catalogue configuration.
+
+    Returns
+    -------
+    tuple of str
+    """
+    if not echelle:
+        return PROTECTED_LINES
+    from ..lines.catalog import line_catalog
+    cat = line_catalog(config)
+    groups = {cat[k].group for k in PROTECTED_LINES}
+    return tuple(line.key for line in cat if line.key in PROTECTED_LINES or line.group in groups)
+
+
+def merge_windows(windows) -> list[tuple[float, float]]:
+    """Sorted wavelength windows with overlapping ones merged."""
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted((float(a), float(b)) for a, b in windows):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def protect_windows_for_targets(targets, setup_name: str,
                                 lines: tuple[str, ...] = PROTECTED_LINES,
                                 config=None) -> list[tuple[float, float]]:
     """Observed vacuum wavelength windows of bright lines at each target's redshift.
 
     Half-width: 3 instrumental FWHM plus 300 km/s, so the full line (and
-    redshift errors of a few 100 km/s) is covered.
+    redshift errors of a few 100 km/s) is covered. Overlapping windows (lines
+    closer than their half-widths, or targets at similar redshifts) are merged,
+    so that no window is interpolated from the inside of another.
 
     Parameters
     ----------
@@ -127,6 +172,14 @@ def protect_windows_for_targets(targets, setup_name: str,
         Targets table with a ``z`` column.
     setup_name : str
         :mod:`xmpspec.instruments` set-up (resolution).
+    lines : tuple of str
+        Catalogue keys (see :func:`protected_lines`).
+    config : Config, optional
+        Line catalogue configuration.
+
+    Returns
+    -------
+    list of (float, float)
     """
     from ..instruments import C_KMS, get_setup
     from ..lines.catalog import line_catalog
@@ -143,7 +196,7 @@ def protect_windows_for_targets(targets, setup_name: str,
             w = cat[key].wave * (1 + z)
             half = 3 * float(st.fwhm_at(w)) + w * 300.0 / C_KMS
             out.append((round(w - half, 2), round(w + half, 2)))
-    return sorted(out)
+    return merge_windows(out)
 
 
 def pypeit_cfg_lines(plugin: InstrumentPlugin, context: dict) -> list[str]:
@@ -279,7 +332,8 @@ def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
     outdir = Path(root) / "pypeit_files" / plugin.name / night
     outdir.mkdir(parents=True, exist_ok=True)
     extraction = extraction or plugin.extraction
-    windows = protect_windows_for_targets(targets, plugin.setup_name) if sky_protect else []
+    windows = protect_windows_for_targets(
+        targets, plugin.setup_name, lines=protected_lines(plugin.echelle)) if sky_protect else []
     context = {"extraction": extraction, "sky_protect": windows,
                "boxcar_radius": boxcar_radius or plugin.boxcar_radius}
     cfg = pypeit_cfg_lines(plugin, context)

@@ -181,9 +181,15 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     t0 = time.time()
     if windows:
         install_pypeit_hook(windows, method=method, radius_arcsec=radius)
+    from .forcefind import forced_records, install_forced_find_hook, uninstall_forced_find_hook
     try:
         pypeit = PypeIt(str(pypeit_file), reuse_calibs=True, overwrite=True,
                         redux_path=str(redux))
+        if windows and plugin.echelle:
+            # a listed target whose continuum fails PypeIt's echelle S/N cut is kept if its
+            # lines are detected (xmpspec.reduce.forcefind)
+            install_forced_find_hook(_listed_science_frames(pypeit.fitstbl.table, targets),
+                                     windows)
         pypeit.reduce_all()
         try:
             pypeit.build_qa()
@@ -198,7 +204,14 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                            + f" (full log: {redux / 'pypeit.log'})", pypeit_file) from exc
     finally:
         uninstall_pypeit_hook()
+        uninstall_forced_find_hook()
     res.timings["pypeit_s"] = time.time() - t0
+    for rec in forced_records():
+        res.warn(f"{rec['frame']}: no object passed PypeIt's echelle S/N cut "
+                 + (f"(continuum median S/N {rec['median_snr']:.2f}); extracted its most "
+                    f"significant candidate, whose boxcar shows the target's line at S/N "
+                    f"{rec['line_snr']:.1f} in {rec['window'][0]:.1f}-{rec['window'][1]:.1f} A"
+                    if rec["kept"] else f"and no object was extracted ({rec['reason']})"))
 
     tbl = pypeit.fitstbl
     science_dir = Path(pypeit.science_path)
@@ -225,6 +238,9 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     groups: dict[str, list[Path]] = {}
     for f, (_ftype, target) in ((f, v) for f, v in _science_targets(tbl, spec1d_of).items()):
         groups.setdefault(target, []).append(f)
+    for frame, target in _frames_without_spec1d(tbl, spec1d_of):
+        res.warn(f"{target}: no object extracted from {frame} (PypeIt wrote no spec1d); "
+                 "the coadd holds the other exposures")
     if not groups:
         res.fail("no science spectrum was extracted")
     for target, files in groups.items():
@@ -239,12 +255,15 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                 status = f"flux calibration failed: {exc}"
                 res.fail(f"{target}: {status}")
         coadd = redux / f"{safe_name(target)}.fits"
+        skipped: list[str] = []
         try:
-            _coadd(files, coadd, pf, fluxed, sens=sens)
+            skipped = _coadd(files, coadd, pf, fluxed, sens=sens)
+            for msg in skipped:
+                res.warn(f"{target}: {msg}")
         except Exception as exc:  # noqa: BLE001
             res.fail(f"{target}: coadd failed ({type(exc).__name__}: {exc})")
             coadd = None
-        tr = TargetResult(target, files, coadd, len(files), fluxed, status)
+        tr = TargetResult(target, files, coadd, len(files) - len(skipped), fluxed, status)
         if coadd is not None:
             tr.snr_ha = _snr_near_halpha(coadd, target, targets)
             _plot_coadd(coadd, redux / "QA" / f"{safe_name(target)}_coadd.png", target)
@@ -332,6 +351,42 @@ def _science_targets(tbl, spec1d_of: dict[Path, str]) -> dict[Path, tuple[str, s
     return out
 
 
+def _raw_stem(filename) -> str:
+    stem = Path(str(filename)).name
+    for suf in (".fits.fz", ".fits.gz", ".fits", ".fz", ".fit"):
+        stem = stem.removesuffix(suf)
+    return stem
+
+
+def _listed_science_frames(table, targets) -> list[str]:
+    """Raw names of the science frames whose target is in the targets table (all if none)."""
+    names = None
+    if targets is not None and "name" in targets.colnames:
+        names = {str(n).strip() for n in targets["name"]}
+    out = []
+    for row in table:
+        if "science" not in str(row["frametype"]).split(","):
+            continue
+        target = str(row["target"]).strip() if "target" in table.colnames else ""
+        if names is None or target in names:
+            out.append(Path(str(row["filename"])).name)
+    return out
+
+
+def _frames_without_spec1d(tbl, spec1d_of: dict[Path, str]) -> list[tuple[str, str]]:
+    """(raw file, target) of science frames PypeIt wrote no spec1d for (no object)."""
+    table = tbl.table if hasattr(tbl, "table") else tbl
+    out = []
+    for row in table:
+        if "science" not in str(row["frametype"]).split(","):
+            continue
+        stem = _raw_stem(row["filename"])
+        if not any(f"spec1d_{stem}-" in f.name for f in spec1d_of):
+            target = str(row["target"]) if "target" in table.colnames else stem
+            out.append((Path(str(row["filename"])).name, target))
+    return out
+
+
 def _wave_rms(redux: Path) -> float:
     """Largest RMS (pixels) of the wavelength solutions in the Calibrations folder."""
     from astropy.io import fits
@@ -398,7 +453,9 @@ def _flux(files: list[Path], sens: Path, pf) -> None:
                                  par=par["fluxcalib"], chk_version=False)
 
 
-def _coadd(files: list[Path], out: Path, pf, fluxed: bool, sens: Path | None = None) -> None:
+def _coadd(files: list[Path], out: Path, pf, fluxed: bool,
+           sens: Path | None = None) -> list[str]:
+    """Coadd the exposures of one target; returns the exposures left out (and why)."""
     from pypeit import coadd1d
     from pypeit.specobjs import SpecObjs
 
@@ -410,7 +467,7 @@ def _coadd(files: list[Path], out: Path, pf, fluxed: bool, sens: Path | None = N
     if echelle and sens is None:
         raise InputError("the echelle coadd combines flux-calibrated orders and needs the "
                          "sensitivity function, and there is none", files[0])
-    objids = []
+    objids, used, skipped = [], [], []
     for f in files:
         sobjs = SpecObjs.from_fitsfile(str(f), chk_version=False)
         # the brightest object of the exposure (boxcar counts) is the target; an
@@ -423,18 +480,24 @@ def _coadd(files: list[Path], out: Path, pf, fluxed: bool, sens: Path | None = N
             key = s.ECH_NAME if echelle else s.NAME
             totals[key] = totals.get(key, 0.0) + float(np.nansum(cnt))
         if not totals:
-            raise InputError("no extracted object", f)
+            skipped.append(f"{f.name}: no extracted object, left out of the coadd")
+            continue
         objids.append(max(totals, key=totals.get))
+        used.append(f)
+    if not used:
+        raise InputError("no extracted object in any exposure", files[0])
+    files = used
     if echelle:
         # PypeIt's ech_combspec rescales orders and exposures to each other (+5..+14% on
         # MagE line fluxes): stack the fluxed orders by inverse variance instead
         from .echcoadd import coadd_echelle
         coadd_echelle(files, objids, out, spectrograph, par["coadd1d"], sens)
-        return
+        return skipped
     co = coadd1d.CoAdd1D.get_instance([str(f) for f in files], objids, spectrograph=spectrograph,
                                       par=par["coadd1d"], chk_version=False)
     co.run()
     co.save(str(out))
+    return skipped
 
 
 def _snr_near_halpha(coadd: Path, target: str, targets) -> float:
