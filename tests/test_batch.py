@@ -218,6 +218,42 @@ def test_retry_failed_and_settings_guard(spectra_dir, tmp_path):
     assert (s4.done_now, s4.skipped_done) == (5, 0)
 
 
+def test_merge_streams_ordered_parts_and_sorts_interleaved_ones(spectra_dir, tmp_path,
+                                                                monkeypatch):
+    import xmpspec.tableio as tableio
+    files = sorted(spectra_dir.glob("*.fits"))[:9]
+    held: list[int] = []
+    real = tableio.write_table
+
+    def spy(table, *args, **kwargs):
+        held.append(len(table))
+        return real(table, *args, **kwargs)
+
+    monkeypatch.setattr(tableio, "write_table", spy)
+    # parts in input order: the merged tables never exist in memory as a whole
+    ordered = tmp_path / "ordered"
+    run_batch(files, ordered, task="inventory", workers=1, chunk_size=3)
+    assert max(held) == 0  # only failed.ecsv (empty) went through write_table
+    # an input in the middle fails, then is repaired and retried: its part comes
+    # last and interleaves with the others; the merge restores the input order
+    broken = tmp_path / "in" / "broken.fits"
+    broken.parent.mkdir()
+    broken.write_bytes(b"SIMPLE  = nonsense")
+    inputs = files[:4] + [broken] + files[4:]
+    retried = tmp_path / "retried"
+    run_batch(inputs, retried, task="inventory", workers=1, chunk_size=3)
+    shutil.copy(files[0], broken)
+    held.clear()
+    s = run_batch(inputs, retried, task="inventory", workers=1, chunk_size=3, retry_failed=True)
+    assert s.n_done == 10 and max(held) == 10  # sorted in memory
+    for suffix in ("ecsv", "fits", "parquet"):
+        objects = read_table(retried / f"objects.{suffix}")
+        assert list(objects["input_file"]) == [str(p.resolve()) for p in inputs], suffix
+        streamed = read_table(ordered / f"objects.{suffix}")
+        assert list(streamed["input_file"]) == [str(p.resolve()) for p in files], suffix
+        assert streamed["wave_min"].unit == objects["wave_min"].unit == "Angstrom"
+
+
 def whole_config_task(path, context):
     """A task without ``config_sections``: every configuration key counts for resuming."""
     return inventory_task(path, context)
@@ -270,7 +306,7 @@ def test_large_merge_streams_parquet(spectra_dir, tmp_path):
     assert [p.name for p in s.outputs["objects"]] == ["objects.parquet"]
     assert not (large / "objects.ecsv").exists()
     big = read_parquet(large / "objects.parquet")
-    assert_tables_equal(Table.read(small / "objects.parquet"), big)
+    assert_tables_equal(read_table(small / "objects.parquet"), big)
     # xmpspec's table reader (xmpspec derive, compare, ...) keeps its units and masks too
     assert_tables_equal(big, read_table(large / "objects.parquet"))
     assert big.meta["provenance"]["extra"]["batch"]["n_done"] == 12

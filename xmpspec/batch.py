@@ -1722,8 +1722,11 @@ class BatchRun:
     def merge(self, formats: Sequence[str] = ("ecsv", "fits", "parquet")) -> dict[str, list[Path]]:
         """Merge the parts of the run's done inputs into one table per task output.
 
-        Rows are ordered as the inputs. Tables above ``batch.merge_text_max_rows``
-        rows are written as Parquet only (streamed with bounded memory).
+        Rows are ordered as the inputs. Tables whose parts are already in
+        input order (every run that was not retried or resumed out of order)
+        are streamed part by part into ECSV, FITS and Parquet; otherwise they
+        are sorted in memory. Tables above ``batch.merge_text_max_rows`` rows
+        are written as Parquet only (streamed with bounded memory).
 
         Returns
         -------
@@ -1743,12 +1746,15 @@ class BatchRun:
         prov = provenance_record(config=self.config, step="batch", extra={"batch": self._prov()})
         written: dict[str, list[Path]] = {}
         for name, rels in sorted(by_table.items()):
-            files = self._order_parts([self.outdir / r for r in rels], order)
+            files, in_order = self._order_parts([self.outdir / r for r in rels], order)
             import pyarrow.parquet as pq
             nrows = sum(pq.read_metadata(f).num_rows for f in files)
             stem = self.outdir / name
             derive = name == "objects" and bool(self.options.get("derive"))
-            if nrows <= self.merge_text_max_rows:
+            if nrows <= self.merge_text_max_rows and in_order and not derive:
+                # rows already in input order: written part by part, one part in memory
+                written[name] = self._stream_merge_text(files, holder, stem, prov, formats)
+            elif nrows <= self.merge_text_max_rows:
                 import pyarrow as pa
                 merged = pa.concat_tables(list(self._iter_parts(files, holder)))
                 table = arrow_to_table(merged)
@@ -1778,15 +1784,39 @@ class BatchRun:
         self.summary.outputs = written
         return written
 
-    def _order_parts(self, files: list[Path], order: dict) -> list[Path]:
-        """Parts in the input order of their first row (rows inside a part are in order)."""
+    def _order_parts(self, files: list[Path], order: dict) -> tuple[list[Path], bool]:
+        """Parts in the input order of their first row, and whether their rows are then in order.
+
+        Rows inside a part follow the input order; parts of a resumed or retried
+        run may interleave (e.g. a retried input between two done ones), in
+        which case the merge sorts the rows in memory.
+        """
         import pyarrow.parquet as pq
 
-        def first_index(f: Path) -> int:
-            col = pq.read_table(f, columns=["input_file"]).column(0)
-            return order.get(str(col[0]), 0) if len(col) else 0
+        spans = {}
+        for f in files:
+            col = pq.read_table(f, columns=["input_file"]).column(0).to_pylist()
+            idx = [order.get(str(v), -1) for v in col]
+            spans[f] = (idx[0] if idx else 0, idx[-1] if idx else 0,
+                        all(a <= b for a, b in zip(idx, idx[1:], strict=False)))
+        ordered = sorted(files, key=lambda f: spans[f][0])
+        in_order = all(spans[f][2] for f in ordered) and all(
+            spans[a][1] <= spans[b][0] for a, b in zip(ordered, ordered[1:], strict=False))
+        return ordered, in_order
 
-        return sorted(files, key=first_index)
+    def _stream_merge_text(self, files: list[Path], holder: dict, stem: Path, prov: dict,
+                           formats: Sequence[str]) -> list[Path]:
+        """ECSV/FITS (:mod:`xmpspec.tablestream`) and Parquet, written one part at a time."""
+        from .tablestream import write_table_stream
+        out: list[Path] = []
+        text = [f for f in formats if f in ("ecsv", "fits")]
+        if text:
+            out += write_table_stream(lambda: self._iter_parts(files, holder), stem,
+                                      provenance=prov, formats=text)
+        if "parquet" in formats:
+            out.append(self._stream_merge(self._iter_parts(files, holder),
+                                          stem.with_suffix(".parquet"), prov))
+        return out
 
     def _iter_parts(self, files: list[Path], holder: dict):
         """Each part as Arrow, cast to one schema, keeping only rows of inputs it holds."""
