@@ -381,7 +381,7 @@ def test_window_line_snr():
     assert window_line_snr(wave, cont, var, [(7000, 7010)]) == (-np.inf, ())
 
 
-def test_forced_find_keeps_a_listed_target_with_lines_only(monkeypatch):
+def test_forced_find_keeps_a_listed_target_with_lines_only(monkeypatch, offline_cache):
     """The echelle S/N-cut hook: re-run without the cut, keep the candidate if its lines show."""
     from types import SimpleNamespace
 

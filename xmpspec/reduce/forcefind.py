@@ -110,11 +110,15 @@ def _candidate_line_snr(findobj, image, ivar, sobjs) -> tuple[float, tuple]:
     gpm = findobj.sciImg.select_flag(invert=True) & (ivar > 0)
     var = np.where(gpm, 1.0 / np.where(ivar > 0, ivar, 1.0), 0.0)
     box = findobj.par["reduce"]["extraction"]["boxcar_radius"]
+    # the plate scale of every order at once, as PypeIt's echelle object finding gets it
+    # (MagE's order_platescale fails for a single order in PypeIt 2.0.1)
+    orders = np.asarray(findobj.order_vec)
+    pscales = np.atleast_1d(findobj.spectrograph.order_platescale(orders,
+                                                                  binning=findobj.binning))
     best, best_w = -np.inf, ()
     for sobj in sobjs:
-        order = sobj.ECH_ORDER
         inslit = findobj.slitmask == sobj.SLITID
-        pscale = findobj.get_platescale(slitord_id=order)
+        pscale = float(pscales[orders == sobj.ECH_ORDER][0])
         width = 2 * box / pscale
         trace = np.asarray(sobj.TRACE_SPAT, float)
         rows = np.arange(trace.size)
@@ -182,7 +186,14 @@ def install_forced_find_hook(frames, windows, min_line_snr: float = MIN_LINE_SNR
             log.warning("%s: no object found, not even below PypeIt's echelle S/N cut",
                         frame)
             return sobjs, nobj
-        snr, win = _candidate_line_snr(self, image, ivar, cand)
+        try:
+            snr, win = _candidate_line_snr(self, image, ivar, cand)
+        except Exception as exc:  # noqa: BLE001 - never break PypeIt's reduction
+            rec["reason"] = f"line check failed ({type(exc).__name__}: {exc})"
+            _STATE["records"].append(rec)
+            log.warning("%s: the line check of the candidate failed (%s): no object",
+                        frame, exc)
+            return sobjs, nobj
         ech = [getattr(s, "ech_snr", None) for s in cand]
         med = float(np.nanmedian([e for e in ech if e is not None])) if any(
             e is not None for e in ech) else float("nan")
