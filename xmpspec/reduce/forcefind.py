@@ -122,11 +122,17 @@ def _candidate_line_snr(findobj, image, ivar, sobjs) -> tuple[float, tuple]:
         width = 2 * box / pscale
         trace = np.asarray(sobj.TRACE_SPAT, float)
         rows = np.arange(trace.size)
-        f = moment1d(np.where(gpm & inslit, image, 0.0), trace, width, row=rows)[0]
-        v = moment1d(np.where(gpm & inslit, var, 0.0), trace, width, row=rows)[0]
+        use = gpm & inslit
+        f = moment1d(np.where(use, image, 0.0), trace, width, row=rows)[0]
+        v = moment1d(np.where(use, var, 0.0), trace, width, row=rows)[0]
+        # rows whose boxcar is not fully on good pixels of the order (order ends, masked
+        # pixels) are left out: a partial boxcar has a meaningless variance
+        n = moment1d(use.astype(float), trace, width, row=rows)[0]
+        full = moment1d(np.ones_like(var), trace, width, row=rows)[0]
+        ok = (v > 0) & (n >= full - 0.5)
         cols = np.clip(np.rint(trace).astype(int), 0, waveimg.shape[1] - 1)
         w = waveimg[rows, cols]
-        snr, win = window_line_snr(w, f, np.where(v > 0, v, np.nan), _STATE["windows"])
+        snr, win = window_line_snr(w, f, np.where(ok, v, np.nan), _STATE["windows"])
         if snr > best:
             best, best_w = snr, win
     return best, best_w
