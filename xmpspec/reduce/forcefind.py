@@ -51,7 +51,12 @@ def window_line_snr(wave, flux, var, windows, side_frac: float = 1.0) -> tuple[f
 
     In each window the flux summed over its pixels minus a continuum (the
     median of the pixels within ``side_frac`` window widths on both sides),
-    divided by the error of the sum (from ``var``, plus the continuum's error).
+    divided by the error of the sum and of the continuum. The per-pixel error
+    is the larger of the one from ``var`` and the scatter of the side-band
+    pixels (1.4826 x their median absolute deviation), so pixels with a
+    meaningless variance (e.g. a boxcar partly off the order at its ends, where
+    PypeIt's quick variance gave a line S/N of 1e6 on the MagE night) cannot
+    fake a detection.
 
     Parameters
     ----------
@@ -82,11 +87,13 @@ def window_line_snr(wave, flux, var, windows, side_frac: float = 1.0) -> tuple[f
         if inw.sum() < 3 or side.sum() < 3:
             continue
         cont = float(np.median(flux[side]))
-        # error of the median ~ 1.25 x error of the mean of the side pixels
-        cont_var = 1.25 ** 2 * float(np.sum(var[side])) / side.sum() ** 2
-        n = int(inw.sum())
+        n, nside = int(inw.sum()), int(side.sum())
         line = float(np.sum(flux[inw]) - n * cont)
+        # error of the median ~ 1.25 x error of the mean of the side pixels
+        cont_var = 1.25 ** 2 * float(np.sum(var[side])) / nside ** 2
         err = float(np.sqrt(np.sum(var[inw]) + n ** 2 * cont_var))
+        scatter = 1.4826 * float(np.median(np.abs(flux[side] - cont)))
+        err = max(err, scatter * float(np.sqrt(n + n ** 2 * 1.25 ** 2 / nside)))
         snr = line / err if err > 0 else -np.inf
         if snr > best:
             best, best_w = snr, (float(lo), float(hi))
@@ -125,14 +132,9 @@ def _candidate_line_snr(findobj, image, ivar, sobjs) -> tuple[float, tuple]:
         use = gpm & inslit
         f = moment1d(np.where(use, image, 0.0), trace, width, row=rows)[0]
         v = moment1d(np.where(use, var, 0.0), trace, width, row=rows)[0]
-        # rows whose boxcar is not fully on good pixels of the order (order ends, masked
-        # pixels) are left out: a partial boxcar has a meaningless variance
-        n = moment1d(use.astype(float), trace, width, row=rows)[0]
-        full = moment1d(np.ones_like(var), trace, width, row=rows)[0]
-        ok = (v > 0) & (n >= full - 0.5)
         cols = np.clip(np.rint(trace).astype(int), 0, waveimg.shape[1] - 1)
         w = waveimg[rows, cols]
-        snr, win = window_line_snr(w, f, np.where(ok, v, np.nan), _STATE["windows"])
+        snr, win = window_line_snr(w, f, np.where(v > 0, v, np.nan), _STATE["windows"])
         if snr > best:
             best, best_w = snr, win
     return best, best_w
