@@ -55,7 +55,9 @@ class MagePlugin(InstrumentPlugin):
     in every order and PypeIt's echelle cut (``ech_find_max_snr`` = 1,
     ``ech_find_min_snr`` = 0.3) purges it: no science spectrum. xmpspec
     lowers both cuts (objects are still limited to ``maxnumber_sci`` = 2 per
-    order); the second global sky then masks the object. (PypeIt's
+    order); the second global sky then masks the object. An exposure whose
+    continuum still fails the cut keeps PypeIt's most significant candidate
+    when its lines are detected (:mod:`xmpspec.reduce.forcefind`). (PypeIt's
     ``user_regions`` sky mask does not work for echelle orders in 2.0.1:
     every order is rejected as 96% masked.) In orders holding bright,
     extended emission lines (Halpha, [OII]) the object mask then covers
