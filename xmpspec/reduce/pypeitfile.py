@@ -126,8 +126,10 @@ def protected_lines(echelle: bool = False, config=None) -> tuple[str, ...]:
     and their fit groups protected, those came out within 1-3% of the injected
     fluxes while every unprotected line was low ([OII] 0.65-0.69, [NeIII]3870
     0.64, [OI]6302 0.63, HeI5877 0.71, Hdelta 0.80, Hgamma 0.82, [OIII]4364
-    0.86, [SII]6718 0.85). The cost: a night-sky line inside a window is not
-    subtracted (``interpolate`` method), so windows are as narrow as the lines.
+    0.86, [SII]6718 0.85). The cost: a night-sky line on an emission line is
+    not subtracted (``interpolate`` method; elsewhere in the windows PypeIt's
+    sky model is kept at night-sky lines, :mod:`xmpspec.reduce.skyprotect`),
+    so windows are as narrow as the lines.
 
     Parameters
     ----------

@@ -143,7 +143,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     """
     from .cache import ensure_reference_data
     from .pypeitfile import parse_windows, read_xmpspec_settings
-    from .skyprotect import install_pypeit_hook, uninstall_pypeit_hook
+    from .skyprotect import install_pypeit_hook, sky_line_overlaps, uninstall_pypeit_hook
 
     pypeit_file = Path(pypeit_file).resolve()
     if not pypeit_file.is_file():
@@ -180,7 +180,10 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                  log_file=redux / "pypeit.log")
     t0 = time.time()
     if windows:
-        install_pypeit_hook(windows, method=method, radius_arcsec=radius)
+        from ..instruments import get_setup
+        install_pypeit_hook(windows, method=method, radius_arcsec=radius,
+                            fwhm=get_setup(plugin.setup_name).fwhm_at,
+                            lines=_protected_line_waves(targets, plugin, windows))
     from .forcefind import forced_records, install_forced_find_hook, uninstall_forced_find_hook
     try:
         pypeit = PypeIt(str(pypeit_file), reuse_calibs=True, overwrite=True,
@@ -203,8 +206,13 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                            + (f" -- probable cause: {cause}" if cause else "")
                            + f" (full log: {redux / 'pypeit.log'})", pypeit_file) from exc
     finally:
+        overlaps = sky_line_overlaps()
         uninstall_pypeit_hook()
         uninstall_forced_find_hook()
+    for (lo, hi), w in overlaps:
+        res.warn(f"sky protection: a night-sky line falls on the emission line at {w:.1f} A "
+                 f"(window {lo:.1f}-{hi:.1f} A); the sky there is interpolated "
+                 "(the sky line is not subtracted) and the line's flux is uncertain")
     res.timings["pypeit_s"] = time.time() - t0
     for rec in forced_records():
         res.warn(f"{rec['frame']}: no object passed PypeIt's echelle S/N cut "
@@ -270,6 +278,23 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         res.targets.append(tr)
     res.timings["flux_coadd_s"] = time.time() - t2
     return res
+
+
+def _protected_line_waves(targets, plugin: InstrumentPlugin, windows) -> list[float] | None:
+    """Observed wavelengths of the protected catalogue lines of the targets in the windows.
+
+    ``None`` without a targets table with redshifts (the window centres stand in).
+    """
+    if targets is None or "z" not in getattr(targets, "colnames", ()):
+        return None
+    from ..lines.catalog import line_catalog
+    from .pypeitfile import protected_lines
+    cat = line_catalog()
+    out = []
+    for z in np.unique(np.asarray(targets["z"], float)):
+        if np.isfinite(z):
+            out += [cat[k].wave * (1 + z) for k in protected_lines(plugin.echelle)]
+    return [float(w) for w in out if any(lo <= w <= hi for lo, hi in windows)]
 
 
 def _protection_settings(settings: dict, plugin: InstrumentPlugin,
