@@ -355,10 +355,7 @@ def _spec1d_files(pypeit, science_dir: Path) -> dict[Path, str]:
     tbl = pypeit.fitstbl.table
     for f in out:
         for row in tbl:
-            stem = Path(str(row["filename"])).name
-            for suf in (".fits.fz", ".fits.gz", ".fits", ".fz", ".fit"):
-                stem = stem.removesuffix(suf)
-            if f"spec1d_{stem}-" in f.name:
+            if f"spec1d_{_raw_stem(row['filename'])}-" in f.name:
                 out[f] = str(row["frametype"])
                 break
     return out
@@ -377,10 +374,19 @@ def _science_targets(tbl, spec1d_of: dict[Path, str]) -> dict[Path, tuple[str, s
 
 
 def _raw_stem(filename) -> str:
+    """Raw file name without folder and FITS suffixes (the start of PypeIt's output names)."""
     stem = Path(str(filename)).name
     for suf in (".fits.fz", ".fits.gz", ".fits", ".fz", ".fit"):
         stem = stem.removesuffix(suf)
     return stem
+
+
+def _science_rows(table):
+    """(row, target) of the science frames of PypeIt's metadata table."""
+    for row in table:
+        if "science" in str(row["frametype"]).split(","):
+            target = str(row["target"]).strip() if "target" in table.colnames else ""
+            yield row, target
 
 
 def _listed_science_frames(table, targets) -> list[str]:
@@ -388,27 +394,18 @@ def _listed_science_frames(table, targets) -> list[str]:
     names = None
     if targets is not None and "name" in targets.colnames:
         names = {str(n).strip() for n in targets["name"]}
-    out = []
-    for row in table:
-        if "science" not in str(row["frametype"]).split(","):
-            continue
-        target = str(row["target"]).strip() if "target" in table.colnames else ""
-        if names is None or target in names:
-            out.append(Path(str(row["filename"])).name)
-    return out
+    return [Path(str(row["filename"])).name for row, target in _science_rows(table)
+            if names is None or target in names]
 
 
 def _frames_without_spec1d(tbl, spec1d_of: dict[Path, str]) -> list[tuple[str, str]]:
     """(raw file, target) of science frames PypeIt wrote no spec1d for (no object)."""
     table = tbl.table if hasattr(tbl, "table") else tbl
     out = []
-    for row in table:
-        if "science" not in str(row["frametype"]).split(","):
-            continue
+    for row, target in _science_rows(table):
         stem = _raw_stem(row["filename"])
         if not any(f"spec1d_{stem}-" in f.name for f in spec1d_of):
-            target = str(row["target"]) if "target" in table.colnames else stem
-            out.append((Path(str(row["filename"])).name, target))
+            out.append((Path(str(row["filename"])).name, target or stem))
     return out
 
 

@@ -278,8 +278,9 @@ _ARCHIVE: dict = {}
 def archive_sky_spectrum():
     """PypeIt's archived night-sky spectrum (``paranal_sky.fits``, vacuum, 0.05 A).
 
-    The spectrum PypeIt uses for flexure; it comes with PypeIt's package data
-    (no download).
+    The spectrum PypeIt uses for flexure, read with PypeIt's own reader
+    (:func:`pypeit.core.skyspec.load_sky_spectrum`); it comes with PypeIt's
+    package data (no download).
 
     Returns
     -------
@@ -288,12 +289,10 @@ def archive_sky_spectrum():
     """
     if "paranal" not in _ARCHIVE:
         try:
-            from astropy.io import fits
-            from pypeit import dataPaths
-            path = dataPaths.sky_spec.get_file_path("paranal_sky.fits")
-            with fits.open(path) as hdul:
-                _ARCHIVE["paranal"] = (np.asarray(hdul[1].data, float),
-                                       np.asarray(hdul[0].data, float))
+            import pypeit.spectrographs  # noqa: F401  (before onespec: circular import)
+            from pypeit.core.skyspec import load_sky_spectrum
+            spec = load_sky_spectrum("paranal_sky.fits")
+            _ARCHIVE["paranal"] = (np.asarray(spec.wave, float), np.asarray(spec.flux, float))
         except Exception as exc:  # noqa: BLE001 - protection degrades to plain interpolation
             log.warning("sky protection: PypeIt's archived sky spectrum not readable (%s); "
                         "night-sky lines in the windows are not detected", exc)
