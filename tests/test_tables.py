@@ -255,3 +255,192 @@ def test_measure_style_table_states_and_units(tmp_path):
     assert obslog["RA"] == ["10:00:00.00", "..."]
     with pytest.raises(InputError, match="cannot sort by predicted N2"):
         build_tables(t, sort="n2_cnn", config=default_config())
+
+
+# ----------------------------------------------------------------------------- journal-ready MRT
+
+def _bbb(text: str) -> list[tuple[str, str, str, str]]:
+    """(bytes, format, label, explanation start) of each byte-by-byte row."""
+    rows = []
+    body = text.split("Explanations", 1)[1].split("\n", 2)[2].split("-" * 20, 1)[0]
+    for line in body.splitlines():
+        m = re.match(r"^\s*(\d+(?:\s*-\s*\d+)?)\s+([AIFE][\d.]+)\s+\S+\s+(\S+)\s*(.*)$", line)
+        if m:
+            rows.append((m.group(1).replace(" ", ""), m.group(2), m.group(3), m.group(4)))
+    return rows
+
+
+def _check_mrt_limits(path):
+    """Every [min/max] in the description equals the column's range as read back."""
+    text = path.read_text()
+    back = Table.read(path, format="ascii.mrt")
+    labels = [r[2] for r in _bbb(text)]
+    assert len(labels) == len(set(labels)), f"duplicate labels in {path.name}: {labels}"
+    for nbytes, fmt, label, expl in _bbb(text):
+        m = re.match(r"\[([^\]/]+)(?:/([^\]]+))?\]", expl)
+        if fmt.startswith(("F", "E")) and label not in ("RAs", "DEs"):
+            dec = int(fmt.split(".")[1])
+            assert m, (path.name, label, "no limits")
+            lo, hi = float(m.group(1)), float(m.group(2) or m.group(1))
+            col = np.ma.compressed(np.ma.asarray(back[label], dtype=float))
+            assert lo == pytest.approx(col.min()) and hi == pytest.approx(col.max()), label
+            if fmt.startswith("F"):  # limits written with the column's decimals
+                assert all(len(x.split(".")[1]) == dec if "." in x else dec == 0
+                           for x in (m.group(1), m.group(2) or m.group(1))), (label, expl)
+        if "-" in nbytes:
+            a, b = (int(x) for x in nbytes.split("-"))
+            width = b - a + 1
+        else:
+            width = 1
+        assert int(re.match(r"[AIFE](\d+)", fmt).group(1)) == width, (label, nbytes, fmt)
+
+
+def test_mrt_published_sample_reads_back_equal(tmp_path, shared_dir):
+    """All 45 published targets: astropy's MRT reader gives back the input, signs included."""
+    from astropy.coordinates import SkyCoord
+
+    from xmpspec.products.tables import write_tables
+    pub = shared_dir / PUB
+    derived = tmp_path / "derived.ecsv"
+    assert main(["-q", "derive", str(pub / "published_line_measurements.csv"),
+                 "-o", str(tmp_path / "derived")]) == 0
+    cfg = default_config().updated({"tables.title": "XMP follow-up of CNN candidates",
+                                    "tables.authors": "Doe, J., Roe, R."})
+    built, _, _ = write_tables(derived, tmp_path / "t", pub / "selection_and_observing_log.csv",
+                               config=cfg)
+    sel = Table.read(pub / "selection_and_observing_log.csv")
+    truth = SkyCoord(sel["ra"], sel["dec"], unit=(u.hourangle, u.deg))
+    path = tmp_path / "t" / "observing_log.mrt"
+    text = path.read_text()
+    assert text.startswith("Title: XMP follow-up of CNN candidates\nAuthors: Doe, J., Roe, R.\n")
+    assert "Table: Observing log" in text
+    assert text.count(" DE- ") == 1
+    dbytes = {r[2]: r[0] for r in _bbb(text)}
+    assert dbytes["DEd"].count("-") == 1  # two bytes, after the sign byte
+    back = Table.read(path, format="ascii.mrt")
+    assert len(back) == 45
+    row = {str(n): i for i, n in enumerate(sel["name"])}
+    j = [row[str(n)] for n in back["Name"]]
+    sign = np.where(back["DE-"] == "-", -1.0, 1.0)
+    dec = sign * (back["DEd"] + back["DEm"] / 60 + back["DEs"] / 3600)
+    ra = 15 * (back["RAh"] + back["RAm"] / 60 + back["RAs"] / 3600)
+    wrong = np.abs(dec - truth.dec.deg[j]) * 3600 > 0.05
+    assert not wrong.any(), list(back["Name"][wrong])
+    assert np.all(np.abs(ra - truth.ra.deg[j]) * 3600 < 0.01 * 15)
+    assert (np.asarray(back["DE-"]) == "-").sum() == (truth.dec.deg < 0).sum()
+    assert np.allclose(back["N2cnn"], np.asarray(sel["n2_cnn"], float)[j])
+    assert list(back["texp"]) == [int(x) for x in np.asarray(sel["exptime_s"])[j]]
+    # every table: read back equal to what was typeset (machine values), limits right
+    for t in built:
+        p = tmp_path / "t" / f"{t.name}.mrt"
+        _check_mrt_limits(p)
+        back = Table.read(p, format="ascii.mrt")
+        want = t.to_machine(rounded=True)
+        assert back.colnames == [c for c in want.colnames if c != "DE-"] or \
+            back.colnames == want.colnames[:want.colnames.index("DEd")] + ["DE-"] + \
+            want.colnames[want.colnames.index("DEd"):]
+        for name in want.colnames:
+            a, b = want[name], back[name]
+            if name == "DEd":
+                assert [abs(int(x)) if not np.ma.is_masked(x) else None for x in a] == \
+                    [int(x) if not np.ma.is_masked(x) else None for x in b]
+                continue
+            assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)), name
+            ok = ~np.ma.getmaskarray(a)
+            if a.dtype.kind in "iuf":
+                assert np.allclose(np.asarray(a, float)[ok], np.asarray(b, float)[ok],
+                                   rtol=1e-12, atol=0), (t.name, name)
+            else:
+                assert list(np.asarray(a, str)[ok]) == list(np.asarray(b, str)[ok]), name
+    # no false precision: L(Halpha) and SFR cells carry only their own digits
+    dtext = (tmp_path / "t" / "derived_properties.mrt").read_text()
+    assert "0.0/" not in dtext and "0.900000" not in dtext
+
+
+def _measured_like():
+    from xmpspec.spectrum import LINE_FLUX_UNIT
+    t = Table()
+    t["name"] = ["A1", "A2", "A3"]
+    t["ra"] = [10.0, 20.0, 30.0]
+    t["dec"] = [-0.5, 1.0, -20.0]
+    t["z"] = [0.01, 0.02, 0.03]
+    states = {"hb": ["detected", "detected", "upper_limit"],
+              "oiii4364": ["upper_limit", "detected", "not_covered"],
+              "oiii4960": ["detected"] * 3, "oiii5008": ["detected"] * 3,
+              "oii_blend": ["detected", "not_covered", "failed"],
+              "hei5877": ["upper_limit", "detected", "detected"],
+              "oi6302": ["upper_limit"] * 3, "ha": ["detected"] * 3,
+              "nii6585": ["detected", "upper_limit", "detected"],
+              "sii6718": ["detected"] * 3, "sii6733": ["detected", "detected", "upper_limit"]}
+    rng = np.random.default_rng(1)
+    for key, st in states.items():
+        f = rng.uniform(10, 500, 3)
+        t[f"f_{key}"] = MaskedColumn(f, unit=LINE_FLUX_UNIT)
+        t[f"f_{key}_err"] = MaskedColumn(f / 20, unit=LINE_FLUX_UNIT)
+        t[f"f_{key}_limit"] = MaskedColumn(f + 2 * f / 20 + 100, unit=LINE_FLUX_UNIT,
+                                           mask=[s != "upper_limit" for s in st])
+        t[f"{key}_state"] = st
+    t["significance"] = [5.0, 1.0, 4.0]
+    t["n2"] = [-1.8, -1.5, -2.1]
+    t["n2_err"] = MaskedColumn([0.1, 0.0, 0.2], mask=[False, True, False])
+    t["n2_upper_limit"] = [False, True, False]
+    t["n2_state"] = ["detected", "upper_limit", "detected"]
+    t["n2_p16"] = [-1.95, -2.5, -2.35]
+    t["n2_p84"] = [-1.72, -1.7, -1.98]
+    return t
+
+
+def test_line_flux_table_every_line_and_limits(tmp_path):
+    t = _measured_like()
+    tabs, _ = build_tables(t, config=default_config())
+    byname = {x.name: x for x in tabs}
+    flux = byname["line_fluxes"]
+    keys = [c.key for c in flux.columns]
+    assert keys == ["Name", "Foiiblend", "Fhb", "Foiii4364", "Foiii4960", "Foiii5008",
+                    "Fhei5877", "Foi6302", "Fha", "Fnii6585", "Fsii6718", "Fsii6733"]
+    col = flux.columns[keys.index("Fhb")]
+    assert [c.kind for c in col.cells] == ["value_err", "value_err", "upper"]
+    # the limit is f_<key>_limit, not the flux
+    assert col.cells[2].value == pytest.approx(float(t["f_hb_limit"][2]), abs=0.6)
+    oii = flux.columns[keys.index("Foiiblend")]
+    assert [c.kind for c in oii.cells] == ["value_err", "missing", "missing"]
+    tex = flux.to_latex("aastex")
+    assert "H$\\beta$" in tex and "$10^{-17}$ erg s$^{-1}$ cm$^{-2}$" in tex
+    write_paper_table(flux, tmp_path, style="aastex")
+    back = Table.read(tmp_path / "line_fluxes.mrt", format="ascii.mrt")
+    assert list(back["l_Fhb"].filled("")) == ["", "", "<"]
+    _check_mrt_limits(tmp_path / "line_fluxes.mrt")
+    # asymmetric N2 interval from the posterior columns
+    lines = byname["line_measurements"]
+    n2 = lines.columns[[c.key for c in lines.columns].index("N2")]
+    assert [c.kind for c in n2.cells] == ["value_asym", "upper", "value_asym"]
+    assert n2.cells[0].latex() == "$-1.800^{+0.080}_{-0.150}$"
+    write_paper_table(lines, tmp_path, style="aastex")
+    back = Table.read(tmp_path / "line_measurements.mrt", format="ascii.mrt")
+    assert back["E_N2"][0] == pytest.approx(0.08) and back["e_N2"][0] == pytest.approx(0.15)
+    assert np.ma.is_masked(back["e_N2"][1])
+
+
+def test_aastex_tables_compile_with_pdflatex(tmp_path, shared_dir):
+    """The AASTeX tables compile in an aastex631 document (pdflatex must be installed)."""
+    import shutil
+    import subprocess
+    assert shutil.which("pdflatex"), "pdflatex is needed (Debian texlive-latex-base)"
+    tabs, _ = build_tables(_measured_like(), config=default_config())
+    pub, _ = build_tables(Table.read(shared_dir / PUB / "published_line_measurements.csv"),
+                          Table.read(shared_dir / PUB / "selection_and_observing_log.csv"),
+                          config=default_config())
+    body = []
+    for i, t in enumerate(tabs + pub):
+        d = tmp_path / f"set{i}"
+        write_paper_table(t, d, style="aastex")
+        body.append(f"\\input{{set{i}/{t.name}.tex}}\n\\clearpage")
+    doc = ("\\documentclass[twocolumn]{aastex631}\n\\begin{document}\n"
+           + "\n".join(body) + "\n\\end{document}\n")
+    (tmp_path / "paper.tex").write_text(doc)
+    res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                          "paper.tex"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=180)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert (tmp_path / "paper.pdf").stat().st_size > 1000
+    assert "Undefined control sequence" not in res.stdout

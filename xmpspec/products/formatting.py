@@ -101,7 +101,8 @@ class Cell:
     """One table entry: a value with optional error, a limit flag, or missing.
 
     ``kind`` is ``"text"``, ``"number"`` (value with ``decimals``),
-    ``"value_err"``, ``"upper"`` (upper limit), ``"lower"`` (lower limit) or
+    ``"value_err"``, ``"value_asym"`` (value with upper error ``err`` and lower
+    error ``err_lo``), ``"upper"`` (upper limit), ``"lower"`` (lower limit) or
     ``"missing"``.
     """
 
@@ -111,6 +112,13 @@ class Cell:
     err: float | None = None
     decimals: int | None = None
     sig: int | str = 2
+    err_lo: float | None = None  # ``value_asym``: lower error (``err`` is the upper one)
+
+    def asym_parts(self) -> tuple[str, str, str, int]:
+        """Value, upper and lower error of a ``value_asym`` cell, rounded alike."""
+        d = error_decimals(min(self.err, self.err_lo), self.sig)
+        return (format_number(self.value, d), format_number(self.err, d),
+                format_number(self.err_lo, d), d)
 
     def plain(self) -> str:
         """Plain-text rendering (``-1.99 +- 0.21``, ``<-1.50``, ``...``)."""
@@ -124,6 +132,9 @@ class Cell:
             return "<" + format_number(self.value, self.decimals)
         if self.kind == "lower":
             return ">" + format_number(self.value, self.decimals)
+        if self.kind == "value_asym":
+            v, hi, lo, _ = self.asym_parts()
+            return f"{v} +{hi}/-{lo}"
         v, e, _ = format_value_error(self.value, self.err, self.sig)
         return f"{v} +- {e}"
 
@@ -139,6 +150,9 @@ class Cell:
             return f"$<{format_number(self.value, self.decimals)}$"
         if self.kind == "lower":
             return f"$>{format_number(self.value, self.decimals)}$"
+        if self.kind == "value_asym":
+            v, hi, lo, _ = self.asym_parts()
+            return f"${v}^{{+{hi}}}_{{-{lo}}}$"
         v, e, _ = format_value_error(self.value, self.err, self.sig)
         return f"${v} \\pm {e}$"
 

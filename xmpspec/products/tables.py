@@ -17,6 +17,7 @@ given in scaled units stated in the header.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ __all__ = [
     "prepare_context",
     "observing_log_table",
     "line_table",
+    "line_flux_table",
+    "FLUX_TABLE_LINES",
     "derived_table",
     "build_tables",
     "write_paper_table",
@@ -90,6 +93,7 @@ class ColumnSpec:
     decimals: int = 2
     text_values: list | None = None
     integer: bool = False
+    errors_lo: object = None
 
     def header_latex(self) -> str:
         unit = unit_latex(self.unit, self.exponent)
@@ -209,7 +213,15 @@ class PaperTable:
                          if errs is not None else None)
                 if e_out is not None:
                     e_out[lims != ""] = np.ma.masked
-                maxdec = 0
+                lo_out = None
+                if c.errors_lo is not None and e_out is not None:
+                    elo = np.ma.masked_invalid(np.ma.asarray(c.errors_lo, dtype=float))
+                    asym = np.array([cell.kind == "value_asym" for cell in c.cells])
+                    lo_out = np.ma.array(np.ma.getdata(elo) / scale,
+                                         mask=np.ma.getmaskarray(elo) | ~asym)
+                    if not (~np.ma.getmaskarray(lo_out)).any():
+                        lo_out = None
+                decs = []
                 if rounded:
                     for i in range(n):
                         cell = c.cells[i]
@@ -218,14 +230,22 @@ class PaperTable:
                             if e_out is not None:
                                 e_out[i] = np.ma.masked
                             continue
-                        d = cell.decimals if cell.kind != "value_err" else error_decimals(
-                            cell.err, cell.sig)
+                        if cell.kind == "value_err":
+                            d = error_decimals(cell.err, cell.sig)
+                        elif cell.kind == "value_asym":
+                            d = cell.asym_parts()[3]
+                        else:
+                            d = cell.decimals
                         d = int(d)
                         v_out[i] = round(float(v_out[i]), d)
                         if e_out is not None and not np.ma.is_masked(e_out[i]) \
-                                and cell.kind == "value_err":
+                                and cell.kind in ("value_err", "value_asym"):
                             e_out[i] = round(float(e_out[i]), d)
-                        maxdec = max(maxdec, d)
+                        if lo_out is not None and not np.ma.is_masked(lo_out[i]) \
+                                and cell.kind == "value_asym":
+                            lo_out[i] = round(float(lo_out[i]), d)
+                        decs.append((i, d, float(v_out[i])))
+                fmt = _machine_format([(d, v) for _, d, v in decs])
                 if (lims != "").any():
                     t["l_" + c.key] = MaskedColumn([str(x) for x in lims], mask=lims == "",
                                                    description=f"Limit flag on {c.key}")
@@ -235,15 +255,50 @@ class PaperTable:
                 col = MaskedColumn(data, mask=np.ma.getmaskarray(v_out), unit=unit,
                                    description=c.description)
                 if rounded and not c.integer:
-                    col.format = f".{maxdec}f"
+                    col.format = fmt
                 t[c.key] = col
                 if e_out is not None and (~np.ma.getmaskarray(e_out)).any():
                     ecol = MaskedColumn(np.ma.getdata(e_out), mask=np.ma.getmaskarray(e_out),
                                         unit=unit, description=f"Uncertainty in {c.key}")
                     if rounded:
-                        ecol.format = f".{maxdec}f"
-                    t["e_" + c.key] = ecol
+                        ecol.format = fmt if fmt.endswith("f") else _machine_format(
+                            [(d, float(e_out[i])) for i, d, _ in decs
+                             if not np.ma.is_masked(e_out[i])], force_exp=True)
+                    if lo_out is None:
+                        t["e_" + c.key] = ecol
+                    else:
+                        # CDS convention: E_X upper (positive) error, e_X lower error;
+                        # symmetric cells have both equal
+                        lo = np.ma.where(np.ma.getmaskarray(lo_out), e_out, lo_out)
+                        ecol.description = f"Upper uncertainty in {c.key}"
+                        t["E_" + c.key] = ecol
+                        lcol = MaskedColumn(np.ma.getdata(lo), mask=np.ma.getmaskarray(lo),
+                                            unit=unit,
+                                            description=f"Lower uncertainty in {c.key}")
+                        lcol.format = ecol.format
+                        t["e_" + c.key] = lcol
         return t
+
+
+def _machine_format(decs: list, force_exp: bool = False) -> str:
+    """One MRT number format for a column whose cells were rounded to ``decs``.
+
+    ``decs`` holds ``(decimals, value)`` per typeset cell. A fixed format
+    with the largest number of decimals is used when the cells' decimals
+    differ by at most one; otherwise (values over decades, e.g. L(Halpha))
+    an exponential format with the largest number of significant digits of
+    any cell, so that no cell is padded with digits it does not have.
+    """
+    if not decs:
+        return ".0f"
+    ds = [int(d) for d, _ in decs]
+    if not force_exp and max(ds) - min(ds) <= 1:
+        return f".{max(max(ds), 0)}f"
+    sig = 1
+    for d, v in decs:
+        if v != 0 and np.isfinite(v):
+            sig = max(sig, int(d) + int(np.floor(np.log10(abs(v)))) + 1)
+    return f".{max(sig - 1, 0)}e"
 
 
 def _sexagesimal_columns(t: Table, kind: str, deg: np.ndarray, miss: np.ndarray) -> None:
@@ -276,10 +331,12 @@ def _sexagesimal_columns(t: Table, kind: str, deg: np.ndarray, miss: np.ndarray)
         carry = m >= 60
         m[carry] -= 60
         d = d + carry
-        t["DE-"] = MaskedColumn(sign, mask=miss, description="Sign of the Declination (J2000)")
-        for name, vals, unit, desc, fmt in (("DEd", d, u.deg, "Degree of Declination (J2000)",
-                                             "02d"),
-                                            ("DEm", m, u.arcmin, "Arcminute of Declination "
+        # astropy's MRT writer gives the sign its own byte ``DE-`` before ``DEd``: DEd is
+        # written as text "-00" so that declinations between -1 and 0 deg keep their sign
+        degrees = [f"{sg}{int(x):02d}" for sg, x in zip(sign, d, strict=True)]
+        t["DEd"] = MaskedColumn(degrees, mask=miss, unit=u.deg,
+                                description="Degree of Declination (J2000)")
+        for name, vals, unit, desc, fmt in (("DEm", m, u.arcmin, "Arcminute of Declination "
                                              "(J2000)", "02d"),
                                             ("DEs", s, u.arcsec, "Arcsecond of Declination "
                                              "(J2000)", "04.1f")):
@@ -332,7 +389,7 @@ def _text(table: Table, name: str | None) -> list[str | None]:
 def value_column(key: str, header: str, values, errors=None, upper=None, lower=None,
                  unit: u.UnitBase | None = None, description: str = "",
                  default_decimals: int = 2, exponent: int | None = None,
-                 sig: int = 2) -> ColumnSpec:
+                 sig: int = 2, errors_lo=None) -> ColumnSpec:
     """Build a value column: value +- error, limits, or missing, with a common scale.
 
     Parameters
@@ -349,6 +406,10 @@ def value_column(key: str, header: str, values, errors=None, upper=None, lower=N
         detection of the column sets a typical precision).
     sig : int
         Significant digits of errors.
+    errors_lo : array-like, optional
+        Lower errors of an asymmetric interval (``errors`` is then the upper
+        error): such cells are written value^{+upper}_{-lower}; the machine
+        tables get ``E_X`` (upper) and ``e_X`` (lower) columns.
     """
     vals = np.ma.masked_invalid(np.ma.asarray(values, dtype=float))
     n = len(vals)
@@ -356,6 +417,8 @@ def value_column(key: str, header: str, values, errors=None, upper=None, lower=N
             else np.ma.masked_all(n))
     upper = np.zeros(n, bool) if upper is None else np.asarray(upper, bool)
     lower = np.zeros(n, bool) if lower is None else np.asarray(lower, bool)
+    elo = (np.ma.masked_invalid(np.ma.asarray(errors_lo, dtype=float)) if errors_lo is not None
+           else np.ma.masked_all(n))
     exp = choose_exponent(vals, exponent)
     scale = 10.0 ** exp
     have = ~np.ma.getmaskarray(vals)
@@ -378,6 +441,10 @@ def value_column(key: str, header: str, values, errors=None, upper=None, lower=N
         elif lower[i]:
             cells.append(Cell("lower", value=v, decimals=typical))
             limits.append(">")
+        elif has_err[i] and not np.ma.is_masked(elo[i]) and float(elo[i]) > 0:
+            cells.append(Cell("value_asym", value=v, err=float(errs[i]) / scale,
+                              err_lo=float(elo[i]) / scale, sig=sig))
+            limits.append("")
         elif has_err[i]:
             cells.append(Cell("value_err", value=v, err=float(errs[i]) / scale, sig=sig))
             limits.append("")
@@ -387,7 +454,8 @@ def value_column(key: str, header: str, values, errors=None, upper=None, lower=N
     return ColumnSpec(key=key, header=header, kind="value", cells=cells,
                       description=description, unit=unit, exponent=exp,
                       values=vals, errors=errs if errors is not None else None,
-                      limits=np.array(limits), decimals=typical)
+                      limits=np.array(limits), decimals=typical,
+                      errors_lo=elo if errors_lo is not None else None)
 
 
 def text_column(key: str, header: str, values: list, description: str = "") -> ColumnSpec:
@@ -656,11 +724,97 @@ def line_table(ctx: Table, config: Config | None = None) -> PaperTable:
             vals = np.ma.masked_where(~np.isin(st, ["detected", "upper_limit"]), vals)
         if vals.count() == 0:
             continue
-        cols.append(value_column(key.upper(), head, vals, _col_float(ctx, f"{key}_err"),
+        errs, errs_lo = _col_float(ctx, f"{key}_err"), None
+        if f"{key}_p16" in ctx.colnames and f"{key}_p84" in ctx.colnames:
+            # asymmetric 68% interval of the posterior (detections only)
+            hi = _col_float(ctx, f"{key}_p84") - vals
+            lo = vals - _col_float(ctx, f"{key}_p16")
+            ok = ~upper & ~np.ma.getmaskarray(hi) & ~np.ma.getmaskarray(lo) \
+                & (np.ma.filled(hi, 0) > 0) & (np.ma.filled(lo, 0) > 0)
+            errs = np.ma.where(ok, hi, errs)
+            errs_lo = np.ma.masked_where(~ok, lo)
+            desc += " (68% interval of its posterior where given)"
+        cols.append(value_column(key.upper(), head, vals, errs, errors_lo=errs_lo,
                                  upper=upper, description=desc + " (upper limits flagged)",
                                  exponent=0, sig=sig))
     notes = ["Upper limits (2 sigma) are marked <."]
     return PaperTable("line_measurements", "Emission-line measurements", "tab:lines", cols,
+                      notes=notes)
+
+
+#: Lines of the line-flux table: (key, LaTeX header, plain name), blue to red.
+FLUX_TABLE_LINES = (
+    ("oii_blend", r"[O\,{\sc ii}]$\lambda\lambda$3727,3730", "[OII]3727+3730"),
+    ("oii3727", r"[O\,{\sc ii}]$\lambda$3727", "[OII]3727"),
+    ("oii3730", r"[O\,{\sc ii}]$\lambda$3730", "[OII]3730"),
+    ("hb", r"H$\beta$", "Hbeta"),
+    ("oiii4364", r"[O\,{\sc iii}]$\lambda$4364", "[OIII]4364"),
+    ("oiii4960", r"[O\,{\sc iii}]$\lambda$4960", "[OIII]4960"),
+    ("oiii5008", r"[O\,{\sc iii}]$\lambda$5008", "[OIII]5008"),
+    ("hei5877", r"He\,{\sc i}$\lambda$5877", "HeI5877"),
+    ("oi6302", r"[O\,{\sc i}]$\lambda$6302", "[OI]6302"),
+    ("ha", r"H$\alpha$", "Halpha"),
+    ("nii6585", r"[N\,{\sc ii}]$\lambda$6585", "[NII]6585"),
+    ("sii6718", r"[S\,{\sc ii}]$\lambda$6718", "[SII]6718"),
+    ("sii6733", r"[S\,{\sc ii}]$\lambda$6733", "[SII]6733"),
+)
+
+
+def _mrt_label(key: str) -> str:
+    return "F" + key.replace("_", "")
+
+
+def line_flux_table(ctx: Table, config: Config | None = None) -> PaperTable:
+    """Observed fluxes of every measured line, with 2-sigma upper limits.
+
+    Reads ``f_<key>``, ``f_<key>_err``, ``f_<key>_limit`` and ``<key>_state``
+    of the objects table (``xmpspec measure``) for the lines of
+    :data:`FLUX_TABLE_LINES`. Detections are value +- error, ``upper_limit``
+    states the limit (``f_<key>_limit``, else the value column), other states
+    (``not_covered``, ``failed``) are missing. The [OII] doublet is given as
+    the blend when the blend was measured, else as its two lines. Columns
+    without any value are left out; fewer than two lines: no table.
+    """
+    from ..spectrum import LINE_FLUX_UNIT
+    cfg = config if config is not None else get_active_config()
+    sig = _sig(cfg)
+    cols = [text_column("Name", "Name", [str(x) for x in ctx["name"]], "Object name")]
+    have_blend = "f_oii_blend" in ctx.colnames and _col_float(ctx, "f_oii_blend").count() > 0
+    exp = None
+    for key, head, plain in FLUX_TABLE_LINES:
+        if key in ("oii3727", "oii3730") and have_blend:
+            continue
+        if f"f_{key}" not in ctx.colnames:
+            continue
+        unit = _col_unit(ctx, f"f_{key}", LINE_FLUX_UNIT)
+        factor = u.Unit(unit).to(u.erg / u.s / u.cm ** 2)
+        vals = _col_float(ctx, f"f_{key}")
+        errs = _col_float(ctx, f"f_{key}_err")
+        if f"{key}_state" in ctx.colnames:
+            st = np.array([str(x).strip().lower() for x in np.ma.filled(
+                np.ma.asarray(ctx[f"{key}_state"]).astype(str), "")])
+        else:
+            st = np.where(np.ma.getmaskarray(vals), "", "detected")
+        upper = st == "upper_limit"
+        if f"f_{key}_limit" in ctx.colnames:
+            lim = _col_float(ctx, f"f_{key}_limit")
+            vals = np.ma.where(upper & ~np.ma.getmaskarray(lim), lim, vals)
+        vals = np.ma.masked_where(~np.isin(st, ["detected", "upper_limit"]), vals)
+        if vals.count() == 0:
+            continue
+        if exp is None:
+            exp = int(round(np.log10(factor))) if factor != 1.0 else choose_exponent(
+                vals * factor, None)
+        cols.append(value_column(_mrt_label(key), head, vals * factor, errs * factor,
+                                 upper=upper, unit=u.erg / u.s / u.cm ** 2, exponent=exp,
+                                 description=f"{plain} observed flux (upper limits flagged)",
+                                 default_decimals=1, sig=sig))
+    if len(cols) < 3:
+        raise InputError("fewer than two lines with a flux (f_<line> columns of xmpspec "
+                         "measure): no line-flux table")
+    notes = ["Observed fluxes, not corrected for extinction. Upper limits (2 sigma) are "
+             "marked <; ... : line not covered or not measured."]
+    return PaperTable("line_fluxes", "Observed emission-line fluxes", "tab:fluxes", cols,
                       notes=notes)
 
 
@@ -744,7 +898,7 @@ def build_tables(derived: Table, selection: Table | None = None, sort: str = "ra
     ctx, notes = prepare_context(derived, selection, sort, config, derived_source,
                                  selection_source)
     tables = []
-    for builder in (observing_log_table, line_table, derived_table):
+    for builder in (observing_log_table, line_table, line_flux_table, derived_table):
         try:
             tables.append(builder(ctx, config))
             if tables[-1].omitted:
@@ -758,7 +912,8 @@ def build_tables(derived: Table, selection: Table | None = None, sort: str = "ra
 
 
 def write_paper_table(table: PaperTable, outdir: str | Path, style: str = "aastex",
-                      provenance: dict | None = None) -> list[Path]:
+                      provenance: dict | None = None,
+                      config: Config | None = None) -> list[Path]:
     """Write one table: ``.tex`` (unless style is mrt), ``.mrt``, ``.ecsv``, ``.fits``.
 
     Returns
@@ -786,7 +941,7 @@ def write_paper_table(table: PaperTable, outdir: str | Path, style: str = "aaste
     import warnings
     with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        text = _mrt_text(mrt, table)
+        text = _mrt_text(mrt, table, config)
         tmp.write_text(text)
     written.append(target)
     full = table.to_machine(rounded=False)
@@ -833,19 +988,102 @@ def write_tables(derived_path: str | Path, outdir: str | Path,
     for t in (iterate(built) if iterate is not None else built):
         prov = provenance_record(inputs, cfg, step=f"tables:{t.name}",
                                  extra={"style": style, "sort": sort, "notes": notes})
-        written += write_paper_table(t, outdir, style=style, provenance=prov)
+        written += write_paper_table(t, outdir, style=style, provenance=prov, config=cfg)
     return built, notes, written
 
 
-def _mrt_text(mrt: Table, table: PaperTable) -> str:
+_COORD_PARTS = ("RAh", "RAm", "RAs", "DEd", "DEm", "DEs")
+_BBB_ROW = re.compile(r"^(?P<head>\s*(?:\d+\s*-\s*)?\d+\s+(?P<fmt>[AIFE][\d.]+)\s+\S+\s+"
+                      r"(?P<label>\S+)\s+)(?P<descr>.*)$")
+
+
+def _mrt_limits(col) -> str:
+    """``[min/max]`` of a numeric MRT column, written with the column's own format."""
+    if col.name in _COORD_PARTS or col.dtype.kind not in "iuf":
+        return ""
+    vals = np.ma.compressed(np.ma.asarray(col))
+    if vals.size == 0:
+        return ""
+    lo, hi = vals.min(), vals.max()
+    if col.dtype.kind in "iu":
+        text = [str(int(lo)), str(int(hi))]
+    else:
+        fmt = col.format or ".6g"
+        fmt = fmt.lstrip("0") if fmt.startswith("0") else fmt
+        text = [format(float(lo), fmt).strip(), format(float(hi), fmt).strip()]
+    return f"[{text[0]}]" if text[0] == text[1] else f"[{text[0]}/{text[1]}]"
+
+
+def _mrt_text(mrt: Table, table: PaperTable, config: Config | None = None) -> str:
+    """The MRT file of ``mrt`` written by astropy's ``ascii.mrt`` writer, completed.
+
+    Title and Authors come from ``[tables] title`` / ``authors`` (the title
+    defaults to the table caption), the ``Table:`` line is the caption, and
+    the limits in the byte-by-byte description are the minimum and maximum
+    as written in the data (astropy rounds them to two decimals
+    regardless of the column format).
+    """
     import io
+    import textwrap
+    cfg = config if config is not None else get_active_config()
+    title = str(cfg.get("tables.title", "") or "").strip() or table.caption
+    authors = str(cfg.get("tables.authors", "") or "").strip()
     buf = io.StringIO()
     mrt.write(buf, format="ascii.mrt")
-    text = buf.getvalue()
-    text = text.replace("Title:", f"Title: {table.caption}", 1)
-    text = text.replace("Byte-by-byte Description of file: table.dat",
-                        f"Byte-by-byte Description of file: {table.name}.mrt", 1)
-    return text
+    lines = buf.getvalue().split("\n")
+    out: list[str] = []
+    i = 0
+    in_bbb = False
+    rules = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("Title:"):
+            out.append(f"Title: {title}")
+        elif line.startswith("Authors:"):
+            out.append(f"Authors: {authors}".rstrip())
+        elif line.startswith("Table:"):
+            out.append(f"Table: {table.caption}")
+        elif line.startswith("Byte-by-byte Description of file:"):
+            out.append(f"Byte-by-byte Description of file: {table.name}.mrt")
+            in_bbb = True
+        elif in_bbb and line.startswith("-" * 10):
+            rules += 1
+            out.append(line)
+            if rules == 3:
+                in_bbb = False
+        elif in_bbb and rules == 2 and (m := _BBB_ROW.match(line)):
+            descr = [m.group("descr").strip()]
+            while i + 1 < len(lines) and lines[i + 1].startswith(" ") \
+                    and not _BBB_ROW.match(lines[i + 1]):
+                i += 1
+                descr.append(lines[i].strip())
+            text = " ".join(descr)
+            label = m.group("label")
+            fmt = m.group("fmt")
+            if label in mrt.colnames:
+                text = re.sub(r"^\[[^\]]*\]", "", text)
+                text = _mrt_limits(mrt[label]) + text
+                cf = mrt[label].format or ""
+                if fmt.startswith("E") and cf.endswith("e"):
+                    width = fmt[1:].split(".")[0]
+                    fmt = f"E{width}.{cf.strip('.e') or 0}"
+            head = m.group("head")
+            head = head.replace(m.group("fmt"), fmt.ljust(len(m.group("fmt"))), 1)
+            indent = " " * len(head)
+            wrapped = textwrap.wrap(text, width=max(80 - len(head), 30)) or [""]
+            # a continuation line must not start with a digit (it would read as a column)
+            merged: list[str] = []
+            for w in wrapped:
+                if merged and w[:1].isdigit():
+                    merged[-1] += " " + w
+                else:
+                    merged.append(w)
+            out.append(head + merged[0])
+            out += [indent + w for w in merged[1:]]
+        else:
+            out.append(line)
+        i += 1
+    return "\n".join(out)
 
 
 def format_limit(value: float, decimals: int = 2) -> str:
