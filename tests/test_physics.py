@@ -81,7 +81,8 @@ def test_unknown_calibration_lists_valid():
 def test_log_ratio_negative_numerator_is_limit(cfg):
     r = strong_line.log_ratio(np.array([-3.0, 10.0, 1.0, 5.0]), np.array([2.0, 1.0, 1.0, 1.0]),
                               np.array([100.0, 100.0, 100.0, -5.0]),
-                              np.array([1.0, 1.0, 1.0, 1.0]), name="N2", config=cfg)
+                              np.array([1.0, 1.0, 1.0, 1.0]), name="N2", config=cfg,
+                              lower_limits=False)
     assert list(r.state) == [UPPER, DETECTED, UPPER, MISSING]
     assert r.value[0] == pytest.approx(np.log10(4.0 / 100))      # (max(F,0) + 2 sigma)/Ha
     assert r.value[1] == pytest.approx(-1.0)
@@ -89,6 +90,10 @@ def test_log_ratio_negative_numerator_is_limit(cfg):
     assert r.value[2] == pytest.approx(np.log10(3.0 / 100))      # S/N = 1 < 2
     assert "negative" in r.flag[0]
     assert "denominator" in r.flag[3]
+    # O3-like ratios: a detected numerator over an undetected denominator is a lower limit
+    lo = strong_line.log_ratio(np.array([5.0]), np.array([1.0]), np.array([-5.0]),
+                               np.array([1.0]), name="O3", config=cfg)
+    assert lo.state[0] == LOWER and lo.value[0] == pytest.approx(np.log10(5.0 / 2.0))
 
 
 # --------------------------------------------------------------- distances, L, SFR, mass

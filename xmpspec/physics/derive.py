@@ -36,6 +36,7 @@ from astropy.table import MaskedColumn, Table, join
 
 from ..config import Config, get_active_config
 from ..errors import ConfigError, InputError
+from ..lines import ratios
 from ..lines.catalog import LINE_DEFS
 from ..spectrum import LINE_FLUX_UNIT
 from . import bpt, distances, dust, strong_line
@@ -284,9 +285,11 @@ def _ratio_or_given(table: Table, name: str, num_key: str, den_key: str,
     n = len(table)
     given = read_measured(table, name, source) if name in table.colnames else None
     if num_key in fluxes and den_key in fluxes:
-        (nu, nue, nus, nul), (d, de, _, _) = fluxes[num_key], fluxes[den_key]
-        from_flux = strong_line.log_ratio(nu, nue, d, de, num_state=nus, name=name.upper(),
-                                          config=cfg, num_limit=nul)
+        (nu, nue, nus, nul), (d, de, ds, dl) = fluxes[num_key], fluxes[den_key]
+        rdef = ratios.RATIOS.get(name)
+        from_flux = strong_line.log_ratio(nu, nue, d, de, num_state=nus, name=name,
+                                          config=cfg, num_limit=nul, den_state=ds, den_limit=dl,
+                                          lower_limits=rdef.lower_limits if rdef else True)
     else:
         from_flux = None
     if given is None and from_flux is None:
@@ -398,6 +401,7 @@ def derive_table(table: Table, config: Config | None = None, *,
         ebv_mw_err = ebv_mw_err * float(cfg["dust"]["sfd_to_sf11"])
 
     fluxes: dict[str, tuple] = {}
+    observed: dict[str, tuple] = {}
     for key in LINE_KEYS:
         col = f"f_{key}"
         if col not in t.colnames:
@@ -409,10 +413,14 @@ def derive_table(table: Table, config: Config | None = None, *,
         fac = dust.mw_correction_factor(wave_obs, ebv_mw0, cfg)
         lim = flux_column(t, col + "_limit", source)
         fluxes[key] = (f * fac, fe * fac, st, lim * fac)
+        observed[key] = (f, fe, st, lim)
 
     # ---- strong-line indices and abundances -----------------------------------
-    n2 = _ratio_or_given(t, "n2", "nii6585", "ha", fluxes, cfg, source)
-    o3 = _ratio_or_given(t, "o3", "oiii5008", "hb", fluxes, cfg, source)
+    # N2 and O3 from the observed fluxes, as xmpspec measure computes them (it knows no
+    # E(B-V)): a lines table and an objects table give the same indices (the Galactic
+    # extinction across a line pair changes them by < 0.01 dex for E(B-V) < 0.2)
+    n2 = _ratio_or_given(t, "n2", "nii6585", "ha", observed, cfg, source)
+    o3 = _ratio_or_given(t, "o3", "oiii5008", "hb", observed, cfg, source)
     out: dict[str, MaskedColumn] = {}
     out["ebv_mw_used"] = _masked(ebv_mw, unit=u.mag,
                                  description=f"Galactic E(B-V) (SF11 scale) used, "

@@ -33,9 +33,11 @@ import numpy as np
 
 from ..config import Config, get_active_config
 from ..errors import ConfigError
+from ..lines import ratios
 from ._columns import DETECTED, LOWER, MISSING, UPPER, Measured, add_flag
 
 __all__ = ["N2_CALIBRATIONS", "n2_calibration_names", "check_n2_calibration", "log_ratio",
+           "to_measured",
            "linear_calibration", "oh_n2", "oh_pp04_o3n2", "o3n2_index"]
 
 # name -> (intercept key, slope key, scatter key, reference); numbers in [abundances]
@@ -60,71 +62,67 @@ def check_n2_calibration(name: str) -> str:
                       "n2_calibration")
 
 
+def to_measured(res: ratios.RatioResult, name: str, reasons: bool = True) -> Measured:
+    """A :class:`~xmpspec.lines.ratios.RatioResult` as a :class:`Measured`.
+
+    ``not_covered`` and ``failed`` become ``missing`` with a flag (``missing
+    <name>`` / ``<name> failed``, as :func:`read_measured` reads them from a
+    table; with ``reasons`` the rule's reason is appended after a colon).
+    """
+    state = res.state.astype("U16").copy()
+    flag = np.full(state.size, "", dtype=object)
+    for k, st in enumerate(state):
+        why = str(res.reason[k])
+        if st == ratios.NOT_COVERED:
+            flag[k] = f"missing {name}"
+        elif st == ratios.FAILED:
+            flag[k] = f"{name} failed" + (f": {why}" if reasons and why else "")
+        elif why and reasons:
+            flag[k] = f"{name}: {why}"
+    state[np.isin(state, (ratios.NOT_COVERED, ratios.FAILED))] = MISSING
+    return Measured(res.value.copy(), res.err.copy(), state, flag)
+
+
 def log_ratio(num: np.ndarray, num_err: np.ndarray, den: np.ndarray, den_err: np.ndarray,
               num_state: np.ndarray | None = None, name: str = "ratio",
-              config: Config | None = None, num_limit: np.ndarray | None = None) -> Measured:
+              config: Config | None = None, num_limit: np.ndarray | None = None,
+              den_state: np.ndarray | None = None, den_limit: np.ndarray | None = None,
+              lower_limits: bool = True) -> Measured:
     """log10(num / den) with its error and censoring state.
+
+    The rules are those of :func:`xmpspec.lines.ratios.log_ratio` (the same
+    function ``xmpspec measure`` uses): a given line state decides (for
+    [NII]6585 it is the N2 gate's decision), else the S/N gate.
 
     Parameters
     ----------
     num, num_err, den, den_err : ndarray
         Fluxes and 1-sigma errors on a common scale (NaN = not measured).
-    num_state : ndarray of str, optional
-        State of the numerator line (``upper_limit`` forces a limit).
-    num_limit : ndarray, optional
-        Flux upper limit of the numerator as measured (``f_<key>_limit`` of
-        ``xmpspec measure``, e.g. an MCMC percentile); used for limits where finite.
+    num_state, den_state : ndarray of str, optional
+        States of the lines (``<key>_state`` of ``xmpspec measure``).
+    num_limit, den_limit : ndarray, optional
+        Flux upper limits as measured (``f_<key>_limit``), used for limits where finite.
     name : str
         Name used in flags.
     config : Config, optional
-        Uses ``measure.significance_gate`` (S/N below which the numerator is an
-        upper limit) and ``measure.upper_limit_sigma``.
+        Uses ``measure.significance_gate`` and ``measure.upper_limit_sigma``.
+    lower_limits : bool
+        Detected numerator over an undetected denominator gives a lower limit
+        (else no value).
 
     Returns
     -------
     Measured
         Detections: value and error ``0.4343 sqrt((s_n/n)^2 + (s_d/d)^2)``.
-        Upper limits: ``log10((max(n,0) + k s_n)/d)``, error NaN.
+        Upper limits: ``log10((max(n,0) + k s_n)/d)`` (or the measured limit), error NaN.
     """
     cfg = config or get_active_config()
-    gate = float(cfg["measure"]["significance_gate"])
-    k = float(cfg["measure"]["upper_limit_sigma"])
-    num, num_err = np.asarray(num, float), np.asarray(num_err, float)
-    den, den_err = np.asarray(den, float), np.asarray(den_err, float)
-    n = num.size
-    value = np.full(n, np.nan)
-    err = np.full(n, np.nan)
-    state = np.full(n, MISSING, dtype="U16")
-    flag = np.full(n, "", dtype=object)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den_ok = np.isfinite(den) & (den > 0)
-        den_snr = np.where(np.isfinite(den_err) & (den_err > 0), den / den_err, np.inf)
-        den_ok &= den_snr >= gate
-        num_ok = np.isfinite(num)
-        snr = np.where(np.isfinite(num_err) & (num_err > 0), num / num_err, np.inf)
-        forced = np.zeros(n, bool) if num_state is None else (np.asarray(num_state) == UPPER)
-        is_limit = num_ok & den_ok & ((snr < gate) | (num <= 0) | forced)
-        is_det = num_ok & den_ok & ~is_limit
-        value[is_det] = np.log10(num[is_det] / den[is_det])
-        rel = np.sqrt(np.where(np.isfinite(num_err), (num_err / num) ** 2, 0.0)
-                      + np.where(np.isfinite(den_err), (den_err / den) ** 2, 0.0))
-        err[is_det] = rel[is_det] / np.log(10)
-        bound = np.maximum(num, 0.0) + k * np.where(np.isfinite(num_err), num_err, 0.0)
-        if num_limit is not None:
-            given = np.isfinite(np.asarray(num_limit, float))
-            bound = np.where(given, np.asarray(num_limit, float), bound)
-            num_ok = num_ok | (given & forced)
-            is_limit = (num_ok & den_ok & ((snr < gate) | (num <= 0) | forced))
-            is_det = num_ok & den_ok & ~is_limit
-        lim_ok = is_limit & (bound > 0)
-        value[lim_ok] = np.log10(bound[lim_ok] / den[lim_ok])
-    state[is_det] = DETECTED
-    state[lim_ok] = UPPER
-    add_flag(flag, is_limit & ~lim_ok, f"{name}: numerator not detected and no error for a limit")
-    add_flag(flag, ~num_ok, f"{name}: missing numerator flux")
-    add_flag(flag, num_ok & ~den_ok, f"{name}: denominator not a positive detection")
-    add_flag(flag, lim_ok & (num <= 0), f"{name}: negative/zero numerator flux -> upper limit")
-    return Measured(value, err, state, flag)
+    res = ratios.log_ratio(num, num_err, den, den_err,
+                           gate=float(cfg["measure"]["significance_gate"]),
+                           k=float(cfg["measure"]["upper_limit_sigma"]), num_state=num_state,
+                           den_state=den_state, num_limit=num_limit, den_limit=den_limit,
+                           lower_limits=lower_limits)
+    return to_measured(res, name)
 
 
 def linear_calibration(x: Measured, intercept: float, slope: float, scatter: float = 0.0,
@@ -209,31 +207,22 @@ def oh_n2(n2: Measured, calibration: str = "Y07", config: Config | None = None
 
 
 def o3n2_index(o3: Measured, n2: Measured) -> Measured:
-    """O3N2 = O3 - N2 with censoring (N2 upper limit -> O3N2 lower limit).
+    """O3N2 = O3 - N2 with censoring (:func:`xmpspec.lines.ratios.combine_difference`).
 
-    Both limits, or a missing index, leave O3N2 without a value (state
+    An N2 upper limit gives an O3N2 lower limit, an O3 upper limit an upper
+    limit; both limits (or a missing index) leave O3N2 without a value (state
     ``missing``, flagged).
     """
-    value = o3.value - n2.value
-    err = np.hypot(o3.err, n2.err)
-    n = len(o3)
-    state = np.full(n, MISSING, dtype="U16")
-    flag = np.full(n, "", dtype=object)
-    det = (o3.state == DETECTED) & (n2.state == DETECTED)
-    # O3 >= a (or = a) and N2 <= b (or = b): O3N2 >= a - b
-    lower = (((o3.state == DETECTED) & (n2.state == UPPER))
-             | ((o3.state == LOWER) & np.isin(n2.state, (DETECTED, UPPER))))
-    upper = (o3.state == UPPER) & (n2.state == DETECTED)
+    res = ratios.combine_difference(o3.value, o3.err, o3.state, n2.value, n2.err, n2.state)
+    state = np.where(np.isin(res.state, (DETECTED, UPPER, LOWER)), res.state, MISSING)
+    out = Measured(res.value, res.err, state)
     both = (o3.state == UPPER) & (n2.state == UPPER)
-    state[det], state[lower], state[upper] = DETECTED, LOWER, UPPER
-    err[~det] = np.nan
-    value[state == MISSING] = np.nan
-    add_flag(flag, both, "O3 and N2 both upper limits: O3N2 unconstrained")
-    add_flag(flag, (o3.state == LOWER) & (n2.state == LOWER), "O3 and N2 both lower limits: "
+    add_flag(out.flag, both, "O3 and N2 both upper limits: O3N2 unconstrained")
+    add_flag(out.flag, (o3.state == LOWER) & (n2.state == LOWER), "O3 and N2 both lower limits: "
              "O3N2 unconstrained")
-    add_flag(flag, o3.state == MISSING, "missing O3")
-    add_flag(flag, n2.state == MISSING, "missing N2")
-    return Measured(value, err, state, flag)
+    add_flag(out.flag, o3.state == MISSING, "missing O3")
+    add_flag(out.flag, n2.state == MISSING, "missing N2")
+    return out
 
 
 def oh_pp04_o3n2(o3n2: Measured, config: Config | None = None) -> tuple[Measured, np.ndarray]:
