@@ -25,7 +25,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,28 +113,12 @@ class ComparisonResult:
 # ----------------------------------------------------------------------------- helpers
 
 def as_bool(column, source=None) -> np.ndarray:
-    """Interpret a column of booleans written as bool, 0/1 or text (True/False/yes/no/t/f).
+    """Flags written as bool, 0/1 or text: :func:`xmpspec.boolparse.bool_array`.
 
     Masked or empty entries are False.
     """
-    col = np.ma.asarray(column)
-    mask = np.ma.getmaskarray(col)
-    data = np.ma.getdata(col)
-    if data.dtype.kind == "b":
-        out = data.astype(bool)
-    elif data.dtype.kind in "iuf":
-        out = np.where(np.isfinite(data.astype(float)), data.astype(float) != 0, False)
-    else:
-        truthy = {"true", "t", "yes", "y", "1", "<"}
-        falsy = {"false", "f", "no", "n", "0", "", "--", "nan", "none"}
-        out = np.zeros(len(data), bool)
-        for i, v in enumerate(data):
-            s = str(v).strip().lower()
-            if s in truthy:
-                out[i] = True
-            elif s not in falsy:
-                raise InputError(f"cannot read '{v}' as true/false", source)
-    return out & ~mask
+    from .boolparse import bool_array
+    return bool_array(column, source)
 
 
 def _float_column(table: Table, name: str) -> np.ma.MaskedArray:
@@ -187,105 +170,14 @@ def normalise_catalogue(catalogue: Table, source=None) -> Table:
     return cat
 
 
-_SEXA_SPLIT = re.compile(r"[\s:]+")
-
-
-def _fast_sexagesimal(text) -> np.ndarray:
-    """``"dd mm ss.s"`` / ``"dd:mm:ss.s"`` strings to decimal units (ValueError otherwise)."""
-    out = np.empty(len(text))
-    for k, s in enumerate(text):
-        parts = _SEXA_SPLIT.split(s.strip())
-        if not 2 <= len(parts) <= 3:
-            raise ValueError(s)
-        neg = parts[0].startswith("-")
-        vals = [abs(float(parts[0]))] + [float(p) for p in parts[1:]]
-        if any(v < 0 or v >= 60 for v in vals[1:]):
-            raise ValueError(s)
-        val = vals[0] + vals[1] / 60.0 + (vals[2] / 3600.0 if len(vals) == 3 else 0.0)
-        out[k] = -val if neg else val
-    return out
-
-
 def parse_coordinates(ra, dec, source=None) -> tuple[SkyCoord | None, np.ndarray]:
-    """Sky positions from RA/Dec columns in degrees or sexagesimal text.
+    """Sky positions from RA/Dec columns: :func:`xmpspec.coords.parse_coordinates`.
 
-    Numbers (or text holding plain numbers) are degrees; sexagesimal text
-    (``"00 13 42.62"``, ``"00:13:42.62"``, ``"0h13m42.62s"``) is read as hours
-    for RA and degrees for Dec. A column with an angular unit is converted.
-
-    Parameters
-    ----------
-    ra, dec : array-like or astropy Column
-        The coordinate columns.
-    source : str or path, optional
-        Named in errors.
-
-    Returns
-    -------
-    coords : SkyCoord or None
-        ICRS positions (rows without a position hold (0, 0) and are flagged).
-    valid : numpy.ndarray of bool
-        Rows with a usable position.
-
-    Raises
-    ------
-    InputError
-        A value cannot be read as an angle.
+    Degrees (or the column's angular unit) or sexagesimal text (RA in hours);
+    returns ``(SkyCoord or None, valid rows)``; InputError names file, row and column.
     """
-    n = len(ra)
-    valid = np.ones(n, bool)
-    ra_deg = np.zeros(n)
-    dec_deg = np.zeros(n)
-    for which, col, out in (("ra", ra, ra_deg), ("dec", dec, dec_deg)):
-        unit = getattr(col, "unit", None)
-        arr = np.ma.asarray(col)
-        mask = np.ma.getmaskarray(arr)
-        data = np.ma.getdata(arr)
-        if data.dtype.kind in "iuf":
-            vals = data.astype(float)
-            if unit is not None and u.Unit(unit).physical_type == "angle":
-                vals = (vals * u.Unit(unit)).to_value(u.deg)
-            bad = mask | ~np.isfinite(vals)
-            out[:] = np.where(bad, 0.0, vals)
-            valid &= ~bad
-            continue
-        text = np.array([str(v).strip() for v in data], dtype=object)
-        blank = mask | np.isin(text, ["", "--", "...", "nan", "NaN", "None"])
-        valid &= ~blank
-        good = np.flatnonzero(~blank)
-        if len(good) == 0:
-            continue
-        try:
-            out[good] = np.array(text[good], dtype=float)  # decimal degrees as text
-            continue
-        except ValueError:
-            pass
-        from astropy.coordinates import Angle
-        unit_ = u.hourangle if which == "ra" else u.deg
-        try:
-            out[good] = _fast_sexagesimal(text[good]) * (15.0 if which == "ra" else 1.0)
-            continue
-        except ValueError:
-            pass
-        try:
-            out[good] = Angle(list(text[good]), unit=unit_).to_value(u.deg)
-        except Exception:
-            for i in good:  # find the offending value for the message
-                try:
-                    out[i] = Angle(text[i], unit=unit_).to_value(u.deg)
-                except Exception:
-                    raise InputError(f"cannot read {which} value '{text[i]}' (row {i + 1}) as "
-                                     "degrees or sexagesimal", source) from None
-            raise
-    if not valid.any():
-        return None, valid
-    bad_range = valid & ((dec_deg < -90) | (dec_deg > 90))
-    if bad_range.any():
-        i = int(np.flatnonzero(bad_range)[0])
-        raise InputError(f"declination out of range in row {i + 1}: dec={dec_deg[i]} deg",
-                         source)
-    ra_deg = np.mod(ra_deg, 360.0)  # RA of -10 deg or 360 deg is legal
-    return SkyCoord(ra_deg * u.deg, dec_deg * u.deg, frame="icrs"), valid
+    from .coords import parse_coordinates as _parse
+    return _parse(ra, dec, source)
 
 
 def _duplicates(names) -> dict[str, list[int]]:

@@ -5,14 +5,16 @@
 # SHARED: the shared data folder (default: ../shared beside the repository).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-SHARED="${XMPSPEC_SHARED:-$REPO/../shared}"
+# Paths below are relative to this folder: the provenance of the outputs records the
+# inputs as given, so relative paths keep machine paths out of them.
+cd "$HERE"
+SHARED="${XMPSPEC_SHARED:-../../../shared}"
 DATA="$SHARED/data/xmp_followup_2023_2024"
-OUT="$HERE/output"
+OUT="output"
 mkdir -p "$OUT"
 
 # --- derive: distances, L(Halpha), SFR, N2/O3N2 abundances, BPT, classes ----------
-bash "$HERE/run_derive.sh"
+bash ./run_derive.sh
 
 # --- compare with the CNN, paper tables, figures --------------------------------
-bash "$HERE/run_products.sh"
+bash ./run_products.sh

@@ -6,10 +6,12 @@
 #   output/figures/{oh,sfr}_distribution.{png,pdf}, output/figures/bpt.{png,pdf}
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-SHARED="$(cd "${XMPSPEC_SHARED:-$REPO/../shared}" && pwd)"
+# Paths below are relative to this folder: the provenance of the outputs records the
+# inputs as given, so relative paths keep machine paths out of them.
+cd "$HERE"
+SHARED="${XMPSPEC_SHARED:-../../../shared}"
 DATA="$SHARED/data/xmp_followup_2023_2024"
-OUT="$HERE/output"
+OUT="output"
 DERIVED="$OUT/derived.ecsv"
 if [ ! -f "$DERIVED" ]; then
     echo "run_products.sh: $DERIVED not found: run run_derive.sh first" >&2

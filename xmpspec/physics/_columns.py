@@ -26,9 +26,6 @@ UPPER = "upper_limit"
 LOWER = "lower_limit"
 MISSING = "missing"
 
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0", ""}
-
 
 def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
                  source: str | None = None) -> np.ndarray:
@@ -68,25 +65,9 @@ def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
 
 
 def column_bool(table: Table, name: str, source: str | None = None) -> np.ndarray:
-    """A boolean column (strings True/False/1/0 accepted); False where absent or masked."""
-    n = len(table)
-    if name not in table.colnames:
-        return np.zeros(n, bool)
-    col = table[name]
-    mask = np.ma.getmaskarray(col)
-    out = np.zeros(n, bool)
-    for k, v in enumerate(np.ma.getdata(col)):
-        if mask[k]:
-            continue
-        if isinstance(v, bool | np.bool_ | int | np.integer | float | np.floating):
-            out[k] = bool(v) if np.isfinite(float(v)) else False
-            continue
-        s = str(v).strip().lower()
-        if s in _TRUE:
-            out[k] = True
-        elif s not in _FALSE:
-            raise InputError(f"column '{name}' row {k}: cannot read '{v}' as true/false", source)
-    return out
+    """A boolean column; False where absent or masked (:func:`xmpspec.boolparse.column_bool`)."""
+    from ..boolparse import column_bool as _column_bool
+    return _column_bool(table, name, source)
 
 
 def column_state(table: Table, name: str) -> np.ndarray | None:
