@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError
@@ -91,10 +92,10 @@ def _canonical(fmt: str, path: Path) -> str:
     return key
 
 
-def _detect_fits(path: Path) -> str:
+def _detect_fits(path: Path, hdul=None) -> str:
     from astropy.io import fits
 
-    with open_fits(path) as hdul:
+    with open_fits(path) if hdul is None else _same(hdul) as hdul:
         h0 = hdul[0].header
         dmod0 = str(h0.get("DMODCLS", "")).strip()
         if dmod0 == "SpecObjs":
@@ -131,6 +132,11 @@ def _detect_fits(path: Path) -> str:
         if has_image:
             return "fits-image"
     raise InputError("FITS file holds no spectrum (no image data, no binary table)", path)
+
+
+@contextmanager
+def _same(hdul):
+    yield hdul
 
 
 def detect_format(path: str | Path) -> str:
@@ -251,23 +257,30 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
     """
     path = Path(path).expanduser()
     check_file(path)
-    if format is None:
-        fmt = detect_format(path)
-    else:
-        fmt = _canonical(format, path)
-        if fmt == "fits":
-            if not is_fits(path):
-                raise InputError("not a FITS file (no 'SIMPLE' card at the start)", path)
-            fmt = _detect_fits(path)
-        elif fmt.startswith(("pypeit", "sdss", "fits")) and not is_fits(path):
-            raise InputError(f"format '{fmt}' expects a FITS file, but this is not FITS", path)
     ext = str(extraction).strip().upper()
     if ext not in ("BOX", "OPT"):
         raise InputError(f"extraction must be BOX or OPT, not {extraction!r}", path)
-    reader = _reader(fmt)
+    fmt = None if format is None else _canonical(format, path)
+    fits_file = is_fits(path)
+    if fmt is not None and fmt.startswith(("pypeit", "sdss", "fits")) and not fits_file:
+        if fmt == "fits":
+            raise InputError("not a FITS file (no 'SIMPLE' card at the start)", path)
+        raise InputError(f"format '{fmt}' expects a FITS file, but this is not FITS", path)
     radius = match_radius_arcsec(match_arcsec)
-    spec = reader(path, obj=obj, ra=ra, dec=dec, extraction=ext, fluxed=fluxed, medium=medium,
-                  match_arcsec=radius)
+    spec = None
+    if fits_file and fmt in (None, "fits", "fits-table", "fits-image", "sdss"):
+        # open once: detection and the reader share the HDU list (open_fits is re-entrant)
+        with open_fits(path) as hdul:
+            if fmt in (None, "fits"):
+                fmt = _detect_fits(path, hdul)
+            if fmt.startswith(("fits", "sdss")):
+                spec = _reader(fmt)(path, obj=obj, ra=ra, dec=dec, extraction=ext,
+                                    fluxed=fluxed, medium=medium, match_arcsec=radius)
+    elif fmt is None:
+        fmt = detect_format(path)
+    if spec is None:
+        spec = _reader(fmt)(path, obj=obj, ra=ra, dec=dec, extraction=ext, fluxed=fluxed,
+                            medium=medium, match_arcsec=radius)
     spec.meta.setdefault("source_file", str(path))
     spec.meta.setdefault("format", fmt)
     if fmt != "pypeit-spec1d":

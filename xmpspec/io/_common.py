@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,13 +107,36 @@ def _starts_another_hdu(path: Path, hdul: fits.HDUList) -> bool:
     return nxt.startswith(b"XTENSION")
 
 
+_OPEN = threading.local()
+
+
 @contextmanager
 def open_fits(path: Path) -> Iterator[fits.HDUList]:
     """Open a FITS file fully, turning corruption and truncation into :class:`InputError`.
 
     Every HDU header is parsed and every data array read on opening so that
     a truncated file fails here, with the file named, not deep inside a reader.
+    Re-entrant: inside an ``open_fits(path)`` block (e.g. format detection in
+    :func:`xmpspec.io.read_spectrum`), a reader opening the same path gets the
+    HDU list already open instead of reading the file a second time.
     """
+    key = str(path)
+    stack = getattr(_OPEN, "files", None)
+    if stack is None:
+        stack = _OPEN.files = {}
+    if key in stack:
+        yield stack[key]
+        return
+    with _open_fits(path) as hdul:
+        stack[key] = hdul
+        try:
+            yield hdul
+        finally:
+            stack.pop(key, None)
+
+
+@contextmanager
+def _open_fits(path: Path) -> Iterator[fits.HDUList]:
     check_file(path)
     if not is_fits(path):
         raise InputError("not a FITS file (no 'SIMPLE' card at the start)", path)
@@ -349,21 +373,15 @@ def assumed_flux_unit(flux: np.ndarray, path: Path | None) -> u.UnitBase:
 def position_deg(ra, dec, path: Path | None) -> tuple[float, float]:
     """RA/Dec in degrees from numbers (deg), Quantities, or sexagesimal strings.
 
-    Strings with ':' or letters are read as hours (RA) and degrees (Dec).
+    The rules of :func:`xmpspec.coords.parse_position` (RA text without unit
+    letters in hours, Dec in degrees); InputError if either cannot be read or is empty.
     """
-    from astropy.coordinates import SkyCoord
+    from ..coords import parse_position
 
-    try:
-        if isinstance(ra, u.Quantity) or isinstance(dec, u.Quantity):
-            c = SkyCoord(u.Quantity(ra, u.deg), u.Quantity(dec, u.deg))
-        elif isinstance(ra, str) and not _is_number(ra):
-            c = SkyCoord(ra, str(dec), unit=(u.hourangle, u.deg))
-        else:
-            c = SkyCoord(float(ra) * u.deg, float(dec) * u.deg)
-    except Exception as exc:
-        raise InputError(f"cannot understand position RA={ra!r} Dec={dec!r} ({exc})",
-                         path) from None
-    return float(c.ra.deg), float(c.dec.deg)
+    pos = parse_position(ra, dec, path, ra_column="RA", dec_column="Dec")
+    if pos is None:
+        raise InputError(f"cannot understand position RA={ra!r} Dec={dec!r} (empty)", path)
+    return pos
 
 
 def _is_number(text: str) -> bool:

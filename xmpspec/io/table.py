@@ -19,6 +19,7 @@ the table metadata) that reads back exactly.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import warnings
@@ -125,6 +126,11 @@ def read_fits_table_spectrum(path: Path, medium: str | None = None,
             cols = ", ".join(h.columns.names) if h.columns is not None else "none"
             raise InputError(f"no wavelength/flux columns in FITS table HDU "
                              f"{candidates[0]} (columns: {cols})", path)
+        native = _native_fits_columns(chosen)
+        if native is not None:  # xmpspec's own layout: no astropy Table on the hot path
+            meta = {k: h[k] for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM")
+                    for h in (chosen.header, header) if k in h}
+            return _native_spectrum(*native, meta, path, medium, "fits-table")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -392,12 +398,43 @@ def _filled(col, fill=np.nan):
     return np.asarray(col)
 
 
-def _from_native(table: Table, path: Path, medium: str | None, fmt: str) -> Spectrum:
-    """Restore a spectrum written by :func:`write_spectrum`."""
-    for c in ("wavelength", "flux", "error", "mask"):
-        if c not in table.colnames:
-            raise InputError(f"xmpspec spectrum file lacks its '{c}' column", path)
-    m = table.meta
+@functools.lru_cache(maxsize=64)
+def _fits_unit(text: str):
+    """A ``TUNITn`` value parsed as astropy's FITS table reader does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return u.Unit(text, format="fits", parse_strict="silent")
+
+
+_NATIVE_FORMS = {"wavelength": ("D", "E"), "flux": ("D", "E"), "error": ("D", "E"),
+                 "mask": ("L",)}
+
+
+def _native_fits_columns(hdu):
+    """(wavelength, flux, error, mask) arrays with units of an xmpspec FITS spectrum HDU.
+
+    None unless ``hdu`` is in xmpspec's own layout with plain columns (no
+    scaling, nulls or dimensions), in which case the values are exactly what
+    ``Table.read`` followed by :func:`_from_native` would give.
+    """
+    h = hdu.header
+    if str(h.get(NATIVE_KEY, "")).strip() != NATIVE_VALUE or not isinstance(hdu,
+                                                                           fits.BinTableHDU):
+        return None
+    cols = {c.name: c for c in hdu.columns}
+    out = []
+    for name, forms in _NATIVE_FORMS.items():
+        c = cols.get(name)
+        if c is None or str(c.format) not in forms or c.bscale is not None \
+                or c.bzero is not None or c.null is not None or c.dim is not None:
+            return None
+        out.append((np.asarray(hdu.data[name]), _fits_unit(c.unit) if c.unit else None))
+    return out
+
+
+def _native_spectrum(wave, flux, error, mask, m: dict, path: Path, medium: str | None,
+                     fmt: str) -> Spectrum:
+    """Spectrum of xmpspec's own layout from (values, unit) columns and its table metadata."""
     raw = m.get("spectrum_meta", m.get("XMPMETA", "{}"))
     if isinstance(raw, str):
         try:
@@ -417,19 +454,28 @@ def _from_native(table: Table, path: Path, medium: str | None, fmt: str) -> Spec
     meta["format"] = fmt
     z = m.get("REDSHIFT")
     zerr = m.get("REDSHERR")
-    wunit = table["wavelength"].unit or u.AA
-    funit = table["flux"].unit or FLUX_UNIT
-    eunit = table["error"].unit or funit
+    wunit = wave[1] or u.AA
+    funit = flux[1] or FLUX_UNIT
+    eunit = error[1] or funit
     med = resolve_medium(medium, str(m.get("MEDIUM", "vacuum")), path)
     return Spectrum(
-        wavelength=np.asarray(table["wavelength"], float) * wunit,
-        flux=np.asarray(_filled(table["flux"]), float) * funit,
-        error=np.asarray(_filled(table["error"]), float) * eunit,
-        mask=np.asarray(_filled(table["mask"], True), bool),
+        wavelength=np.asarray(wave[0], float) * wunit,
+        flux=np.asarray(_filled(flux[0]), float) * funit,
+        error=np.asarray(_filled(error[0]), float) * eunit,
+        mask=np.asarray(_filled(mask[0], True), bool),
         redshift=None if z is None or (isinstance(z, float) and math.isnan(z)) else float(z),
         redshift_err=None if zerr is None or (isinstance(zerr, float) and math.isnan(zerr))
         else float(zerr),
         medium=med, meta=meta)
+
+
+def _from_native(table: Table, path: Path, medium: str | None, fmt: str) -> Spectrum:
+    """Restore a spectrum written by :func:`write_spectrum`."""
+    for c in ("wavelength", "flux", "error", "mask"):
+        if c not in table.colnames:
+            raise InputError(f"xmpspec spectrum file lacks its '{c}' column", path)
+    cols = [(table[c], table[c].unit) for c in ("wavelength", "flux", "error", "mask")]
+    return _native_spectrum(*cols, table.meta, path, medium, fmt)
 
 
 # ---------------------------------------------------------------------- writing
