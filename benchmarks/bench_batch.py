@@ -99,7 +99,8 @@ def ensure_spectra(folder: Path | None, n: int, seed: int, procs: int = 2) -> li
 
 def run_one(files: list[Path], workers: int, chunk_size: int, workdir: Path) -> dict:
     """One batch run on the local pool; returns its timings, memory and load."""
-    from xmpspec.batch import BatchRun, _maxrss_mb
+    from xmpspec.engine import BatchRun
+    from xmpspec.engine.worker import _maxrss_mb
     out = workdir / f"run_w{workers}"
     shutil.rmtree(out, ignore_errors=True)
     load0 = os.getloadavg()
@@ -148,7 +149,7 @@ def run_one(files: list[Path], workers: int, chunk_size: int, workdir: Path) -> 
         "cpu_s_per_spectrum": cpu_workers / n,
         "worker_peak_rss_mb": rss,
         "worker_peak_rss_max_mb": max(rss.values()) if rss else float("nan"),
-        # VmHWM of each worker process, read inside the worker (xmpspec.batch._maxrss_mb)
+        # VmHWM of each worker process, read inside the worker (xmpspec.engine.worker._maxrss_mb)
         "driver_peak_rss_mb": _maxrss_mb(),
         "loadavg_before": load0,
         "loadavg_after": load1,

@@ -1,4 +1,4 @@
-"""Tests of the batch engine (xmpspec.batch) and ``xmpspec batch``.
+"""Tests of the batch engine (xmpspec.engine) and ``xmpspec batch``.
 
 Fast tests use the ``inventory`` task (read + summarise every spectrum with
 the real readers) on simulated spectra written as FITS; the measurement task
@@ -16,18 +16,18 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from xmpspec.batch import (
+from xmpspec.arrowio import read_parquet
+from xmpspec.cli import main as cli_main
+from xmpspec.config import default_config
+from xmpspec.engine import (
     MANIFEST_NAME,
     BatchRun,
     Manifest,
     discover_inputs,
     inventory_task,
     is_file_list,
-    read_parquet,
     run_batch,
 )
-from xmpspec.cli import main as cli_main
-from xmpspec.config import default_config
 from xmpspec.tableio import read_table
 
 N_SPECTRA = 40

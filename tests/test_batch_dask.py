@@ -20,8 +20,8 @@ import pytest
 from astropy.table import Table
 from test_batch import crashing_task
 
-from xmpspec.batch import MANIFEST_NAME, TASKS
 from xmpspec.cli import main as cli_main
+from xmpspec.engine import MANIFEST_NAME, TASKS
 
 
 def _flat_spectra(folder: Path, n: int) -> list[Path]:

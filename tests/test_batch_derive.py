@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from test_batch import write_simulated
 
-import xmpspec.batch as batch
+import xmpspec.engine.merge as merge_module
 import xmpspec.physics.derive as derive_module
-from xmpspec.batch import MANIFEST_NAME, read_parquet
+from xmpspec.arrowio import read_parquet
 from xmpspec.cli import main as cli_main
+from xmpspec.engine import MANIFEST_NAME
 from xmpspec.physics.derive import DERIVED_COLUMNS
 from xmpspec.tableio import read_table
 
@@ -67,8 +68,8 @@ def test_large_batch_derive_equals_derive_of_merged_table(tmp_path, monkeypatch)
     rows_derived: list[int] = []
     rows_converted: list[int] = []
     rows_cast: list[int] = []
-    real_derive, real_convert, real_cast = (derive_module.derive_table, batch.arrow_to_table,
-                                            batch._cast_to)
+    real_derive, real_convert, real_cast = (derive_module.derive_table, merge_module.arrow_to_table,
+                                            merge_module.cast_to)
 
     def spy_derive(table, *args, **kwargs):
         rows_derived.append(len(table))
@@ -83,8 +84,8 @@ def test_large_batch_derive_equals_derive_of_merged_table(tmp_path, monkeypatch)
         return real_cast(atable, schema)
 
     monkeypatch.setattr(derive_module, "derive_table", spy_derive)
-    monkeypatch.setattr(batch, "arrow_to_table", spy_convert)
-    monkeypatch.setattr(batch, "_cast_to", spy_cast)
+    monkeypatch.setattr(merge_module, "arrow_to_table", spy_convert)
+    monkeypatch.setattr(merge_module, "cast_to", spy_cast)
     cmd = ["-q", "-c", str(cfg_file), "batch", str(folder), "--derive", "-w", "2",
            "--chunk-size", "100", "-o", str(out)]
     t1 = time.perf_counter()

@@ -18,8 +18,8 @@ import pytest
 from astropy.table import Table
 from test_batch import assert_tables_equal, corrupt_copies, write_simulated
 
-from xmpspec.batch import MANIFEST_NAME, run_batch
 from xmpspec.cli import main as cli_main
+from xmpspec.engine import MANIFEST_NAME, run_batch
 from xmpspec.lines.measure import LINE_KEYS
 from xmpspec.tableio import read_table
 

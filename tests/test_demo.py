@@ -9,7 +9,7 @@ from astropy.table import MaskedColumn, Table
 
 from xmpspec.cli import main
 from xmpspec.io import read_spectrum
-from xmpspec.pipeline import run_analysis_chain
+from xmpspec.workflows.chain import run_analysis_chain
 from xmpspec.simulate.demo import recovery_summary, recovery_table, simulate_demo_night
 from xmpspec.tableio import read_table
 

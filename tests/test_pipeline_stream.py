@@ -52,7 +52,7 @@ def _assert_same(a, b):
 
 
 def test_write_table_stream_equals_write_table(tmp_path):
-    from xmpspec.batch import arrow_to_table, table_to_arrow
+    from xmpspec.arrowio import arrow_to_table, table_to_arrow
     from xmpspec.tablestream import write_table_stream
     rng = np.random.default_rng(3)
     chunks = [_chunk(5, 0, rng), _chunk(2, 3, rng)[:0], _chunk(7, 1, rng), _chunk(3, 2, rng)]
@@ -114,7 +114,7 @@ def night_files(tmp_path_factory):
 
 def test_streamed_tables_equal_in_memory_tables(night_files, tmp_path):
     from xmpspec.lines.measure import lines_table, objects_table
-    from xmpspec.pipeline import measure_spectra, measure_to_tables
+    from xmpspec.workflows.measure import measure_spectra, measure_to_tables
     paths, tpath = night_files
     ms, failures, _ = measure_spectra(paths, tpath, CFG)
     assert not failures
@@ -146,7 +146,7 @@ def test_streamed_tables_equal_in_memory_tables(night_files, tmp_path):
 
 def test_target_matching_one_code_path(night_files):
     """Name (object or file stem) first, then position; z from the table; note otherwise."""
-    from xmpspec.pipeline import measure_path
+    from xmpspec.workflows.measure import measure_path
     paths, tpath = night_files
     from xmpspec.lines.targets import read_targets
     targets = read_targets(tpath)
@@ -160,7 +160,7 @@ def test_target_matching_one_code_path(night_files):
 
 
 def test_failures_reported_and_on_failure_can_stop(night_files, tmp_path):
-    from xmpspec.pipeline import measure_to_tables
+    from xmpspec.workflows.measure import measure_to_tables
     paths, _ = night_files
     bad = tmp_path / "broken.fits"
     bad.write_bytes(b"SIMPLE  = nonsense")
@@ -181,13 +181,14 @@ def test_failures_reported_and_on_failure_can_stop(night_files, tmp_path):
 
 def test_night_measure_and_derive_step(night_files, tmp_path):
     """`xmpspec run`'s measure/derive step: the same path, ECSV+FITS, position matching."""
-    from xmpspec.reduce.pipeline import NightRun, _measure_and_derive
+    from xmpspec.reduce.pipeline import NightRun
+    from xmpspec.workflows.night import measure_and_derive
     paths, tpath = night_files
     run = NightRun(setup=None, results=[], failures={})
     plugin = SimpleNamespace(name="goodman", setup_name="goodman_400")
     bad = tmp_path / "broken.fits"
     bad.write_bytes(b"SIMPLE  = nonsense")
-    _measure_and_derive(run, [paths[2], paths[3], bad], read_table(tpath), tmp_path, plugin,
+    measure_and_derive(run, [paths[2], paths[3], bad], read_table(tpath), tmp_path, plugin,
                         "n1", None)
     assert run.measurements == tmp_path / "measurements.ecsv"
     assert run.derived == tmp_path / "derived.ecsv"
@@ -203,7 +204,7 @@ def test_night_measure_and_derive_step(night_files, tmp_path):
     assert len(run.problems) == 1 and "broken.fits" in run.problems[0]
     # a targets table without names is a reported problem, not a crash
     run2 = NightRun(setup=None, results=[], failures={})
-    _measure_and_derive(run2, [paths[0]], Table({"z": [0.02]}), tmp_path / "n2", plugin,
+    measure_and_derive(run2, [paths[0]], Table({"z": [0.02]}), tmp_path / "n2", plugin,
                         "n2", None)
     assert run2.measurements is None and "name" in run2.problems[0]
 

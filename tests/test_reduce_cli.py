@@ -15,6 +15,7 @@ from xmpspec.cli import main
 from xmpspec.errors import InputError, XmpspecError
 from xmpspec.reduce import pipeline
 from xmpspec.reduce.runner import ReductionResult, TargetResult
+from xmpspec.workflows import night as night_workflow
 
 
 def _result(tmp_path, warnings=(), errors=()):
@@ -48,7 +49,7 @@ def fake_night(monkeypatch, tmp_path):
             raise box["run"]
         return box["run"]
 
-    monkeypatch.setattr(pipeline, "run_night", run_night)
+    monkeypatch.setattr(night_workflow, "run_night", run_night)
     monkeypatch.setattr(pipeline, "quiet_pypeit", lambda *a, **k: None)
     raw = tmp_path / "raw"
     raw.mkdir()

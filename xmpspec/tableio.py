@@ -10,9 +10,11 @@ cards in the table header and the full record as UTF-8 JSON bytes in a
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import unicodedata
 import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import QTable, Table
+from astropy.table import Column, MaskedColumn, QTable, Table
 
 from .errors import InputError
 
 __all__ = [
     "atomic_path",
+    "ensure_output_dir",
+    "fits_ascii",
     "write_table",
     "read_table",
     "read_provenance",
@@ -69,20 +73,231 @@ def atomic_path(path: str | Path):
     pathlib.Path
         Where to write. On an exception the temporary file is removed and the
         destination is left untouched.
+
+    Raises
+    ------
+    InputError
+        The folder cannot be created (a parent is a file, no permission) or
+        is not writable, or ``path`` is a folder: one line naming the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + _suffix(path),
-                               dir=path.parent)
+    ensure_output_dir(path.parent)
+    if path.is_dir():
+        raise InputError("is a folder, cannot write a file there", path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + _suffix(path),
+                                   dir=path.parent)
+    except OSError as exc:
+        raise InputError(_os_problem(exc, "cannot write into the output folder"),
+                         path.parent) from None
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.unlink()  # writers refuse to overwrite; let them create it
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise InputError(_os_problem(exc, "cannot write"), path) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _os_problem(exc: OSError, what: str) -> str:
+    reason = {PermissionError: "permission denied", NotADirectoryError: "a parent is a file",
+              IsADirectoryError: "is a folder", FileExistsError: "a file is in the way"}
+    return f"{what} ({reason.get(type(exc)) or exc.strerror or exc})"
+
+
+def ensure_output_dir(folder: str | Path) -> Path:
+    """Create the output folder ``folder`` (and its parents) if needed.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    InputError
+        ``folder`` or one of its parents is an existing file, or the folder
+        cannot be created or written into (permissions, read-only file
+        system): one line naming the path.
+    """
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError("output path is under an existing file (not a folder)"
+                                 if p != folder else "exists and is not a folder", p)
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(_os_problem(exc, "cannot create the output folder"), folder) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError("output folder is not writable (permission denied)", folder)
+    return folder
+
+
+# FITS header cards and character columns hold ASCII only; ECSV keeps the original text.
+_SPELLED_OUT = {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+                "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
+                "Þ": "Th", "ı": "i", "‐": "-", "‑": "-", "–": "-", "—": "-", "’": "'",
+                "‘": "'", "“": '"', "”": '"'}
+
+
+def fits_ascii(text: str) -> str:
+    """ASCII form of ``text`` for FITS header values and character columns.
+
+    FITS strings are ASCII. Accents are dropped (Unicode NFKD decomposition
+    without the combining marks: ``Léo-P`` -> ``Leo-P``, ``ü`` -> ``u``), a few
+    letters without a decomposition are spelled out (``ß`` -> ``ss``,
+    ``ø`` -> ``o``, ``æ`` -> ``ae``, ``ł`` -> ``l``; typographic dashes and
+    quotes become ASCII ones) and any other character is written as a Python
+    escape (``\\u4e2d``). ECSV files keep the original text; the FITS
+    ``PROVENANCE`` extension is UTF-8 JSON and keeps it too.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+        ``text`` itself when it is already ASCII.
+    """
+    if text.isascii():
+        return text
+    out = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if ch.isascii():
+            out.append(ch)
+        elif unicodedata.combining(ch):
+            continue
+        elif ch in _SPELLED_OUT:
+            out.append(_SPELLED_OUT[ch])
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def _fits_ascii_column(col):
+    """``col`` with :func:`fits_ascii` applied if it is a unicode column with non-ASCII text."""
+    data = np.ma.getdata(col)
+    if data.dtype.kind != "U" or data.size == 0:
+        return col
+    codes = np.ascontiguousarray(data).view(np.uint32)
+    if not codes.size or int(codes.max()) < 128:
+        return col
+    values = np.array([fits_ascii(v) for v in data.ravel().tolist()]).reshape(data.shape)
+    if isinstance(col, MaskedColumn):
+        return MaskedColumn(values, mask=col.mask, name=col.name, unit=col.unit,
+                            description=col.description, format=col.format, meta=col.meta)
+    return Column(values, name=col.name, unit=col.unit, description=col.description,
+                  format=col.format, meta=col.meta)
+
+
+_ECSV_QUOTE_CHARS = (" ", '"', "\r", "\n")
+
+
+def _ecsv_column_strings(col) -> list[str]:
+    """A column's ECSV cells exactly as astropy's ECSV writer formats and quotes them.
+
+    astropy writes ``str(col[i])`` for each element (shortest round-trip repr
+    for floats), an empty string for masked elements, strips spaces and tabs
+    around each value and quotes (csv ``QUOTE_MINIMAL`` on a space delimiter,
+    empty cells as ``""``). Doing this for a whole column at once with
+    ``tolist()`` avoids astropy's element-by-element masked indexing, which
+    dominated the time to write large tables.
+    """
+    data = np.ma.getdata(col)
+    kind = data.dtype.kind
+    if kind == "f" and data.dtype.itemsize == 8:
+        vals = [repr(v) for v in data.tolist()]       # == str(np.float64(v))
+    elif kind in "iub":
+        vals = [str(v) for v in data.tolist()]        # == str(np.int64(v)), 'True'/'False'
+    elif kind == "U":
+        vals = [v.strip(" \t") for v in data.tolist()]
+        for i, v in enumerate(vals):
+            if not v or any(c in v for c in _ECSV_QUOTE_CHARS):
+                vals[i] = '"' + v.replace('"', '""') + '"'
+    else:  # float32/16, bytes, ...: astropy's own per-element formatting
+        vals = []
+        for i in range(len(col)):
+            v = str(data[i]).strip(" \t")
+            if not v or any(c in v for c in _ECSV_QUOTE_CHARS):
+                v = '"' + v.replace('"', '""') + '"'
+            vals.append(v)
+    mask = np.ma.getmask(col)
+    if mask is not np.ma.nomask and mask is not None:
+        for i in np.flatnonzero(mask).tolist():
+            vals[i] = '""'
+    return vals
+
+
+def ecsv_fast_supported(table: Table) -> bool:
+    """True if :func:`ecsv_data_lines` reproduces astropy's ECSV data for ``table``.
+
+    Plain and masked 1-D columns of numbers, booleans and unicode strings;
+    mixins (Quantity, Time, SkyCoord), multi-dimensional and object columns go
+    through astropy's writer.
+    """
+    for col in table.itercols():
+        if type(col) not in (Column, MaskedColumn) or col.ndim != 1 \
+                or col.dtype.kind not in "fiubU":
+            return False
+    return True
+
+
+def ecsv_data_lines(table: Table) -> str:
+    """The data lines of ``table`` as astropy's ECSV writer writes them (one per row).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        A table for which :func:`ecsv_fast_supported` is true.
+
+    Returns
+    -------
+    str
+        Newline-terminated rows, byte for byte what ``table.write(...,
+        format='ascii.ecsv')`` puts after the column-names line.
+    """
+    if len(table) == 0:
+        return ""
+    cols = [_ecsv_column_strings(c) for c in table.itercols()]
+    return "\n".join(map(" ".join, zip(*cols, strict=True))) + "\n"
+
+
+def _ecsv_header(table: Table) -> str:
+    """ECSV header (comment lines and the column-names line) written by astropy."""
+    buf = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table[:0].write(buf, format="ascii.ecsv")
+    return buf.getvalue()
+
+
+def write_ecsv(table: Table, fh) -> None:
+    """Write ``table`` as ECSV to the text file ``fh``: astropy's header, vectorised data.
+
+    The file is the one astropy writes (tests compare them byte for byte); tables
+    that :func:`ecsv_fast_supported` rejects are written by astropy entirely.
+    """
+    if not ecsv_fast_supported(table):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table.write(fh, format="ascii.ecsv")
+        return
+    fh.write(_ecsv_header(table))
+    fh.write(ecsv_data_lines(table))
 
 
 def _fits_provenance_cards(prov: dict) -> list[tuple[str, str, str]]:
@@ -93,7 +308,7 @@ def _fits_provenance_cards(prov: dict) -> list[tuple[str, str, str]]:
     ]
     for i, (name, ver) in enumerate(sorted(prov.get("versions", {}).items())):
         cards.append((f"XMPV{i:04d}"[:8], f"{name}={ver}", "package version"))
-    return cards
+    return [(key, fits_ascii(value), comment) for key, value, comment in cards]
 
 
 def write_table(table: Table, path: str | Path, provenance: dict | None = None,
@@ -142,6 +357,9 @@ def write_table(table: Table, path: str | Path, provenance: dict | None = None,
                 warnings.simplefilter("ignore")  # nested meta cannot go into FITS cards
                 if fmt == "fits":
                     _write_fits_table(out, tmp, provenance)
+                elif fmt == "ascii.ecsv":
+                    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                        write_ecsv(out, fh)
                 else:
                     out.write(tmp, format=fmt)
         written.append(target)
@@ -153,10 +371,13 @@ def _write_fits_table(table: Table, tmp: Path, provenance: dict | None) -> None:
                    if isinstance(v, str | int | float | bool | np.generic) and len(str(k)) <= 8}
     t = table.copy(copy_data=True)
     t.meta.clear()
-    t.meta.update(simple_meta)
+    t.meta.update({k: fits_ascii(v) if isinstance(v, str) else v
+                   for k, v in simple_meta.items()})
     masked_bools = []
     for name in t.colnames:
-        col = t[name]
+        col = _fits_ascii_column(t[name])
+        if col is not t[name]:
+            t[name] = col
         # FITS logical columns have no null: write undetermined booleans as False
         # (not their hidden data value); the ECSV copy keeps the mask.
         if getattr(col, "mask", None) is not None and col.dtype == bool and np.any(col.mask):
@@ -225,7 +446,7 @@ def read_table(path: str | Path, qtable: bool = False, format: str | None = None
     if fmt == "parquet" and _is_batch_parquet(path):
         # written by the batch engine with pyarrow (merged tables of `xmpspec batch`, parts):
         # astropy's reader would drop its units, descriptions and masks
-        from .batch import read_parquet
+        from .arrowio import read_parquet
         table = read_parquet(path)
         return QTable(table) if qtable else table
     try:

@@ -33,7 +33,16 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 
-from .tableio import TABLE_FORMATS, _fits_provenance_cards, _suffix, atomic_path
+from .tableio import (
+    TABLE_FORMATS,
+    _fits_ascii_column,
+    _fits_provenance_cards,
+    _suffix,
+    atomic_path,
+    ecsv_data_lines,
+    ecsv_fast_supported,
+    fits_ascii,
+)
 
 __all__ = ["write_table_stream"]
 
@@ -51,8 +60,8 @@ def write_table_stream(chunks: Callable[[], Iterable], path: str | Path,
         ``chunks()`` returns a fresh iterable of chunks with the same column
         names, types and units: :class:`astropy.table.Table` or
         :class:`pyarrow.Table` (the batch engine's layout,
-        :func:`xmpspec.batch.table_to_arrow`, e.g. Parquet parts read with
-        :func:`xmpspec.batch.iter_unified_parts`). It is called twice when
+        :func:`xmpspec.arrowio.table_to_arrow`, e.g. Parquet parts read with
+        :func:`xmpspec.arrowio.iter_unified_parts`). It is called twice when
         FITS is written (a first pass counts the rows and measures the
         strings), so it must re-read its source rather than keep the chunks.
         Every format is written in one pass over the chunks.
@@ -88,7 +97,8 @@ def write_table_stream(chunks: Callable[[], Iterable], path: str | Path,
         for target in targets:
             tmp = stack.enter_context(atomic_path(target))
             if target.suffix == ".ecsv":
-                writers.append(_EcsvWriter(stack.enter_context(open(tmp, "w", encoding="utf-8")),
+                writers.append(_EcsvWriter(stack.enter_context(open(tmp, "w", encoding="utf-8",
+                                                                    newline="")),
                                            target, provenance))
             else:
                 writers.append(_FitsWriter(stack.enter_context(open(tmp, "wb")), target,
@@ -119,7 +129,7 @@ def _nonempty(chunks: Callable[[], Iterable]):
 def _astropy(t) -> Table:
     if isinstance(t, Table):
         return t
-    from .batch import arrow_to_table
+    from .arrowio import arrow_to_table
     return arrow_to_table(t)
 
 
@@ -145,7 +155,12 @@ def _split_ecsv(text: str) -> tuple[str, str]:
 
 
 class _EcsvWriter:
-    """Header (with the provenance) from the first chunk, then every chunk's data lines."""
+    """Header (with the provenance) from the first chunk, then every chunk's data lines.
+
+    The data lines are formatted a whole column at a time
+    (:func:`xmpspec.tableio.ecsv_data_lines`, the same bytes as astropy's writer)
+    unless a chunk has columns only astropy can format.
+    """
 
     def __init__(self, fh, target: Path, provenance: dict | None):
         self.fh, self.target = fh, target
@@ -153,14 +168,18 @@ class _EcsvWriter:
         self.reference = None
 
     def write(self, t: Table) -> None:
-        header, data = _split_ecsv(_ecsv_text(t, {}))
+        fast = ecsv_fast_supported(t)
         if self.reference is None:
-            self.reference = header
-            self.fh.write(_split_ecsv(_ecsv_text(t[:0], self.meta))[0])
-        elif header != self.reference:
-            raise ValueError(f"{self.target}: a chunk's columns differ from the first "
-                             "chunk's (ECSV header)")
-        self.fh.write(data)
+            # the first chunk's header is the file's; later chunks are compared with it
+            self.reference = t[:0]
+            self.fh.write(_split_ecsv(_ecsv_text(self.reference, self.meta))[0])
+        else:
+            if isinstance(self.reference, Table):
+                self.reference = _split_ecsv(_ecsv_text(self.reference, {}))[0]
+            if _split_ecsv(_ecsv_text(t[:0], {}))[0] != self.reference:
+                raise ValueError(f"{self.target}: a chunk's columns differ from the first "
+                                 "chunk's (ECSV header)")
+        self.fh.write(ecsv_data_lines(t) if fast else _split_ecsv(_ecsv_text(t, {}))[1])
 
     def close(self) -> None:
         pass
@@ -186,9 +205,8 @@ def _fits_layout(chunks) -> tuple[int, dict, list]:
         nrows += _num_rows(t)
         if isinstance(t, Table):
             for name in _string_columns(t):
-                data = np.ma.getdata(t[name])
-                enc = np.char.encode(data, "utf-8") if data.dtype.kind == "U" else data
-                wider(name, np.max(np.char.str_len(enc)))
+                data = np.ma.getdata(_fits_ascii_column(t[name]))
+                wider(name, np.max(np.char.str_len(data)))
             bools = [n for n in _bool_columns(t) if np.any(np.ma.getmaskarray(t[n]))]
         else:                                   # Arrow: no conversion needed
             import pyarrow as pa
@@ -197,6 +215,10 @@ def _fits_layout(chunks) -> tuple[int, dict, list]:
             for fld in t.schema:
                 col = t.column(fld.name)
                 if pa.types.is_string(fld.type) or pa.types.is_large_string(fld.type):
+                    if pc.all(pc.string_is_ascii(col)).as_py() is False:
+                        # FITS gets the ASCII form (xmpspec.tableio.fits_ascii): measure that
+                        col = pa.array([None if v is None else fits_ascii(v)
+                                        for v in col.to_pylist()], type=pa.string())
                     wider(fld.name, pc.max(pc.binary_length(col)).as_py())
                 elif pa.types.is_boolean(fld.type) and col.null_count:
                     bools.append(fld.name)
@@ -209,7 +231,7 @@ def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header
     t = t.copy(copy_data=False)
     t.meta.clear()
     for name in _string_columns(t):
-        col = t[name]
+        col = _fits_ascii_column(t[name])
         dtype = f"{col.dtype.kind}{widths.get(name, 1)}"
         if isinstance(col, MaskedColumn):
             t[name] = MaskedColumn(np.ma.getdata(col).astype(dtype), mask=col.mask,

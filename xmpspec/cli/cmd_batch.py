@@ -86,7 +86,7 @@ def batch(
     )
     from rich.text import Text
 
-    from ..batch import TASKS, BatchRun, discover_inputs
+    from ..engine import TASKS, BatchRun, discover_inputs
     from ..errors import InputError
 
     if task not in TASKS:

@@ -78,7 +78,7 @@ def measure(
         xmpspec measure "data/**/spec-*.fits" spectra.lst -o meas/
     """
     from ..errors import InputError
-    from ..pipeline import measure_to_tables
+    from ..workflows.measure import measure_to_tables
     from .common import expand_inputs
 
     if balmer_absorption is not None:

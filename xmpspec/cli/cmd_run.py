@@ -61,13 +61,15 @@ def run_cmd(
         xmpspec run raw/n1 -i int_ids -t targets.csv \\
             --reference-data ../shared/pypeit-data
     """
-    from ..reduce.pipeline import quiet_pypeit, run_night
+    from ..reduce.pipeline import quiet_pypeit
+    from ..workflows.night import run_night
     from .cmd_reduce import note_workers, print_summary
     from .cmd_setup import print_night_log
 
     quiet_pypeit(state.verbose)
     run = run_night(raw_dir, instrument, night=night, root=root, targets_path=targets,
-                    reference_dirs=reference_data or (), workers=workers, progress=track)
+                    reference_dirs=reference_data or (), workers=workers, progress=track,
+                    config=state.config)
     print_night_log(run.setup)
     note_workers(workers, len(getattr(run.setup, "pypeit_files", ())))
     print_summary(run.results, run.failures)

@@ -114,7 +114,7 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
     a ``.txt`` whose first entry is a file name: one path a line, relative to
     the list's folder, ``#`` comments; any other ``.txt`` is an input itself,
     e.g. an ASCII spectrum). Folders, globs and lists are expanded by
-    :func:`xmpspec.batch.discover_inputs`, as ``xmpspec batch`` does, so
+    :func:`xmpspec.engine.discovery.discover_inputs`, as ``xmpspec batch`` does, so
     every command reads its inputs the same way.
 
     Parameters
@@ -123,7 +123,7 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
         The command-line arguments.
     suffixes : iterable of str, optional
         File endings taken from folders (default: FITS files,
-        :data:`xmpspec.batch.SPECTRUM_SUFFIXES`).
+        :data:`xmpspec.engine.discovery.SPECTRUM_SUFFIXES`).
     exclude : iterable of path-like
         Folders whose files are never inputs (e.g. the output folder).
     sort : bool
@@ -143,7 +143,7 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
     """
     from glob import has_magic
 
-    from ..batch import SPECTRUM_SUFFIXES, discover_inputs, is_file_list
+    from ..engine.discovery import SPECTRUM_SUFFIXES, discover_inputs, is_file_list
     from ..errors import InputError
     suffixes = tuple(suffixes or SPECTRUM_SUFFIXES)
     files: list[Path] = []

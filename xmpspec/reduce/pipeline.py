@@ -1,9 +1,15 @@
-"""One night end to end: setup -> reduce -> measure -> derive (``xmpspec run``)."""
+"""Reductions of PypeIt files and the night's summary (``xmpspec reduce``; ``run`` reduces here).
+
+The measure -> derive -> report part of ``xmpspec run`` is
+:mod:`xmpspec.workflows.night`, which hands the coadds this module produces
+to the engine. Several PypeIt files are reduced in parallel through the
+engine's executor (:func:`xmpspec.engine.executors.map_inputs`), not a
+process pool of their own.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,8 +17,7 @@ import numpy as np
 
 from ..errors import XmpspecError
 
-__all__ = ["summary_table", "write_summary", "reduce_files", "run_night", "NightRun",
-           "quiet_pypeit"]
+__all__ = ["summary_table", "write_summary", "reduce_files", "NightRun", "quiet_pypeit"]
 
 log = logging.getLogger("xmpspec.reduce")
 
@@ -79,43 +84,39 @@ def reduce_files(pypeit_files, root=".", reference_dirs=(), targets_path=None, w
                  progress=None):
     """Reduce several PypeIt files, ``workers`` of them in parallel processes.
 
+    The processes are the engine's local executor
+    (:func:`xmpspec.engine.executors.map_inputs`).
+
     Returns
     -------
     results : list of ReductionResult
+        In the order of ``pypeit_files``.
     failures : dict
         PypeIt file -> the exception (an XmpspecError) of files that failed.
     """
+    from ..engine.executors import map_inputs
     jobs = [(str(f), str(root), [str(d) for d in reference_dirs],
              str(targets_path) if targets_path else None) for f in pypeit_files]
+    parallel = workers > 1 and len(jobs) > 1
+    outcomes = map_inputs(_reduce_one, jobs, workers=workers if parallel else 1,
+                          progress=progress, description="reducing")
     results, failures = [], {}
-    if workers <= 1 or len(jobs) <= 1:
-        it = progress(jobs, "reducing") if progress else jobs
-        for j in it:
-            try:
-                results.append(_reduce_one(j))
-            except XmpspecError as exc:
-                failures[j[0]] = exc
-        return results, failures
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    with ProcessPoolExecutor(max_workers=workers) as ex:
-        futs = {ex.submit(_reduce_one, j): j[0] for j in jobs}
-        it = as_completed(futs)
-        for fut in (progress(it, "reducing", total=len(futs)) if progress else it):
-            try:
-                results.append(fut.result())
-            except XmpspecError as exc:
-                failures[futs[fut]] = exc
-            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed (out of memory)
-                failures[futs[fut]] = XmpspecError(
-                    f"reduction process failed: {type(exc).__name__}: {exc}", futs[fut])
-    order = {str(Path(j[0]).resolve()): i for i, j in enumerate(jobs)}
-    results.sort(key=lambda r: order.get(str(r.pypeit_file), len(order)))
+    for job, (result, exc) in zip(jobs, outcomes, strict=True):
+        if exc is None:
+            results.append(result)
+        elif isinstance(exc, XmpspecError):
+            failures[job[0]] = exc
+        elif not parallel:
+            raise exc    # a bug: the command reports it (exit code 3)
+        else:            # e.g. a worker killed (out of memory)
+            failures[job[0]] = XmpspecError(
+                f"reduction process failed: {type(exc).__name__}: {exc}", job[0])
     return results, failures
 
 
 @dataclass
 class NightRun:
-    """Products of ``xmpspec run``."""
+    """Products of ``xmpspec run`` (filled by :func:`xmpspec.workflows.night.run_night`)."""
 
     setup: object
     results: list
@@ -125,98 +126,3 @@ class NightRun:
     derived: Path | None = None
     timings: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-
-
-def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targets_path=None,
-              reference_dirs=(), workers: int = 1, progress=None) -> NightRun:
-    """setup -> reduce -> measure -> derive for one night.
-
-    Writes ``summary.ecsv``, the measurements of every coadd
-    (``measurements.{ecsv,fits}`` per object, ``lines.{ecsv,fits}`` per line,
-    as ``xmpspec measure`` writes them) and ``derived.{ecsv,fits}`` in
-    ``ROOT/reductions/<instrument>/<night>/``.
-
-    Parameters
-    ----------
-    raw_dir : path-like
-        Raw frames of the night.
-    instrument : str
-        ``goodman``, ``int_ids``, ``mage``.
-    night : str, optional
-        Night name (default: the raw folder's name).
-    root : path-like
-        ``pypeit_files/`` and ``reductions/`` are written under it.
-    targets_path : path-like, optional
-        Targets table (name, z, ...): protects bright lines from the sky
-        model, gives ``measure`` its redshifts, carries columns through.
-    reference_dirs : iterable of path-like
-        Reference-data folders to import missing files from.
-    workers : int
-        PypeIt files reduced in parallel.
-
-    Returns
-    -------
-    NightRun
-    """
-    from ..tableio import read_table
-    from .pypeitfile import default_night_name, setup_night
-    from .registry import get_instrument
-
-    plugin = get_instrument(instrument)
-    night = night or default_night_name(raw_dir)
-    targets = read_table(targets_path) if targets_path else None
-    t0 = time.time()
-    from .cache import ensure_reference_data
-    ensure_reference_data(plugin.name, reference_dirs, raw_dir)
-    st = setup_night(raw_dir, plugin.name, night=night, root=root, targets=targets)
-    t1 = time.time()
-    results, failures = reduce_files(st.pypeit_files, root, reference_dirs, targets_path,
-                                     workers, progress)
-    t2 = time.time()
-    nightdir = Path(root) / "reductions" / plugin.name / night
-    nightdir.mkdir(parents=True, exist_ok=True)
-    run = NightRun(st, results, failures)
-    run.summary = write_summary(results, nightdir / "summary.ecsv",
-                                inputs=[str(f) for f in st.pypeit_files])[0]
-    # measure every coadd and derive: the code path of `xmpspec measure` / `derive`
-    coadds = [t.coadd for r in results for t in r.targets if t.coadd]
-    t3 = _measure_and_derive(run, coadds, targets, nightdir, plugin, night, progress) \
-        if coadds else time.time()
-    run.timings = {"setup_s": t1 - t0, "reduce_s": t2 - t1, "measure_s": t3 - t2,
-                   "derive_s": time.time() - t3}
-    return run
-
-
-def _measure_and_derive(run: NightRun, coadds, targets, nightdir: Path, plugin, night: str,
-                        progress) -> float:
-    """Measure the coadds and derive (``measurements``, ``lines``, ``derived`` in ``nightdir``).
-
-    Uses :func:`xmpspec.pipeline.measure_to_tables` and
-    :func:`xmpspec.pipeline.derive_objects`, so a night's objects are
-    matched to the targets table (name, then position), measured and derived
-    exactly as by ``xmpspec measure`` and ``xmpspec derive``. Problems go to
-    ``run.problems``. Returns the time the measurement ended.
-    """
-    from ..pipeline import derive_objects, measure_to_tables
-
-    def failed(path, exc):
-        run.problems.append(f"{path}: measure failed: {exc}")
-
-    try:
-        mrun = measure_to_tables(coadds, nightdir, targets, setup=plugin.setup_name,
-                                 objects_name="measurements",
-                                 provenance_extra={"night": night, "instrument": plugin.name},
-                                 progress=progress, on_failure=failed)
-    except XmpspecError as exc:          # e.g. a targets table without names
-        run.problems.append(f"measure step failed: {exc}")
-        return time.time()
-    t3 = time.time()
-    if mrun.objects is None:
-        return t3
-    run.measurements = mrun.objects
-    try:
-        run.derived = derive_objects(mrun.objects, nightdir / "derived", progress=progress,
-                                     provenance_extra={"night": night})[0]
-    except XmpspecError as exc:
-        run.problems.append(f"derive failed: {exc}")
-    return t3

@@ -563,7 +563,7 @@ class DemoRun:
     ----------
     night : DemoNight
         The simulated night.
-    chain : xmpspec.pipeline.ChainResult
+    chain : xmpspec.workflows.chain.ChainResult
         The analysis chain's products.
     recovery : Path
         Measured-vs-injected table (``recovery.ecsv``; also ``.fits``).
@@ -595,7 +595,7 @@ def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
     """Simulate the demo night and run the whole analysis chain on it.
 
     Simulation (:func:`simulate_demo_night`), then
-    :func:`xmpspec.pipeline.run_analysis_chain` (measure with the targets
+    :func:`xmpspec.workflows.chain.run_analysis_chain` (measure with the targets
     table, derive, compare with ``selection.ecsv``, paper tables with the
     observing log, figures), then the check against the truth
     (``recovery.ecsv``/``.fits``, ``recovery.txt``, ``recovery.png``/``.pdf``).
@@ -612,7 +612,7 @@ def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
         ``progress(iterable, description, total)`` wrapping per-item loops.
     on_stage : callable, optional
         Called with each stage name: ``simulate``, the stages of
-        :data:`xmpspec.pipeline.CHAIN_STAGES`, then ``recovery``.
+        :data:`xmpspec.workflows.chain.CHAIN_STAGES`, then ``recovery``.
 
     Returns
     -------
@@ -620,7 +620,7 @@ def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
     """
     import time
 
-    from ..pipeline import run_analysis_chain
+    from ..workflows.chain import run_analysis_chain
     cfg = config if config is not None else get_active_config()
     outdir = Path(outdir)
     timings = {}
