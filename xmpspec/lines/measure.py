@@ -551,6 +551,10 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
                       "" if lin.success else lin.message, fallback=fallback, dropped=dropped)
         gfits[g] = gf
 
+    # ---- optional broad (second) components ([measure] broad_components, lines/broad.py)
+    from .broad import add_broad_components
+    notes.extend(add_broad_components(gfits, mcfg))
+
     # ---- redshift from the free groups
     zs = [(gf.fit.z, gf.fit.z_err) for gf in gfits.values()
           if gf.ok and gf.kinematics == "free" and np.isfinite(gf.fit.z_err) and gf.fit.z_err > 0]
@@ -741,6 +745,8 @@ def _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes
         row["mcmc_max_tau"], row["mcmc_converged"] = _mcmc_summary(gfits)
         if row["mcmc_converged"] is False:
             notes.append("MCMC chains shorter than 50 autocorrelation times")
+    from .broad import broad_columns
+    row.update(broad_columns(gfits, mcfg))
     row["notes"] = "; ".join(notes)
     if extra:
         for k, v in extra.items():
