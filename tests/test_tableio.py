@@ -108,3 +108,121 @@ def test_require_columns():
                                          r"present: name, z, f_ha, n2_upper_limit") as ei:
         require_columns(t, ["name", "ra", "dec"], source="targets.csv")
     assert str(ei.value).startswith("targets.csv: ")
+
+
+def _awkward_table():
+    """Every column kind xmpspec writes, with the values that need care in ECSV."""
+    t = Table()
+    t["name"] = ["a b", 'say "hi"', "", "  padded\t", "Léo-P", "plain"]
+    t["x"] = [1.0, -0.0, np.nan, np.inf, 1e-5, 123456789012345678.0]
+    t["tiny"] = [1e-300, 5e-324, 0.1 + 0.2, 1e16, 1e15, -2.5e-7]
+    t["n"] = np.array([0, -3, 2**40, 7, 8, 9], dtype=np.int64)
+    t["u8"] = np.array([0, 1, 2, 3, 4, 255], dtype=np.uint8)
+    t["flag"] = [True, False, True, False, True, False]
+    t["m"] = np.ma.MaskedArray([1.5, 2.5, 3.5, 4.5, 5.5, 6.5], mask=[0, 1, 0, 0, 1, 0])
+    t["ms"] = np.ma.MaskedArray(["p", "q", "", "r s", "t", "u"], mask=[0, 0, 1, 0, 0, 1])
+    t["mb"] = np.ma.MaskedArray([True, False, True, True, False, False],
+                                mask=[0, 0, 0, 1, 0, 0])
+    t["mi"] = np.ma.MaskedArray([1, 2, 3, 4, 5, 6], mask=[1, 0, 0, 0, 0, 1])
+    t["f32"] = np.array([0.1, 1 / 3, np.nan, 2.5, -1e-8, 3e38], dtype=np.float32)
+    t["x"].unit = "Angstrom"
+    t["m"].description = "a masked float"
+    t.meta["provenance"] = {"inputs": ["odd dir/ünïcødé spéc/spec ü 5.fits"], "step": "t"}
+    return t
+
+
+def test_ecsv_writer_matches_astropy_byte_for_byte(tmp_path):
+    """The vectorised ECSV data writer gives astropy's file exactly, and reads back the same."""
+    import io
+
+    from xmpspec.tableio import ecsv_data_lines, ecsv_fast_supported, write_ecsv
+
+    t = _awkward_table()
+    assert ecsv_fast_supported(t)
+    ref = io.StringIO()
+    t.write(ref, format="ascii.ecsv")
+    ours = io.StringIO()
+    write_ecsv(t, ours)
+    assert ours.getvalue() == ref.getvalue()
+    assert ecsv_data_lines(t[:0]) == ""
+    # through write_table: same values, masks, units, descriptions, meta as astropy's file
+    path = write_table(t, tmp_path / "t.ecsv")[0]
+    back = Table.read(path)
+    theirs = Table.read(ref.getvalue(), format="ascii.ecsv")
+    assert back.colnames == theirs.colnames
+    for name in t.colnames:
+        a, b = back[name], theirs[name]
+        assert a.dtype == b.dtype and a.unit == b.unit and a.description == b.description
+        assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b))
+        assert np.array_equal(np.ma.filled(a, a.dtype.type(0)), np.ma.filled(b, b.dtype.type(0)),
+                              equal_nan=a.dtype.kind == "f")
+    assert back.meta["provenance"] == t.meta["provenance"]
+    # mixin columns (Quantity) go through astropy's writer unchanged
+    q = QTable(t[["name", "x"]])
+    assert not ecsv_fast_supported(q)
+    ours = io.StringIO()
+    write_ecsv(q, ours)
+    ref = io.StringIO()
+    q.write(ref, format="ascii.ecsv")
+    assert ours.getvalue() == ref.getvalue()
+
+
+def test_streamed_ecsv_equals_write_table(tmp_path):
+    from xmpspec.tablestream import write_table_stream
+
+    t = _awkward_table()
+    prov = provenance_record(inputs=["ü.fits"], step="test")
+    write_table(t, tmp_path / "whole", provenance=prov, formats=("ecsv", "fits"))
+    write_table_stream(lambda: [t[:2], t[2:5], t[5:]], tmp_path / "parts", provenance=prov)
+    assert (tmp_path / "whole.ecsv").read_text("utf-8") == \
+        (tmp_path / "parts.ecsv").read_text("utf-8")
+    a, b = Table.read(tmp_path / "whole.fits"), Table.read(tmp_path / "parts.fits")
+    assert a.colnames == b.colnames
+    for name in a.colnames:
+        assert np.array_equal(np.ma.filled(a[name], a[name].dtype.type(0)),
+                              np.ma.filled(b[name], b[name].dtype.type(0)),
+                              equal_nan=a[name].dtype.kind == "f")
+    assert list(np.ma.filled(a["name"], "")) == ["a b", 'say "hi"', "", "  padded\t", "Leo-P", "plain"]
+
+
+def test_fits_ascii_rules():
+    from xmpspec.tableio import fits_ascii
+
+    assert fits_ascii("J0845+1234") == "J0845+1234"
+    assert fits_ascii("Léo-P") == "Leo-P"
+    assert fits_ascii("odd dir/ünïcødé spéc/spec ü 5.fits") == "odd dir/unicode spec/spec u 5.fits"
+    assert fits_ascii("Straße Ærø Łódź") == "Strasse AEro Lodz"
+    assert fits_ascii("NGC 4214 – halo") == "NGC 4214 - halo"
+    assert fits_ascii("天体") == "\\u5929\\u4f53"
+    assert fits_ascii("x\U0001f600") == "x\\U0001f600"
+    assert all(fits_ascii(s).isascii() for s in ("Léo-P", "天体", "ß", "\u0301"))
+
+
+def test_unwritable_outputs_are_input_errors(tmp_path, monkeypatch):
+    import tempfile
+
+    from xmpspec.tableio import ensure_output_dir
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="a_file.*under an existing file"):
+        write_table(_table(), blocker / "sub" / "out", formats=("ecsv",))
+    with pytest.raises(InputError, match="a_file.*not a folder"):
+        ensure_output_dir(blocker)
+    folder = tmp_path / "dir"
+    (folder / "t.ecsv").mkdir(parents=True)
+    with pytest.raises(InputError, match="t.ecsv: is a folder"):
+        write_table(_table(), folder / "t.ecsv")
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(InputError, match=r"dir: cannot write into the output folder "
+                                         r"\(permission denied\)"):
+        write_table(_table(), folder / "x.fits")
+    monkeypatch.undo()
+    monkeypatch.setattr("os.access", lambda *a, **k: False)
+    with pytest.raises(InputError, match="dir: output folder is not writable"):
+        write_table(_table(), folder / "x.fits")
+    assert not list(folder.glob(".*part*"))
