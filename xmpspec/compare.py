@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,9 @@ class ComparisonResult:
         Where ``band`` came from (``"MAE of all detections"`` or configuration).
     censored : dict
         Counts of upper limits per outcome.
+    km : dict
+        Kaplan-Meier bias of N2_obs - N2_CNN over detections and upper limits
+        (:func:`censored_statistics`), beside the detections-only ``statistics``.
     classes : dict
         Confirmation of the selection by the observed N2: for ``"xmp"`` and
         ``"mp"`` the threshold and the numbers confirmed (``yes``: detection
@@ -103,6 +107,7 @@ class ComparisonResult:
     report: list = field(default_factory=list)
     n_catalogue: int = 0
     classes: dict = field(default_factory=dict)
+    km: dict = field(default_factory=dict)
 
     @property
     def matched(self) -> Table:
@@ -121,14 +126,32 @@ def as_bool(column, source=None) -> np.ndarray:
     return bool_array(column, source)
 
 
-def _float_column(table: Table, name: str) -> np.ma.MaskedArray:
-    """A column as a masked float array (non-finite values masked)."""
+def _float_column(table: Table, name: str, source=None) -> np.ma.MaskedArray:
+    """A column as a masked float array (non-finite and empty values masked).
+
+    Raises InputError naming ``source``, the column and the row of a cell that is
+    not a number (e.g. ``n2_cnn = abc``).
+    """
     col = table[name]
     unit = getattr(col, "unit", None)
     if hasattr(col, "to_value") and unit is not None:
         col = col.value
-    arr = np.ma.masked_invalid(np.ma.asarray(col, dtype=float))
-    return arr
+    try:
+        return np.ma.masked_invalid(np.ma.asarray(col, dtype=float))
+    except (TypeError, ValueError):
+        pass
+    mask = np.ma.getmaskarray(col)
+    out = np.full(len(col), np.nan)
+    for i, v in enumerate(np.ma.getdata(col)):
+        text = v.decode() if isinstance(v, bytes) else str(v)
+        if mask[i] or text.strip().lower() in ("", "--", "nan", "none"):
+            continue
+        try:
+            out[i] = float(text)
+        except ValueError:
+            raise InputError(f"column '{name}' row {i + 1}: '{text.strip()}' is not a number",
+                             source) from None
+    return np.ma.masked_invalid(out)
 
 
 def _norm_name(name) -> str:
@@ -167,6 +190,9 @@ def normalise_catalogue(catalogue: Table, source=None) -> Table:
     if "name" not in cat.colnames and not ("ra" in cat.colnames and "dec" in cat.colnames):
         raise InputError("selection catalogue has neither a 'name' column nor 'ra'/'dec'",
                          source)
+    for key in ("n2_cnn", "n2_cnn_err", "p_mp", "p_xmp"):  # numbers, or an error naming the row
+        if key in cat.colnames:
+            _float_column(cat, key, source)
     return cat
 
 
@@ -454,6 +480,124 @@ def n2_statistics(delta) -> dict:
     }
 
 
+def _km_masses(values: np.ndarray, left: np.ndarray):
+    """Kaplan-Meier distribution of left-censored values (scipy.stats.ecdf on the negation).
+
+    ``scipy.stats.ecdf`` handles right-censored data: an upper limit ``d < L``
+    is a right-censored ``-d > -L``. Returns the support (ascending in ``d``), the
+    probability mass at each point, the leftover mass of the lowest limits
+    (placed at the lowest value: Efron's convention, flagged by the caller) and
+    the ecdf result of ``-d``.
+    """
+    from scipy.stats import CensoredData, ecdf
+    data = CensoredData(uncensored=-values[~left], right=-values[left])
+    res = ecdf(data)
+    q = res.sf.quantiles                        # -d values (ascending) with an event
+    surv = res.sf.probabilities                 # S(-d) just after each quantile
+    prev = np.concatenate(([1.0], surv[:-1]))
+    mass = prev - surv                          # KM jumps of -d
+    leftover = float(surv[-1]) if surv.size else 1.0
+    return -q[::-1], mass[::-1], leftover, res
+
+
+def _km_summary(values, left) -> tuple[float, float, float, bool]:
+    """KM median and mean of left-censored values, and whether the mean is restricted."""
+    d, m, leftover, _ = _km_masses(values, left)
+    restricted = leftover > 1e-12
+    if restricted:                              # lowest value(s) censored: Efron, mass kept there
+        low = float(np.min(values))
+        d = np.concatenate(([low], d))
+        m = np.concatenate(([leftover], m))
+    cdf = np.cumsum(m)
+    i = int(np.searchsorted(cdf, 0.5 - 1e-12))
+    median = float(d[min(i, d.size - 1)])
+    if abs(cdf[min(i, d.size - 1)] - 0.5) < 1e-12 and i + 1 < d.size:
+        median = 0.5 * (median + float(d[i + 1]))  # flat at 0.5: midpoint, as np.median
+    return median, float(np.sum(d * m)), float(np.min(values)), restricted
+
+
+def censored_statistics(delta, upper_limit, confidence: float = 0.95, n_boot: int = 2000,
+                        seed: int | None = 0) -> dict:
+    """Kaplan-Meier bias of ``N2_obs - N2_CNN`` using detections and upper limits.
+
+    An upper limit on N2_obs makes the difference left-censored (``d < d_lim``).
+    The distribution of ``d`` is estimated by Kaplan-Meier with
+    :func:`scipy.stats.ecdf` (on ``-d``, which is right-censored). Reported:
+    the KM median with the confidence interval read from the pointwise
+    log-log confidence band of the KM curve (``ECDFResult.sf.confidence_interval``),
+    the KM mean (when the lowest difference is a limit, its left-over mass is
+    placed at it: a restricted mean, flagged, an upper bound of the true mean)
+    with a bootstrap interval (objects resampled ``n_boot`` times), and the
+    detections-only mean/median for comparison.
+
+    Parameters
+    ----------
+    delta : array_like
+        Differences (limit values for censored rows); masked/NaN rows are ignored.
+    upper_limit : array_like of bool
+        True where ``delta`` is an upper limit.
+    confidence : float
+        Confidence level of the intervals.
+    n_boot : int
+        Bootstrap resamples of the mean interval (0: none).
+    seed : int, optional
+        Random seed of the bootstrap.
+
+    Returns
+    -------
+    dict
+        ``n``, ``n_detected``, ``n_censored``, ``km_median``, ``km_median_lo``,
+        ``km_median_hi``, ``km_mean``, ``km_mean_lo``, ``km_mean_hi``,
+        ``km_mean_restricted``, ``confidence``, ``method``; values None when
+        there is no detection.
+    """
+    d = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(delta, dtype=float)), np.nan)
+    lim = np.asarray(upper_limit, bool)
+    ok = np.isfinite(d)
+    d, lim = d[ok], lim[ok]
+    out = {"n": int(d.size), "n_detected": int((~lim).sum()), "n_censored": int(lim.sum()),
+           "km_median": None, "km_median_lo": None, "km_median_hi": None, "km_mean": None,
+           "km_mean_lo": None, "km_mean_hi": None, "km_mean_restricted": None,
+           "confidence": float(confidence),
+           "method": "Kaplan-Meier (scipy.stats.ecdf on -delta, limits right-censored); median "
+                     "interval from the log-log KM band; mean interval: bootstrap"}
+    if out["n_detected"] == 0:
+        return out
+    median, mean, _, restricted = _km_summary(d, lim)
+    _, _, _, res = _km_masses(d, lim)
+    out.update(km_median=median, km_mean=mean, km_mean_restricted=bool(restricted))
+    # median interval: where the confidence band of S(-d) crosses 0.5
+    try:
+        with warnings.catch_warnings():   # undefined at the extreme points: NaN, handled below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            band = res.sf.confidence_interval(confidence_level=confidence, method="log-log")
+        q = res.sf.quantiles
+        lo_c, hi_c = band.low.evaluate(q), band.high.evaluate(q)
+        # S(-d) = P(-d > x) = P(d < -x): the band on S gives a band on the median of d
+        above = q[np.nan_to_num(hi_c, nan=1.0) <= 0.5]
+        below = q[np.nan_to_num(lo_c, nan=0.0) <= 0.5]
+        out["km_median_lo"] = float(-above[0]) if above.size else None
+        out["km_median_hi"] = float(-below[0]) if below.size else None
+        if out["km_median_lo"] is not None and out["km_median_hi"] is not None \
+                and out["km_median_lo"] > out["km_median_hi"]:
+            out["km_median_lo"], out["km_median_hi"] = out["km_median_hi"], out["km_median_lo"]
+    except (ValueError, RuntimeError):
+        pass
+    if n_boot > 0 and d.size > 2:
+        rng = np.random.default_rng(seed)
+        means = []
+        for _ in range(int(n_boot)):
+            k = rng.integers(0, d.size, d.size)
+            if lim[k].all():
+                continue
+            means.append(_km_summary(d[k], lim[k])[1])
+        if means:
+            a = 0.5 * (1.0 - confidence)
+            lo_m, hi_m = np.quantile(means, [a, 1.0 - a])
+            out.update(km_mean_lo=float(lo_m), km_mean_hi=float(hi_m))
+    return out
+
+
 def classify_outcomes(n2, n2_cnn, limit, band: float) -> np.ndarray:
     """Outcome of each object against the band ``|N2_obs - N2_CNN| <= band``.
 
@@ -555,6 +699,9 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     if "name" not in obs.colnames and not ("ra" in obs.colnames and "dec" in obs.colnames):
         raise InputError("observed table has neither 'name' nor 'ra'/'dec' columns",
                          observed_source)
+    for key in ("n2", "n2_err", "significance"):  # numbers, or an error naming the row
+        if key in obs.colnames:
+            _float_column(obs, key, observed_source)
 
     positions = _positions(obs, cat, observed_source, catalogue_source)
     match, report = match_catalogue(obs, cat, radius, observed_source, catalogue_source,
@@ -631,6 +778,13 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
         "above_band": int((lim_ok & (np.ma.getdata(delta) > band_val)).sum()),
     }
 
+    # Kaplan-Meier: the distribution of N2_obs - N2_CNN with the limits as left-censored values
+    km_use = used & meas["has_n2"] & ~np.ma.getmaskarray(delta)
+    km = censored_statistics(np.ma.getdata(delta)[km_use], meas["limit"][km_use],
+                             confidence=float(ccfg.get("km_confidence", 0.95)),
+                             n_boot=int(ccfg.get("km_bootstrap", 2000)),
+                             seed=int(ccfg.get("km_seed", 0)))
+
     # confirmed MP / XMP by the observed N2 (limits confirm only when below the threshold)
     classes = {}
     n2v = np.ma.getdata(n2)
@@ -685,6 +839,19 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
                                      format=".3f")
     table["delta_n2_err"] = MaskedColumn(np.ma.getdata(delta_err),
                                          mask=np.ma.getmaskarray(delta_err), format=".3f")
+    # asymmetric N2 intervals (posterior percentiles of measure) carried into the differences
+    if "n2_p16" in obs.colnames and "n2_p84" in obs.colnames:
+        p16, p84 = _float_column(obs, "n2_p16"), _float_column(obs, "n2_p84")
+        cnn_e = np.ma.filled(n2_cnn_err, 0.0)
+        lo = np.ma.sqrt((n2 - p16) ** 2 + cnn_e ** 2)
+        hi = np.ma.sqrt((p84 - n2) ** 2 + cnn_e ** 2)
+        for col, vals in (("n2_p16", p16), ("n2_p84", p84)):
+            table[col] = MaskedColumn(np.ma.getdata(vals), mask=np.ma.getmaskarray(vals),
+                                      format=".3f")
+        for col, vals in (("delta_n2_err_lo", lo), ("delta_n2_err_hi", hi)):
+            v = np.ma.array(vals, copy=True)
+            v[meas["limit"] | ~matched] = np.ma.masked
+            table[col] = MaskedColumn(np.ma.getdata(v), mask=np.ma.getmaskarray(v), format=".3f")
     table["outcome"] = outcome
     table["excluded"] = excluded
     table.meta["band_dex"] = band_val
@@ -692,6 +859,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
     table.meta["match_radius_arcsec"] = float(radius.to_value(u.arcsec))
     table.meta["statistics"] = stats
     table.meta["censored"] = censored
+    table.meta["km"] = km
     table.meta["classes"] = classes
     table.meta["exclude_flag"] = exclude_flag or ""
 
@@ -702,7 +870,7 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
                     n_unmatched, n_amb)
     return ComparisonResult(table=table, statistics=stats, band=band_val,
                             band_source=band_source, censored=censored, report=report,
-                            n_catalogue=len(cat), classes=classes)
+                            n_catalogue=len(cat), classes=classes, km=km)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -735,6 +903,15 @@ def summary_text(result: ComparisonResult, observed_source=None, catalogue_sourc
         s = result.statistics[g]
         lines.append(f"{labels[g]:<16} {s['n']:>4} {_fmt(s['mae']):>7} {_fmt(s['median_ae']):>7} "
                      f"{_fmt(s['rms']):>7} {_fmt(s['bias']):>7}")
+    km = result.km or {}
+    if km.get("km_median") is not None:
+        cl = f"{100 * km['confidence']:g}%"
+        rmark = " (restricted: lowest value a limit)" if km.get("km_mean_restricted") else ""
+        lines.append(f"Kaplan-Meier, detections + limits (N={km['n']}, {km['n_censored']} "
+                     f"censored): median {_fmt(km['km_median'])} [{_fmt(km['km_median_lo'])}, "
+                     f"{_fmt(km['km_median_hi'])}], mean {_fmt(km['km_mean'])} "
+                     f"[{_fmt(km['km_mean_lo'])}, {_fmt(km['km_mean_hi'])}]{rmark} ({cl} "
+                     "intervals; N2_obs - N2_CNN)")
     lines.append("")
     lines.append(f"band (outliers)    : +-{result.band:.3f} dex ({result.band_source})")
     excl = np.asarray(t["excluded"], bool) if "excluded" in t.colnames else np.zeros(len(t), bool)
@@ -813,12 +990,14 @@ def comparison_figure(result: ComparisonResult, path_stem: str | Path,
 
 def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir: str | Path,
                    config: Config | None = None, radius: u.Quantity | None = None,
-                   band: float | None = None, background_path: str | Path | None = None,
-                   figure: bool = True,
+                   band: float | None = None,
                    exclude_flag: str | None = None) -> tuple[ComparisonResult, list[Path]]:
-    """Read the tables, compare, and write ``comparison.{ecsv,fits,txt,png,pdf}``.
+    """Read the tables, compare, and write ``comparison.{ecsv,fits,txt}``.
 
-    The library form of ``xmpspec compare`` (used by the command and the demo).
+    The library form of ``xmpspec compare`` (used by the command and the chain).
+    Numbers only: the figure is drawn by
+    :func:`xmpspec.products.figures.comparison_plot` (the command and the chain
+    call it with the result).
 
     Parameters
     ----------
@@ -828,10 +1007,6 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
         Output folder (created).
     radius, band : optional
         Matching radius and outlier band (defaults from the configuration).
-    background_path : path-like, optional
-        Table with ``n2`` and ``n2_cnn`` shown behind the points of the figure.
-    figure : bool
-        Write the figure.
     exclude_flag : str, optional
         Boolean column whose flagged objects are left out of the statistics
         (see :func:`compare_tables`).
@@ -846,23 +1021,20 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
     cfg = config if config is not None else get_active_config()
     obs = read_table(observed_path)
     cat = read_table(selection_path)
-    bg = read_table(background_path) if background_path is not None else None
     result = compare_tables(obs, cat, radius=radius, config=cfg, band=band,
                             observed_source=observed_path, catalogue_source=selection_path,
                             exclude_flag=exclude_flag)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    inputs = [observed_path, selection_path] + ([background_path] if bg is not None else [])
+    inputs = [observed_path, selection_path]
     prov = provenance_record(inputs, cfg, step="compare", extra={
         "match_radius_arcsec": result.table.meta["match_radius_arcsec"],
         "band_dex": result.band, "band_source": result.band_source,
-        "statistics": result.statistics, "censored": result.censored,
+        "statistics": result.statistics, "censored": result.censored, "km": result.km,
         "report": result.report, "exclude_flag": exclude_flag})
     files = write_table(result.table, outdir / "comparison", provenance=prov,
                         formats=("ecsv", "fits"))
     with atomic_path(outdir / "comparison.txt") as tmp:
         tmp.write_text(summary_text(result, observed_path, selection_path))
     files.append(outdir / "comparison.txt")
-    if figure:
-        files += comparison_figure(result, outdir / "comparison", background=bg, config=cfg)
     return result, files

@@ -122,6 +122,10 @@ def user_os_error(exc: BaseException) -> str | None:
             errno.EPERM: "operation not permitted",
             errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
             }.get(exc.errno, reason)
+    if exc.errno == errno.EEXIST:
+        from pathlib import Path
+        if Path(_fs(path)).is_file():  # mkdir of an output folder where a file is
+            what = "is a file, not a folder: an output path cannot go under it"
     text = f"{_fs(path)}: {what}"
     if path2 is not None:
         text += f" (with {_fs(path2)})"
