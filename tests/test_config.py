@@ -42,3 +42,36 @@ def test_in_process_command_does_not_leak_its_config(tmp_path):
     assert main(["-q", "-c", str(cfg_file), "config", "show"]) == 0
     after = get_active_config()
     assert after is before and int(after["batch"]["merge_text_max_rows"]) != 7
+
+
+def test_library_never_reads_the_working_directory(tmp_path, monkeypatch):
+    """Issue 11: ./xmpspec.toml is resolved by the CLI only, library calls use the defaults."""
+    from xmpspec.config import get_active_config, set_active_config
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "xmpspec.toml").write_text("[measure]\nsignificance_gate = 5.0\n")
+    set_active_config(None)
+    assert load_config()["measure"]["significance_gate"] == 2.0
+    assert get_active_config()["measure"]["significance_gate"] == 2.0
+    assert get_active_config().sources == ["defaults"]
+
+
+def test_cli_resolves_the_working_directory_file_and_passes_it(tmp_path, monkeypatch, capsys):
+    import json
+
+    from xmpspec.cli import main
+    from xmpspec.config import get_active_config, set_active_config
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "xmpspec.toml").write_text("[measure]\nsignificance_gate = 5.0\n")
+    set_active_config(None)
+    def shown():
+        out = capsys.readouterr().out
+        return json.loads(out[:out.rindex("}") + 1])["measure"]["significance_gate"]
+
+    assert main(["-q", "config", "show", "measure"]) == 0
+    assert shown() == 5.0
+    other = tmp_path / "other.toml"           # --config wins over ./xmpspec.toml
+    other.write_text("[measure]\nsignificance_gate = 3.0\n")
+    assert main(["-q", "-c", str(other), "config", "show", "measure"]) == 0
+    assert shown() == 3.0
+    # and the command's configuration does not stay active after it
+    assert get_active_config()["measure"]["significance_gate"] == 2.0

@@ -5,6 +5,14 @@ The defaults live in ``xmpspec/data/defaults.toml``. A user file
 overrides any key; command-line flags override the file. The resolved
 configuration is recorded in the provenance of every output table.
 
+The configuration is resolved **once, by the command line**
+(:func:`find_user_config` + :func:`load_config` in :mod:`xmpspec.cli`) and
+passed down explicitly (``config=`` of the library functions). Library code
+never reads the working directory on its own: :func:`load_config` reads a
+file only when given one, and :func:`get_active_config` (the fallback of
+functions called without ``config``) returns what the running command set
+with :func:`set_active_config`, else the packaged defaults.
+
 Examples
 --------
 >>> from xmpspec.config import load_config
@@ -28,7 +36,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config", "load_config", "default_config", "get_active_config", "set_active_config"]
+__all__ = ["Config", "load_config", "default_config", "find_user_config", "get_active_config",
+           "set_active_config"]
 
 USER_CONFIG_NAME = "xmpspec.toml"
 
@@ -127,19 +136,39 @@ def default_config() -> Config:
     return Config(_read_defaults(), ["defaults"])
 
 
+def find_user_config(folder: str | Path = ".") -> Path | None:
+    """The user configuration file of a folder (``xmpspec.toml``), if it has one.
+
+    Called by the command line only (``--config`` absent): the library never
+    looks for it.
+
+    Parameters
+    ----------
+    folder : path-like
+        Folder to look in (default: the working directory).
+
+    Returns
+    -------
+    Path or None
+    """
+    path = Path(folder) / USER_CONFIG_NAME
+    return path if path.is_file() else None
+
+
 def load_config(path: str | Path | None = None, overrides: Mapping | None = None,
-                search_cwd: bool = True) -> Config:
+                search_cwd: bool = False) -> Config:
     """Load the configuration.
 
     Parameters
     ----------
     path : path-like, optional
-        A TOML file. If omitted and ``search_cwd`` is true, ``./xmpspec.toml``
-        is used when it exists.
+        A TOML file. If omitted: the packaged defaults (and ``./xmpspec.toml``
+        when ``search_cwd`` is true).
     overrides : mapping, optional
         Values from the command line, as dotted keys (``{"measure.significance_gate": 3}``).
     search_cwd : bool
-        Look for ``xmpspec.toml`` in the working directory.
+        Look for ``xmpspec.toml`` in the working directory (default: no; the
+        command line resolves it with :func:`find_user_config`).
 
     Returns
     -------
@@ -151,8 +180,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping | None = None
         The file is missing, not valid TOML, or names an unknown key.
     """
     cfg = default_config()
-    if path is None and search_cwd and Path(USER_CONFIG_NAME).is_file():
-        path = Path(USER_CONFIG_NAME)
+    if path is None and search_cwd:
+        path = find_user_config()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -170,14 +199,22 @@ def load_config(path: str | Path | None = None, overrides: Mapping | None = None
 
 
 _ACTIVE: Config | None = None
+_DEFAULTS: Config | None = None
 
 
 def get_active_config() -> Config:
-    """The configuration of the running command (set by the CLI), else the defaults."""
-    global _ACTIVE
-    if _ACTIVE is None:
-        _ACTIVE = load_config()
-    return _ACTIVE
+    """The configuration of the running command (set by the CLI), else the packaged defaults.
+
+    Never reads the working directory: a library call without ``config``
+    uses the defaults unless a command set its resolved configuration with
+    :func:`set_active_config`.
+    """
+    global _DEFAULTS
+    if _ACTIVE is not None:
+        return _ACTIVE
+    if _DEFAULTS is None:
+        _DEFAULTS = default_config()
+    return _DEFAULTS
 
 
 def set_active_config(cfg: Config | None) -> None:

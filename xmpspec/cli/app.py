@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from .._version import __version__
+from ..config import find_user_config
+from ..errors import XmpspecError
 from .common import setup_logging, state
 
 app = typer.Typer(
@@ -47,6 +49,12 @@ def main_callback(
     """xmpspec: from raw frames of XMP candidates to paper tables."""
     state.verbose = verbose
     state.quiet = quiet and not verbose
-    state.config_path = config
+    # the configuration is resolved here, once: --config, else ./xmpspec.toml if present,
+    # else the packaged defaults; commands pass state.config down explicitly
+    state.config_path = config if config is not None else find_user_config()
     state._config = None
+    try:   # made active now, so library calls of any command see it
+        state.config  # noqa: B018
+    except XmpspecError:
+        pass  # a bad file: reported by the command that uses the configuration (exit 2)
     setup_logging(state.verbose, state.quiet)
