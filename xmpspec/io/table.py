@@ -539,7 +539,7 @@ def write_spectrum(spec: Spectrum, path: str | Path, overwrite: bool = True,
         that cannot be serialised to JSON.
     """
     from ..provenance import provenance_record
-    from ..tableio import write_table
+    from ._write import write_table
 
     path = Path(path)
     name = path.name.lower()
