@@ -45,6 +45,9 @@ from .catalog import GROUPS, OPTIONAL_LINE_DEFS, line_catalog
 from .fitcore import FitResult, fit_free, fit_linear
 from .integrated import integrate_halpha_nii
 from .model import GAUSS_FWHM, GroupModel
+from .noise import error_scale, line_free_mask
+from .posterior import n2_from_samples, n2_posterior
+from .ratios import RATIOS, difference_one, ratio_one, snr_label
 from .redshift import find_redshift
 
 __all__ = ["Measurement", "GroupFit", "measure_spectrum", "measure_file", "lines_table",
@@ -355,6 +358,25 @@ def _do_fit(model: GroupModel, z: float, sv: float, free: bool, mcfg: dict, fitt
     return fit_linear(model, z, sv)
 
 
+def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes):
+    """Error scale of the spectrum (:func:`~xmpspec.lines.noise.error_scale`) and whether
+    it is applied (``[measure] apply_error_scale``); a note when outside ``error_scale_warn``."""
+    mus = [ln.rest * (1.0 + z) for ln in lines] + [w * (1.0 + z) for w in nuisance]
+    free = line_free_mask(wv, mus, lambda w: sig_a + sig_b * w,
+                          float(mcfg.get("error_scale_line_halfwidth_sigma", 5.0)),
+                          float(mcfg.get("error_scale_line_halfwidth_kms", 300.0)))
+    s, npix = error_scale(fl, er, good, free, int(mcfg.get("error_scale_window", 21)))
+    if not np.isfinite(s) or s <= 0:
+        notes.append(f"error scale not measurable ({npix} line-free pixels): errors as given")
+        return float("nan"), False
+    lo, hi = (float(v) for v in mcfg.get("error_scale_warn", (0.8, 1.25)))
+    apply = bool(mcfg.get("apply_error_scale", True))
+    if not lo <= s <= hi:
+        notes.append(f"error spectrum x{s:.2f} off the continuum scatter (outside {lo:g}-{hi:g})"
+                     + ("; line errors scaled by it" if apply else "; not applied"))
+    return float(s), apply
+
+
 # --------------------------------------------------------------------------- main
 def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Setup | None = None,
                      config: Config | None = None, mcmc: bool = False,
@@ -458,9 +480,15 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
             f"redshift z={z:.5f} puts no catalogue line in the coverage "
             f"{wv[0]:.0f}-{wv[-1]:.0f} A (unmasked); check the redshift", src)
 
+    # ---- error scale from the continuum residuals away from the lines (lines/noise.py)
+    nuisance = [float(v) for v in mcfg.get("nuisance_lines", [])]
+    escale, escale_applied = _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b,
+                                          mcfg, notes)
+    if escale_applied:
+        er = er * escale
+
     # ---- group models at the starting redshift
     sv0 = float(mcfg["initial_sigma_kms"])
-    nuisance = [float(v) for v in mcfg.get("nuisance_lines", [])]
     built: dict[str, tuple] = {}
     for g in GROUPS:
         b = _build_group(g, [ln for ln in lines if ln.group == g], wv, fl, er, good, z,
@@ -581,6 +609,8 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     meas = _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes,
                      lunit, res_origin, setup_obj, mcmc, extra)
     meas.flux_unit = funit
+    meas.row["error_scale"] = escale if np.isfinite(escale) else None
+    meas.row["error_scale_applied"] = bool(escale_applied)
     if not keep_fits:
         meas.groups = []
     return meas
@@ -717,7 +747,7 @@ def _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes
     obj.update(n2)
 
     # ---- O3 and O3N2
-    obj.update(_ratio(rows["oiii5008"], rows["hb"], "o3", gate))
+    obj.update(_ratio(rows["oiii5008"], rows["hb"], "o3", gate, ulsig))
     obj.update(_o3n2(obj))
 
     # ---- the object row
@@ -782,10 +812,47 @@ def _set_state(r: dict, d: dict, gate: float, ulsig: float) -> None:
         r["flux_limit"] = d.get("mcmc_limit", max(f, 0.0) + ulsig * e)
 
 
-def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
+def _n2_empty() -> dict:
     out = {"f_ha": None, "f_ha_err": None, "significance": None, "n2": None, "n2_err": None,
            "n2_upper_limit": False, "n2_state": "not_covered", "n2_method": None,
-           "n2_gaussian": None, "n2_integrated": None}
+           "n2_gaussian": None, "n2_integrated": None, "n2_label": "",
+           "nii6585_snr_reported": None, "n2_flux_weaker_than_gate": None}
+    out.update({f"n2_{k}": None for k in ("p16", "p50", "p84", "p977")})
+    out["n2_posterior"] = ""
+    return out
+
+
+def _row_ratio(num: dict, den: dict, name: str, gate: float, ulsig: float) -> dict:
+    """A ratio of two line rows by the rules of :mod:`xmpspec.lines.ratios` (derive uses them too)."""
+    v, e, st, _ = ratio_one(_num(num["flux"]), _num(num["flux_err"]), _num(den["flux"]),
+                            _num(den["flux_err"]), gate=gate, k=ulsig, num_state=num["state"],
+                            den_state=den["state"], num_limit=_num(num.get("flux_limit")),
+                            den_limit=_num(den.get("flux_limit")),
+                            lower_limits=RATIOS[name].lower_limits)
+    return _ratio_row(name, v, e, st)
+
+
+def _ratio_row(name: str, v: float, e: float, st: str) -> dict:
+    return {name: v if math.isfinite(v) else None, f"{name}_err": e if math.isfinite(e) else None,
+            f"{name}_upper_limit": st == "upper_limit", f"{name}_state": st}
+
+
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
+    """The N2 gate, the reported N2 (value or limit), its labels and its posterior.
+
+    One rule (docs/n2.md): the gate is the amplitude-ratio significance of the
+    Gaussian fit; at or above ``significance_gate`` N2 is detected and the
+    reported Halpha/[NII]6585 fluxes are the integrated ones (``[measure] n2_flux
+    = "integrated"``, default) or the Gaussian ones (``"gaussian"``); below it N2
+    is a 2-sigma upper limit from the Gaussian fit. The value and its state then
+    come from :func:`xmpspec.lines.ratios.log_ratio` on the reported line rows, as
+    ``xmpspec derive`` computes them from a lines table.
+    """
+    out = _n2_empty()
     ha, nii = rows["ha"], rows["nii6585"]
     if ha["state"] == "not_covered" or nii["state"] == "not_covered":
         if ha["state"] not in ("not_covered", "failed"):
@@ -798,6 +865,15 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
     i, j = gf.keys.index("ha"), gf.keys.index("nii6585")
     fh, fn = F[i], F[j]
     out["f_ha"], out["f_ha_err"] = ha["flux"], ha["flux_err"]
+    post_mcmc = mcmc and gf.mcmc is not None and gf.mcmc.get("ok")
+    # posterior of N2 for every object with a Halpha+[NII] fit (lines/posterior.py)
+    if post_mcmc:
+        s = gf.mcmc["line_flux"]
+        post = n2_from_samples(s[:, i], s[:, j])
+    else:
+        post = n2_posterior(fh, fn, C[np.ix_([i, j], [i, j])])
+    out.update(post.columns("n2"))
+    out["n2_posterior"] = post["method"]
     if not (fh > 0 and ha["state"] == "detected"):
         out["n2_state"] = "failed"
         nii["note"] = _join(nii["note"], "Halpha not detected: no N2")
@@ -809,59 +885,52 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
     var_r = (sig[i] / sig[j]) ** 2 * (C[j, j] / fh**2 + fn**2 * C[i, i] / fh**4
                                        - 2 * fn * C[i, j] / fh**3)
     sig_n2 = ra / math.sqrt(var_r) if var_r > 0 else float("nan")
-    if mcmc and gf.mcmc is not None and gf.mcmc.get("ok"):
+    if post_mcmc:
         s = gf.mcmc["line_flux"]
         ratio = s[:, j] / s[:, i] * (sig[i] / sig[j])
         p16, p50, p84 = np.percentile(ratio, [16, 50, 84])
         if p84 > p16:
             sig_n2 = float(p50 / (0.5 * (p84 - p16)))
     out["significance"] = sig_n2
-    # Gaussian N2 (value or limit)
-    ng = math.log10(fn / fh) if fn > 0 else None
-    out["n2_gaussian"] = ng
+    out["n2_label"] = str(snr_label(sig_n2, float(mcfg["good_significance"]), gate)[0])
+    out["n2_gaussian"] = math.log10(fn / fh) if fn > 0 else None
+    n2_flux = str(mcfg.get("n2_flux", "integrated")).lower()
+    if n2_flux not in ("integrated", "gaussian"):
+        raise ConfigError(f"[measure] n2_flux must be 'integrated' or 'gaussian', not '{n2_flux}'")
     if np.isfinite(sig_n2) and sig_n2 >= gate:
-        model = gf.model
-        fit = gf.fit
-        full_model = model.evaluate(fit.z, fit.sigma_v, fit.theta, full=True)
-        mu = {k: model.rest[gf.keys.index(k)] * (1 + fit.z) for k in gf.keys}
-        sg = {k: sig[gf.keys.index(k)] for k in gf.keys}
-        prof = model.line_profiles(fit.z, fit.sigma_v, full=True)
-        wing = sum(F[gf.keys.index(k)] * prof[gf.keys.index(k)]
-                   for k in ("ha", "nii6550") if k in gf.keys)
-        try:
-            integ = integrate_halpha_nii(model.wave, model.flux, model.error, model.good,
-                                         full_model, mu, sg,
-                                         float(mcfg["integration_halfwidth_sigma"]),
-                                         int(mcfg["integrated_continuum_order"]),
-                                         wing_model=wing,
-                                         line_models={k: F[gf.keys.index(k)]
-                                                      * prof[gf.keys.index(k)]
-                                                      for k in gf.keys})
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            integ = None
-            notes.append(f"integrated fluxes failed ({exc}); Gaussian fluxes used")
-        if integ is not None and integ.f_ha > 0 and integ.f_nii > 0:
-            for r, f, e in ((ha, integ.f_ha, integ.f_ha_err), (nii, integ.f_nii, integ.f_nii_err)):
-                r["flux"], r["flux_err"], r["method"] = f, e, "integrated"
-                r["snr"] = f / e if e > 0 else None
-                if integ.note:
-                    r["note"] = _join(r["note"], integ.note)
-            nii["state"] = "detected"
-            nii["flux_limit"] = None
-            n2 = math.log10(integ.f_nii / integ.f_ha)
-            n2e = math.sqrt(max(integ.f_nii_err**2 / integ.f_nii**2
-                                + integ.f_ha_err**2 / integ.f_ha**2
-                                - 2 * integ.cov_ha_nii / (integ.f_nii * integ.f_ha), 0.0)) / LN10
-            out.update(f_ha=integ.f_ha, f_ha_err=integ.f_ha_err, n2=n2, n2_err=n2e,
-                       n2_state="detected", n2_method="integrated", n2_integrated=n2)
-            return out
-        if integ is not None:
-            notes.append("integrated [NII]6585 or Halpha flux not positive; Gaussian N2 used")
+        method = "gaussian"
+        if n2_flux == "integrated":
+            integ = _integrated_n2(gf, F, sig, mcfg, notes)
+            if integ is not None and integ.f_ha > 0 and integ.f_nii > 0:
+                for r, f, e in ((ha, integ.f_ha, integ.f_ha_err),
+                                (nii, integ.f_nii, integ.f_nii_err)):
+                    r["flux"], r["flux_err"], r["method"] = f, e, "integrated"
+                    r["snr"] = f / e if e > 0 else None
+                    if integ.note:
+                        r["note"] = _join(r["note"], integ.note)
+                out["n2_integrated"] = math.log10(integ.f_nii / integ.f_ha)
+                method = "integrated"
+            elif integ is not None:
+                notes.append("integrated [NII]6585 or Halpha flux not positive; Gaussian N2 used")
         nii["state"] = "detected"
         nii["flux_limit"] = None
-        n2e = math.sqrt(max(C[j, j] / fn**2 + C[i, i] / fh**2 - 2 * C[i, j] / (fn * fh),
-                            0.0)) / LN10
-        out.update(n2=ng, n2_err=n2e, n2_state="detected", n2_method="gaussian")
+        out.update(_row_ratio(nii, ha, "n2", gate, ulsig))
+        out["f_ha"], out["f_ha_err"] = ha["flux"], ha["flux_err"]
+        out["n2_method"] = method
+        if post_mcmc and out["n2_p50"] is not None:
+            # --mcmc: N2 and its error are the posterior's (median, half the 16-84 range)
+            out["n2"] = out["n2_p50"]
+            out["n2_err"] = 0.5 * (out["n2_p84"] - out["n2_p16"])
+            out["n2_method"] = "mcmc"
+        snr_rep = nii["flux"] / nii["flux_err"] if nii["flux_err"] else None
+        out["nii6585_snr_reported"] = snr_rep
+        weaker = snr_rep is None or not snr_rep >= gate
+        out["n2_flux_weaker_than_gate"] = bool(weaker)
+        if weaker:
+            msg = (f"reported [NII]6585 flux S/N {snr_rep if snr_rep is not None else float('nan'):.2f}"
+                   f" < {gate:g} although the gate significance is {sig_n2:.2f} (docs/n2.md)")
+            nii["note"] = _join(nii["note"], msg)
+            notes.append(msg)
         return out
     # below the gate: 2-sigma upper limit from the Gaussian fit
     if nii["state"] == "detected":
@@ -871,57 +940,43 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
     if mcmc and nii.get("flux_limit") is None:
         lim = max(fn, 0.0) + ulsig * nii["gauss_flux_err"]
     nii["flux_limit"] = lim
-    out.update(n2=math.log10(lim / fh) if lim > 0 else None, n2_err=None, n2_upper_limit=True,
-               n2_state="upper_limit", n2_method="gaussian")
+    out.update(_row_ratio(nii, ha, "n2", gate, ulsig))
+    out["n2_method"] = "gaussian"
+    out["nii6585_snr_reported"] = nii["flux"] / nii["flux_err"] if nii["flux_err"] else None
+    out["n2_flux_weaker_than_gate"] = False
     return out
 
 
-def _ratio(num: dict, den: dict, name: str, gate: float) -> dict:
-    out = {name: None, f"{name}_err": None, f"{name}_upper_limit": False,
-           f"{name}_state": "not_covered"}
-    if num["state"] == "not_covered" or den["state"] == "not_covered":
-        return out
-    if "failed" in (num["state"], den["state"]):
-        out[f"{name}_state"] = "failed"
-        return out
-    if num["state"] == "detected" and den["state"] == "detected":
-        out[name] = math.log10(num["flux"] / den["flux"])
-        out[f"{name}_err"] = math.sqrt((num["flux_err"] / num["flux"]) ** 2
-                                       + (den["flux_err"] / den["flux"]) ** 2) / LN10
-        out[f"{name}_state"] = "detected"
-    elif den["state"] == "detected":
-        out[name] = math.log10(num["flux_limit"] / den["flux"]) if num["flux_limit"] > 0 else None
-        out[f"{name}_upper_limit"] = True
-        out[f"{name}_state"] = "upper_limit"
-    elif num["state"] == "detected":
-        out[name] = math.log10(num["flux"] / den["flux_limit"]) if den["flux_limit"] > 0 else None
-        out[f"{name}_state"] = "lower_limit"
-    else:
-        out[f"{name}_state"] = "failed"
-    return out
+def _integrated_n2(gf, F, sig, mcfg, notes):
+    """Integrated Halpha and [NII]6585 fluxes (:mod:`xmpspec.lines.integrated`) or None."""
+    model, fit = gf.model, gf.fit
+    full_model = model.evaluate(fit.z, fit.sigma_v, fit.theta, full=True)
+    mu = {k: model.rest[gf.keys.index(k)] * (1 + fit.z) for k in gf.keys}
+    sg = {k: sig[gf.keys.index(k)] for k in gf.keys}
+    prof = model.line_profiles(fit.z, fit.sigma_v, full=True)
+    wing = sum(F[gf.keys.index(k)] * prof[gf.keys.index(k)]
+               for k in ("ha", "nii6550") if k in gf.keys)
+    try:
+        return integrate_halpha_nii(model.wave, model.flux, model.error, model.good,
+                                    full_model, mu, sg,
+                                    float(mcfg["integration_halfwidth_sigma"]),
+                                    int(mcfg["integrated_continuum_order"]),
+                                    wing_model=wing,
+                                    line_models={k: F[gf.keys.index(k)] * prof[gf.keys.index(k)]
+                                                 for k in gf.keys})
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        notes.append(f"integrated fluxes failed ({exc}); Gaussian fluxes used")
+        return None
+
+
+def _ratio(num: dict, den: dict, name: str, gate: float, ulsig: float) -> dict:
+    return _row_ratio(num, den, name, gate, ulsig)
 
 
 def _o3n2(obj: dict) -> dict:
-    out = {"o3n2": None, "o3n2_err": None, "o3n2_upper_limit": False, "o3n2_state": "not_covered"}
-    s3, s2 = obj["o3_state"], obj["n2_state"]
-    if "not_covered" in (s3, s2):
-        return out
-    if "failed" in (s3, s2) or obj["o3"] is None or obj["n2"] is None:
-        out["o3n2_state"] = "failed"
-        return out
-    out["o3n2"] = obj["o3"] - obj["n2"]
-    if s3 == "detected" and s2 == "detected":
-        out["o3n2_err"] = math.hypot(obj["o3_err"], obj["n2_err"])
-        out["o3n2_state"] = "detected"
-    elif s3 in ("detected", "lower_limit") and s2 in ("detected", "upper_limit"):
-        out["o3n2_state"] = "lower_limit"   # O3 >= x and N2 <= y: O3N2 >= x - y
-    elif s3 == "upper_limit" and s2 == "detected":
-        out["o3n2_state"] = "upper_limit"
-        out["o3n2_upper_limit"] = True
-    else:
-        out["o3n2"] = None
-        out["o3n2_state"] = "failed"
-    return out
+    return _ratio_row("o3n2", *difference_one(_num(obj["o3"]), _num(obj["o3_err"]),
+                                              obj["o3_state"], _num(obj["n2"]),
+                                              _num(obj["n2_err"]), obj["n2_state"])[:3])
 
 
 # --------------------------------------------------------------------------- tables
@@ -974,7 +1029,11 @@ def lines_table(measurements: list[Measurement]) -> QTable:
     return _lines_qtable(rows, unit)
 
 
-_BOOL_COLS = ("n2_upper_limit", "o3_upper_limit", "o3n2_upper_limit", "mcmc_converged")
+_BOOL_COLS = ("n2_upper_limit", "o3_upper_limit", "o3n2_upper_limit", "mcmc_converged",
+              "n2_flux_weaker_than_gate", "error_scale_applied")
+_FLOAT_COLS = ("z_err", "n2", "n2_err", "o3", "o3_err", "o3n2", "o3n2_err", "significance", "ra",
+               "dec", "n2_gaussian", "n2_integrated", "n2_p16", "n2_p50", "n2_p84", "n2_p977",
+               "nii6585_snr_reported", "error_scale")
 
 
 def objects_table(measurements: list[Measurement]) -> QTable:
@@ -1003,10 +1062,7 @@ def objects_table(measurements: list[Measurement]) -> QTable:
             if k.startswith("f_") or k in ("f_ha", "f_ha_err"):
                 unit = lunit
             t[k] = _column(k, vals, float, unit)
-        elif not nonnull and (k.startswith("f_") or k in ("z_err", "n2", "n2_err", "o3", "o3_err",
-                                                         "o3n2", "o3n2_err", "significance",
-                                                         "ra", "dec", "n2_gaussian",
-                                                         "n2_integrated")):
+        elif not nonnull and (k.startswith("f_") or k in _FLOAT_COLS):
             t[k] = _column(k, vals, float, lunit if k.startswith("f_") else None)
         else:
             t[k] = _column(k, vals, str, None)

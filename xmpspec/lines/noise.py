@@ -4,8 +4,10 @@
 ``(flux - running median) / error`` over the pixels away from emission lines
 (every catalogue and nuisance line at the object's redshift, +- a few widths),
 divided by what the same statistic gives for white noise with correct
-errors (the running median takes part of the noise: 0.945 for a 21-pixel
-window, computed once by :func:`white_noise_factor`). A correct error spectrum
+errors (the running median takes part of the noise: about 0.95 for a 21-pixel
+window, computed once by :func:`white_noise_factor`). The running median is
+taken in blocks of ``window`` pixels and interpolated linearly between block
+centres (fast, and exact for a linear continuum). A correct error spectrum
 gives 1; reduced spectra whose errors are too small give > 1.
 
 ``xmpspec measure`` reports it per object (column ``error_scale``) and, with
@@ -20,7 +22,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from ..instruments import C_KMS
 
@@ -29,22 +30,40 @@ __all__ = ["error_scale", "white_noise_factor", "line_free_mask"]
 _MAD = 1.482602218505602   # 1 / Phi^-1(3/4): MAD -> sigma for a Gaussian
 
 
+def _med(x: np.ndarray) -> float:
+    """Median (the upper one for an even count: one partition, no sort)."""
+    k = x.size // 2
+    return float(np.partition(x, k)[k])
+
+
 def _robust_std(x: np.ndarray) -> float:
-    return float(_MAD * np.median(np.abs(x - np.median(x))))
+    return _MAD * _med(np.abs(x - _med(x)))
+
+
+def _residual(x: np.ndarray, window: int) -> np.ndarray:
+    """``x`` minus its running median, the median taken in blocks of ``window`` pixels
+    and interpolated linearly between block centres (exact for a linear continuum;
+    about 10x faster than a sliding median)."""
+    n = x.size
+    nb = n // window
+    if nb < 2:
+        return x - np.median(x)
+    body = x[:nb * window].reshape(nb, window)
+    h = window // 2
+    med = np.partition(body, h, axis=1)[:, h] if window % 2 else np.median(body, axis=1)
+    centre = (np.arange(nb) + 0.5) * window - 0.5
+    return x - np.interp(np.arange(n), centre, med)
 
 
 @lru_cache(maxsize=8)
 def white_noise_factor(window: int) -> float:
-    """Robust std of ``x - running_median(x, window)`` for unit white noise.
+    """Robust std of :func:`_residual` (``x`` minus its running median) for unit white noise.
 
     Computed once per window by simulation with a fixed seed (200,000
     pixels; statistical precision about 0.2%).
     """
     rng = np.random.default_rng(20261206)
-    vals = []
-    for _ in range(50):
-        x = rng.standard_normal(4000)
-        vals.append(_robust_std(x - median_filter(x, size=int(window), mode="nearest")))
+    vals = [_robust_std(_residual(rng.standard_normal(4000), int(window))) for _ in range(50)]
     return float(np.mean(vals))
 
 
@@ -55,22 +74,24 @@ def line_free_mask(wave: np.ndarray, line_waves_obs, sigma_obs, halfwidth_sigma:
     Parameters
     ----------
     wave : ndarray
-        Observed wavelengths (Angstrom).
+        Observed wavelengths (Angstrom), increasing.
     line_waves_obs : array_like
         Observed line centres (Angstrom).
     sigma_obs : callable or float
-        Instrumental Gaussian sigma (Angstrom) at a wavelength, or a constant.
+        Instrumental Gaussian sigma (Angstrom) at a wavelength (vectorised), or a constant.
     halfwidth_sigma, halfwidth_kms : float
         Half-width of the excluded region.
     """
-    keep = np.ones(wave.size, bool)
-    for mu in np.atleast_1d(np.asarray(line_waves_obs, float)):
-        if not (wave[0] - 50 < mu < wave[-1] + 50):
-            continue
-        s = float(sigma_obs(mu)) if callable(sigma_obs) else float(sigma_obs)
-        hw = halfwidth_sigma * s + mu * halfwidth_kms / C_KMS
-        keep &= np.abs(wave - mu) > hw
-    return keep
+    mu = np.atleast_1d(np.asarray(line_waves_obs, float))
+    s = np.asarray(sigma_obs(mu), float) if callable(sigma_obs) else np.full(mu.size,
+                                                                             float(sigma_obs))
+    hw = halfwidth_sigma * s + mu * halfwidth_kms / C_KMS
+    i0 = np.searchsorted(wave, mu - hw, side="right")
+    i1 = np.searchsorted(wave, mu + hw, side="left")
+    cover = np.zeros(wave.size + 1, int)
+    np.add.at(cover, i0, 1)
+    np.add.at(cover, i1, -1)
+    return np.cumsum(cover[:-1]) <= 0
 
 
 def error_scale(flux: np.ndarray, error: np.ndarray, good: np.ndarray, line_free: np.ndarray,
@@ -111,9 +132,9 @@ def error_scale(flux: np.ndarray, error: np.ndarray, good: np.ndarray, line_free
         return float("nan"), int(ok.sum())
     # running median over the usable pixels only (masked pixels do not enter the median)
     idx = np.flatnonzero(ok)
-    med = median_filter(flux[idx], size=int(window), mode="nearest")
+    res = _residual(flux[idx], int(window))
     use = np.asarray(line_free, bool)[idx]
     if use.sum() < min_pixels:
         return float("nan"), int(use.sum())
-    r = (flux[idx] - med)[use] / error[idx][use]
+    r = res[use] / error[idx][use]
     return _robust_std(r) / white_noise_factor(int(window)), int(use.sum())

@@ -45,8 +45,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DETECTED", "UPPER", "LOWER", "NOT_COVERED", "FAILED", "STATES", "RatioDef",
-           "RATIOS", "RatioResult", "line_states", "flux_bound", "log_ratio",
-           "combine_difference", "snr_label"]
+           "RATIOS", "RatioResult", "line_state", "line_states", "flux_bound", "ratio_one",
+           "log_ratio",
+           "difference_one", "combine_difference", "snr_label"]
 
 DETECTED = "detected"
 UPPER = "upper_limit"
@@ -119,6 +120,19 @@ def _states(x, n: int) -> np.ndarray | None:
     return out
 
 
+def line_state(flux: float, err: float, gate: float, state: str | None = None) -> str:
+    """State of one line measurement (the rule of :func:`line_states`)."""
+    if state is not None:
+        st = str(state).strip().lower()
+        st = NOT_COVERED if st == "missing" else st
+        if st in STATES:
+            return st
+    if not math.isfinite(flux):
+        return NOT_COVERED
+    snr = flux / err if (math.isfinite(err) and err > 0) else math.inf
+    return DETECTED if (snr >= gate and flux > 0) else UPPER
+
+
 def line_states(flux, err, gate: float, state=None) -> np.ndarray:
     """States of line measurements.
 
@@ -138,26 +152,68 @@ def line_states(flux, err, gate: float, state=None) -> np.ndarray:
     """
     f = _arr(flux)
     e = _arr(err, f.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = np.where(np.isfinite(e) & (e > 0), f / e, np.where(np.isfinite(f), np.inf, np.nan))
-    out = np.where(np.isfinite(f), np.where((snr >= gate) & (f > 0), DETECTED, UPPER),
-                   NOT_COVERED).astype("U16")
     given = _states(state, f.size)
-    if given is not None:
-        known = np.isin(given, STATES)
-        out[known] = given[known]
-    return out
+    return np.array([line_state(float(f[i]), float(e[i]), gate,
+                                None if given is None else given[i]) for i in range(f.size)],
+                    dtype="U16")
 
 
 def flux_bound(flux, err, k: float, limit=None) -> np.ndarray:
     """Upper limit of a flux: the measured ``limit`` where finite, else ``max(F,0) + k sigma``."""
     f = _arr(flux)
     e = _arr(err, f.size)
-    bound = np.maximum(np.where(np.isfinite(f), f, 0.0), 0.0) + k * e
-    if limit is not None:
-        lim = _arr(limit, f.size)
-        bound = np.where(np.isfinite(lim), lim, bound)
-    return bound
+    lim = None if limit is None else _arr(limit, f.size)
+    return np.array([_bound(float(f[i]), float(e[i]), k,
+                            None if lim is None else float(lim[i])) for i in range(f.size)])
+
+
+def _bound(f: float, e: float, k: float, lim: float | None) -> float:
+    if lim is not None and math.isfinite(lim):
+        return lim
+    return max(f if math.isfinite(f) else 0.0, 0.0) + k * e
+
+
+def ratio_one(num: float, num_err: float, den: float, den_err: float, *, gate: float, k: float,
+              num_state: str | None = None, den_state: str | None = None,
+              num_limit: float | None = None, den_limit: float | None = None,
+              lower_limits: bool = True) -> tuple[float, float, str, str]:
+    """One ratio by the rules of the module docstring: ``(value, err, state, reason)``.
+
+    Arguments as :func:`log_ratio` for one row (scalars; NaN = not measured).
+    ``value`` is NaN without a number, ``err`` NaN except for detections.
+    """
+    nan = float("nan")
+    a = line_state(num, num_err, gate, num_state)
+    b = line_state(den, den_err, gate, den_state)
+    if NOT_COVERED in (a, b):
+        return nan, nan, NOT_COVERED, ("numerator not covered" if a == NOT_COVERED
+                                       else "denominator not covered")
+    if FAILED in (a, b):
+        return nan, nan, FAILED, ("numerator fit failed" if a == FAILED
+                                  else "denominator fit failed")
+    if b == DETECTED and not den > 0:
+        return nan, nan, FAILED, "denominator not positive"
+    if b == DETECTED:
+        if a == DETECTED and num > 0:
+            rel = ((num_err / num) ** 2 if math.isfinite(num_err) else 0.0) \
+                + ((den_err / den) ** 2 if math.isfinite(den_err) else 0.0)
+            return math.log10(num / den), math.sqrt(rel) / LN10, DETECTED, ""
+        nb = _bound(num, num_err, k, num_limit)
+        if nb > 0:
+            why = ""
+            if a == DETECTED:
+                why = "numerator detected but not positive: upper limit"
+            elif math.isfinite(num) and num <= 0:
+                why = "negative/zero numerator flux -> upper limit"
+            return math.log10(nb / den), nan, UPPER, why
+        return nan, nan, FAILED, "numerator not detected and no error for a limit"
+    if a == DETECTED and num > 0 and b == UPPER:
+        db = _bound(den, den_err, k, den_limit)
+        if lower_limits and db > 0:
+            return math.log10(num / db), nan, LOWER, ""
+        return nan, nan, FAILED, "denominator not detected"
+    return nan, nan, FAILED, "denominator not detected" + (" (nor the numerator)"
+                                                          if a != DETECTED else "")
 
 
 def log_ratio(num, num_err, den, den_err, *, gate: float, k: float, num_state=None,
@@ -188,55 +244,41 @@ def log_ratio(num, num_err, den, den_err, *, gate: float, k: float, num_state=No
     n_ = _arr(num)
     m = n_.size
     ne, d, de = _arr(num_err, m), _arr(den, m), _arr(den_err, m)
-    sn = line_states(n_, ne, gate, num_state)
-    sd = line_states(d, de, gate, den_state)
+    sn, sd = _states(num_state, m), _states(den_state, m)
+    nl = None if num_limit is None else _arr(num_limit, m)
+    dl = None if den_limit is None else _arr(den_limit, m)
     value = np.full(m, np.nan)
     err = np.full(m, np.nan)
     state = np.full(m, FAILED, dtype="U16")
     reason = np.full(m, "", dtype=object)
-    nb = flux_bound(n_, ne, k, num_limit)
-    db = flux_bound(d, de, k, den_limit)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for i in range(m):
-            a, b = sn[i], sd[i]
-            if NOT_COVERED in (a, b):
-                state[i] = NOT_COVERED
-                reason[i] = "numerator not covered" if a == NOT_COVERED else \
-                    "denominator not covered"
-                continue
-            if FAILED in (a, b):
-                reason[i] = "numerator fit failed" if a == FAILED else "denominator fit failed"
-                continue
-            if b == DETECTED and not d[i] > 0:
-                reason[i] = "denominator not positive"
-                continue
-            if b == DETECTED:
-                if a == DETECTED and n_[i] > 0:
-                    value[i] = math.log10(n_[i] / d[i])
-                    rel = ((ne[i] / n_[i]) ** 2 if np.isfinite(ne[i]) else 0.0) \
-                        + ((de[i] / d[i]) ** 2 if np.isfinite(de[i]) else 0.0)
-                    err[i] = math.sqrt(rel) / LN10
-                    state[i] = DETECTED
-                elif nb[i] > 0:
-                    value[i] = math.log10(nb[i] / d[i])
-                    state[i] = UPPER
-                    if a == DETECTED:
-                        reason[i] = "numerator detected but not positive: upper limit"
-                    elif np.isfinite(n_[i]) and n_[i] <= 0:
-                        reason[i] = "negative/zero numerator flux -> upper limit"
-                else:
-                    reason[i] = "numerator not detected and no error for a limit"
-                continue
-            if a == DETECTED and n_[i] > 0 and b == UPPER:
-                if lower_limits and db[i] > 0:
-                    value[i] = math.log10(n_[i] / db[i])
-                    state[i] = LOWER
-                else:
-                    reason[i] = "denominator not detected"
-                continue
-            reason[i] = "denominator not detected" + (" (nor the numerator)" if a != DETECTED
-                                                      else "")
+    for i in range(m):
+        value[i], err[i], state[i], reason[i] = ratio_one(
+            float(n_[i]), float(ne[i]), float(d[i]), float(de[i]), gate=gate, k=k,
+            num_state=None if sn is None or not sn[i] else sn[i],
+            den_state=None if sd is None or not sd[i] else sd[i],
+            num_limit=None if nl is None else float(nl[i]),
+            den_limit=None if dl is None else float(dl[i]), lower_limits=lower_limits)
     return RatioResult(value, err, state, reason)
+
+
+def difference_one(a_value: float, a_err: float, a_state: str, b_value: float, b_err: float,
+                   b_state: str) -> tuple[float, float, str, str]:
+    """One ``a - b`` of censored log quantities (rule of :func:`combine_difference`)."""
+    nan = float("nan")
+    x = NOT_COVERED if a_state in ("missing", "") else a_state
+    y = NOT_COVERED if b_state in ("missing", "") else b_state
+    if NOT_COVERED in (x, y):
+        return nan, nan, NOT_COVERED, ""
+    if FAILED in (x, y) or not (math.isfinite(a_value) and math.isfinite(b_value)):
+        return nan, nan, FAILED, "an input failed or has no value"
+    v = a_value - b_value
+    if x == DETECTED and y == DETECTED:
+        return v, math.hypot(a_err, b_err), DETECTED, ""
+    if x in (DETECTED, LOWER) and y in (DETECTED, UPPER):
+        return v, nan, LOWER, ""        # a >= x0 and b <= y0: a - b >= x0 - y0
+    if x in (DETECTED, UPPER) and y in (DETECTED, LOWER):
+        return v, nan, UPPER, ""
+    return nan, nan, FAILED, "opposite limits: unconstrained"
 
 
 def combine_difference(a_value, a_err, a_state, b_value, b_err, b_state) -> RatioResult:
@@ -254,26 +296,13 @@ def combine_difference(a_value, a_err, a_state, b_value, b_err, b_state) -> Rati
     m = av.size
     ae, bv, be = _arr(a_err, m), _arr(b_value, m), _arr(b_err, m)
     sa, sb = _states(a_state, m), _states(b_state, m)
-    value = av - bv
-    err = np.hypot(ae, be)
+    value = np.full(m, np.nan)
+    err = np.full(m, np.nan)
     state = np.full(m, FAILED, dtype="U16")
     reason = np.full(m, "", dtype=object)
     for i in range(m):
-        x, y = sa[i], sb[i]
-        if NOT_COVERED in (x, y):
-            state[i] = NOT_COVERED
-        elif FAILED in (x, y) or not (np.isfinite(av[i]) and np.isfinite(bv[i])):
-            reason[i] = "an input failed or has no value"
-        elif x == DETECTED and y == DETECTED:
-            state[i] = DETECTED
-        elif x in (DETECTED, LOWER) and y in (DETECTED, UPPER):
-            state[i] = LOWER        # a >= x0 and b <= y0: a - b >= x0 - y0
-        elif x in (DETECTED, UPPER) and y in (DETECTED, LOWER):
-            state[i] = UPPER
-        else:
-            reason[i] = "opposite limits: unconstrained"
-    err[state != DETECTED] = np.nan
-    value[~np.isin(state, (DETECTED, UPPER, LOWER))] = np.nan
+        value[i], err[i], state[i], reason[i] = difference_one(
+            float(av[i]), float(ae[i]), str(sa[i]), float(bv[i]), float(be[i]), str(sb[i]))
     return RatioResult(value, err, state, reason)
 
 
