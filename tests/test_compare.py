@@ -300,3 +300,89 @@ def test_exclude_flag_keeps_rows_out_of_statistics(tmp_path):
     from xmpspec.products.figures import comparison_plot
     files = comparison_plot(r, tmp_path / "cmp", formats=("png",))
     assert files[0].stat().st_size > 5000
+
+
+# ----------------------------------------------------------------------------- censored (KM)
+
+def test_km_without_limits_is_the_sample():
+    from xmpspec.compare import censored_statistics
+    d = np.random.default_rng(1).normal(0.1, 0.3, 40)
+    s = censored_statistics(d, np.zeros(40, bool), n_boot=300)
+    assert s["km_median"] == pytest.approx(np.median(d))
+    assert s["km_mean"] == pytest.approx(np.mean(d))
+    assert s["km_mean_restricted"] is False and s["n_censored"] == 0
+    assert s["km_median_lo"] < s["km_median"] < s["km_median_hi"]
+    assert s["km_mean_lo"] < s["km_mean"] < s["km_mean_hi"]
+    # the median interval ~ +-2 x 1.25 sigma / sqrt(n)
+    assert 0.5 * 0.12 < s["km_median_hi"] - s["km_median"] < 2 * 0.12
+
+
+def test_km_recovers_a_censored_median_that_detections_alone_miss():
+    from xmpspec.compare import censored_statistics
+    rng = np.random.default_rng(2)
+    n = 4000
+    true = rng.normal(0.0, 1.0, n)
+    cut = rng.uniform(-1.5, 2.0, n)          # below its own limit the value is not measured
+    lim = true < cut
+    obs = np.where(lim, cut, true)
+    s = censored_statistics(obs, lim, n_boot=0)
+    assert s["n_censored"] == int(lim.sum()) > 1000
+    assert abs(s["km_median"]) < 0.06                      # truth 0
+    assert np.median(obs[~lim]) > 0.5                       # detections only: far off
+    assert s["km_median_lo"] < 0.0 < s["km_median_hi"]
+
+
+def test_km_in_compare_tables_and_summary():
+    r = compare_tables(_observed(), _catalogue(), config=default_config())
+    assert r.km["n"] == 5 and r.km["n_censored"] == 2 and r.km["n_detected"] == 3
+    assert r.km["km_median"] is not None
+    assert r.table.meta["km"] == r.km
+    assert "Kaplan-Meier" in summary_text(r)
+
+
+def test_asymmetric_intervals_flow_into_differences():
+    obs = _observed()
+    obs["n2_p16"] = [-2.0, -2.5, -2.0, np.nan, np.nan]
+    obs["n2_p84"] = [-1.85, -2.1, -1.8, np.nan, np.nan]
+    t = compare_tables(obs, _catalogue(), config=default_config()).table
+    assert t["delta_n2_err_lo"][0] == pytest.approx(math.hypot(0.1, 0.05))
+    assert t["delta_n2_err_hi"][0] == pytest.approx(math.hypot(0.05, 0.05))
+    assert np.ma.is_masked(t["delta_n2_err_lo"][3])
+
+
+def test_published_sample_paper_numbers_and_km(shared_dir):
+    from xmpspec.tableio import read_table
+    obs = read_table(shared_dir / PUB / "published_line_measurements.csv")
+    cat = read_table(shared_dir / PUB / "selection_and_observing_log.csv")
+    r = compare_tables(obs, cat, config=default_config())
+    # the paper's detections-only numbers
+    assert round(r.statistics["all"]["mae"], 3) == 0.205
+    assert round(r.statistics["all"]["median_ae"], 2) == 0.16
+    # the Kaplan-Meier estimate uses all 45 objects, the 18 limits left-censored
+    assert r.km["n"] == 45 and r.km["n_censored"] == 18
+    assert r.km["km_mean_lo"] <= r.km["km_mean"] <= r.km["km_mean_hi"]
+
+
+def test_non_numeric_n2_cnn_is_an_input_error(tmp_path):
+    _observed().write(tmp_path / "obs.ecsv")
+    cat = _catalogue()
+    cat["n2_cnn"] = np.array(["-2.0", "abc", "-2.1", "-2.0", "-1.8"])
+    cat.write(tmp_path / "cat.csv")
+    rc = main(["-q", "compare", str(tmp_path / "obs.ecsv"), "-s", str(tmp_path / "cat.csv"),
+               "-o", str(tmp_path / "out")])
+    assert rc == 2
+    with pytest.raises(InputError, match="n2_cnn") as exc:
+        compare_tables(_observed(), cat, config=default_config(), catalogue_source="cat.csv")
+    assert "cat.csv" in str(exc.value)
+
+
+def test_compare_imports_no_products():
+    """compare is numbers only: the figure is drawn by products, called from the CLI/chain."""
+    import ast
+    import importlib
+    mod = importlib.import_module("xmpspec.compare")
+    with open(mod.__file__) as fh:
+        tree = ast.parse(fh.read())
+    names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in names if "products" in m or "matplotlib" in m]

@@ -43,12 +43,12 @@ __all__ = [
     "match_catalogue",
     "parse_coordinates",
     "n2_statistics",
+    "censored_statistics",
     "classify_outcomes",
     "normalise_catalogue",
     "observed_n2",
     "as_bool",
     "summary_text",
-    "comparison_figure",
     "run_comparison",
 ]
 
@@ -497,21 +497,37 @@ def _km_masses(values: np.ndarray, left: np.ndarray):
     prev = np.concatenate(([1.0], surv[:-1]))
     mass = prev - surv                          # KM jumps of -d
     leftover = float(surv[-1]) if surv.size else 1.0
-    return -q[::-1], mass[::-1], leftover, res
+    ev = mass > 0                               # scipy lists censored points too (no mass)
+    return -q[ev][::-1], mass[ev][::-1], leftover, res
 
 
-def _km_summary(values, left) -> tuple[float, float, float, bool]:
+def _km_masses_fast(values: np.ndarray, left: np.ndarray):
+    """The same Kaplan-Meier masses as :func:`_km_masses` in plain numpy (bootstrap speed)."""
+    x = -values
+    t, inv = np.unique(x, return_inverse=True)
+    events = np.bincount(inv, weights=(~left).astype(float), minlength=t.size)
+    total = np.bincount(inv, minlength=t.size).astype(float)
+    at_risk = total[::-1].cumsum()[::-1]                  # x >= t (censored at t still at risk)
+    ev = events > 0
+    surv = np.cumprod(1.0 - events[ev] / at_risk[ev])
+    prev = np.concatenate(([1.0], surv[:-1]))
+    mass = prev - surv
+    leftover = float(surv[-1]) if surv.size else 1.0
+    return -t[ev][::-1], mass[::-1], leftover, None
+
+
+def _km_summary(values, left, fast: bool = False) -> tuple[float, float, float, bool]:
     """KM median and mean of left-censored values, and whether the mean is restricted."""
-    d, m, leftover, _ = _km_masses(values, left)
+    d, m, leftover, _ = (_km_masses_fast if fast else _km_masses)(values, left)
     restricted = leftover > 1e-12
     if restricted:                              # lowest value(s) censored: Efron, mass kept there
         low = float(np.min(values))
         d = np.concatenate(([low], d))
         m = np.concatenate(([leftover], m))
     cdf = np.cumsum(m)
-    i = int(np.searchsorted(cdf, 0.5 - 1e-12))
+    i = int(np.searchsorted(cdf, 0.5 - 1e-9))
     median = float(d[min(i, d.size - 1)])
-    if abs(cdf[min(i, d.size - 1)] - 0.5) < 1e-12 and i + 1 < d.size:
+    if abs(cdf[min(i, d.size - 1)] - 0.5) < 1e-9 and i + 1 < d.size:
         median = 0.5 * (median + float(d[i + 1]))  # flat at 0.5: midpoint, as np.median
     return median, float(np.sum(d * m)), float(np.min(values)), restricted
 
@@ -590,7 +606,7 @@ def censored_statistics(delta, upper_limit, confidence: float = 0.95, n_boot: in
             k = rng.integers(0, d.size, d.size)
             if lim[k].all():
                 continue
-            means.append(_km_summary(d[k], lim[k])[1])
+            means.append(_km_summary(d[k], lim[k], fast=True)[1])
         if means:
             a = 0.5 * (1.0 - confidence)
             lo_m, hi_m = np.quantile(means, [a, 1.0 - a])
@@ -957,35 +973,6 @@ def summary_text(result: ComparisonResult, observed_source=None, catalogue_sourc
     else:
         lines.append("matching report: every observed object matched exactly one catalogue entry")
     return "\n".join(lines) + "\n"
-
-
-def comparison_figure(result: ComparisonResult, path_stem: str | Path,
-                      background: Table | None = None, config: Config | None = None,
-                      formats=("png", "pdf")) -> list[Path]:
-    """Observed versus CNN-predicted N2 (one-to-one line, band, grades, limits as arrows).
-
-    Parameters
-    ----------
-    result : ComparisonResult
-    path_stem : path-like
-        Output path without suffix; one file per format is written.
-    background : astropy.table.Table, optional
-        Training/validation set with ``n2`` (observed) and ``n2_cnn`` columns,
-        drawn as a grey density in the background.
-    formats : sequence of str
-        File formats (``png``, ``pdf``).
-
-    Returns
-    -------
-    list of pathlib.Path
-
-    Raises
-    ------
-    InputError
-        Nothing to plot (no matched object with observed and predicted N2).
-    """
-    from .products.figures import comparison_plot
-    return comparison_plot(result, path_stem, background=background, formats=formats)
 
 
 def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir: str | Path,

@@ -56,8 +56,9 @@ def compare(
 
     Writes OUTDIR/comparison.ecsv (+ .fits; one row per observed object, with
     match status, N2_obs - N2_CNN and the outcome), OUTDIR/comparison.txt
-    (statistics, outliers, unmatched/ambiguous report) and the figure
-    OUTDIR/comparison.png/.pdf.
+    (detections-only MAE/median/RMS/bias beside the Kaplan-Meier median and mean
+    of N2_obs - N2_CNN over detections and upper limits, with intervals;
+    outliers, unmatched/ambiguous report) and the figure OUTDIR/comparison.png/.pdf.
 
     Examples:
 
@@ -67,12 +68,16 @@ def compare(
         xmpspec compare derived.ecsv -s selection.csv -o out --exclude-flag hii_region
     """
     from ..compare import run_comparison, summary_text
+    from ..products.figures import comparison_plot
+    from ..tableio import read_table
 
     cfg = state.config
     radius = _parse_radius(match_radius)
+    bg = read_table(background) if background is not None else None
     result, files = run_comparison(observed, selection, outdir, config=cfg, radius=radius,
-                                   band=band, background_path=background,
-                                   figure=not no_figure, exclude_flag=exclude_flag)
+                                   band=band, exclude_flag=exclude_flag)
+    if not no_figure:
+        files += comparison_plot(result, Path(outdir) / "comparison", background=bg)
     if not state.quiet:
         console.print(summary_text(result, observed, selection), highlight=False,
                       markup=False, soft_wrap=True)

@@ -200,6 +200,9 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
         try:
             res.comparison, res.comparison_files = run_comparison(
                 res.derived, selection, outdir / "comparison", config=cfg)
+            from ..products.figures import comparison_plot  # compare: numbers only
+            res.comparison_files += comparison_plot(res.comparison,
+                                                    outdir / "comparison" / "comparison")
         except XmpspecError as exc:
             res.problems.append(f"compare: {exc}")
     done("compare", t)
