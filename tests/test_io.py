@@ -346,6 +346,38 @@ def test_round_trip_exact(tmp_path, suffix, unit):
     assert back2.meta["origin_file"] == str(p)
 
 
+@pytest.mark.parametrize("kw", [{}, {"redshift": None, "redshift_err": None, "medium": "vacuum",
+                                    "meta": {"name": "Léo-P 天体"}}])
+def test_fast_native_fits_reader_equals_general_reader(tmp_path, kw):
+    """xmpspec's own FITS spectra: the fast reader gives what astropy's Table path gives."""
+    from xmpspec.io.table import _from_native, read_fits_table_spectrum, read_native_fits
+
+    s = _spectrum(**kw)
+    p = write_spectrum(s, tmp_path / "n.fits")
+    fast = read_native_fits(p)
+    assert fast is not None
+    general = _from_native(Table.read(p, hdu=1), p, None, "fits-table")
+    for other in (general, read_fits_table_spectrum(p), read_spectrum(p)):
+        _assert_same(fast, other)
+        assert fast.meta == other.meta
+        assert fast.flux.dtype == other.flux.dtype and fast.mask.dtype == other.mask.dtype
+    assert read_native_fits(p, medium="vacuum").medium == "vacuum"
+    # anything else is left to the general readers, with their checks
+    raw = p.read_bytes()
+    (tmp_path / "cut.fits").write_bytes(raw[:-2880])
+    (tmp_path / "tail.fits").write_bytes(raw + b"x" * 100)
+    for name in ("cut.fits", "tail.fits"):
+        assert read_native_fits(tmp_path / name) is None
+    with pytest.raises(InputError, match="cut.fits: .*truncated"):
+        read_spectrum(tmp_path / "cut.fits")
+    _assert_same(s, read_spectrum(tmp_path / "tail.fits"))
+    with fits.open(p) as hdul:
+        hdul[1].header["TSCAL2"] = 1.0
+        hdul.writeto(tmp_path / "scaled.fits")
+    assert read_native_fits(tmp_path / "scaled.fits") is None
+    assert read_native_fits(write_spectrum(s, tmp_path / "n.fits.gz")) is None
+
+
 def test_round_trip_without_redshift_and_vacuum(tmp_path):
     s = _spectrum(redshift=None, redshift_err=None, medium="vacuum", meta={})
     for suffix in (".ecsv", ".fits"):

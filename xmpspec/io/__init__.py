@@ -32,7 +32,7 @@ from ._common import (
     open_fits,
     position_deg,
 )
-from .table import NATIVE_KEY, NATIVE_VALUE, write_spectrum
+from .table import NATIVE_KEY, NATIVE_VALUE, read_native_fits, write_spectrum
 
 __all__ = ["read_spectrum", "read_spectra", "write_spectrum", "list_formats", "detect_format",
            "FORMATS"]
@@ -268,7 +268,11 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
         raise InputError(f"format '{fmt}' expects a FITS file, but this is not FITS", path)
     radius = match_radius_arcsec(match_arcsec)
     spec = None
-    if fits_file and fmt in (None, "fits", "fits-table", "fits-image", "sdss"):
+    if fits_file and fmt in (None, "fits", "fits-table"):
+        spec = read_native_fits(path, medium=medium)  # xmpspec's own layout, else None
+        if spec is not None:
+            fmt = "fits-table"
+    if spec is None and fits_file and fmt in (None, "fits", "fits-table", "fits-image", "sdss"):
         # open once: detection and the reader share the HDU list (open_fits is re-entrant)
         with open_fits(path) as hdul:
             if fmt in (None, "fits"):

@@ -58,7 +58,8 @@ from ._common import (
     to_wave_unit,
 )
 
-__all__ = ["read_text_spectrum", "read_fits_table_spectrum", "spectrum_from_table",
+__all__ = ["read_text_spectrum", "read_fits_table_spectrum", "read_native_fits",
+           "spectrum_from_table",
            "write_spectrum", "NATIVE_KEY", "NATIVE_VALUE"]
 
 NATIVE_KEY = "XMPFMT"
@@ -129,7 +130,7 @@ def read_fits_table_spectrum(path: Path, medium: str | None = None,
         native = _native_fits_columns(chosen)
         if native is not None:  # xmpspec's own layout: no astropy Table on the hot path
             meta = {k: h[k] for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM")
-                    for h in (chosen.header, header) if k in h}
+                    for h in (header, chosen.header) if k in h}  # table HDU wins
             return _native_spectrum(*native, meta, path, medium, "fits-table")
         try:
             with warnings.catch_warnings():
@@ -430,6 +431,119 @@ def _native_fits_columns(hdu):
             return None
         out.append((np.asarray(hdu.data[name]), _fits_unit(c.unit) if c.unit else None))
     return out
+
+
+_FITS_CODES = {"L": "u1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+_BLOCK = 2880
+
+
+def _fits_hdus(raw: bytes) -> list | None:
+    """(header, data offset, data bytes) of every HDU of a FITS file held in ``raw``.
+
+    None unless the file is cleanly structured: every header ends with an
+    ``END`` card, every data block is complete and nothing follows the last
+    HDU (anything else goes through astropy's reader and its checks).
+    """
+    hdus, pos, n = [], 0, len(raw)
+    while pos < n:
+        end = None
+        for block in range(pos, n, _BLOCK):
+            chunk = raw[block:block + _BLOCK]
+            if len(chunk) < _BLOCK:
+                return None
+            for card in range(0, _BLOCK, 80):
+                if chunk[card:card + 8] == b"END     ":
+                    end = block + _BLOCK
+                    break
+            if end is not None:
+                break
+        if end is None:
+            return None
+        try:
+            header = fits.Header.fromstring(raw[pos:end].decode("ascii"))
+            naxis = int(header["NAXIS"])
+            size = 0
+            if naxis:
+                size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
+                    int(header.get("PCOUNT", 0))
+                    + int(np.prod([int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)])))
+        except Exception:  # noqa: BLE001 - unusual header: astropy's reader decides
+            return None
+        if end + size > n:
+            return None
+        hdus.append((header, end, size))
+        pos = end + -(-size // _BLOCK) * _BLOCK
+    return hdus if pos == n and hdus else None
+
+
+def read_native_fits(path: Path, medium: str | None = None) -> Spectrum | None:
+    """Fast reader of xmpspec's own FITS spectra (:func:`write_spectrum`'s layout).
+
+    The file is read once; its headers are parsed by astropy
+    (``fits.Header.fromstring``) and the binary table's rows are viewed as a
+    NumPy record array described by the ``TFORMn`` cards, skipping astropy's
+    ``FITS_rec`` machinery. Returns None (and the caller uses the general
+    readers, with their checks and messages) for anything else: not FITS,
+    compressed, PypeIt/SDSS layouts, truncated or trailing bytes, another
+    first binary table, scaled/null/multi-dimensional columns. The spectrum is
+    the same, to the bit, as the general reader's (tests/test_io.py).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    medium : {'vacuum', 'air'}, optional
+        Overrides the medium declared in the file.
+    """
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if not raw.startswith(b"SIMPLE  =") or len(raw) % _BLOCK:
+        return None
+    hdus = _fits_hdus(raw)
+    if hdus is None:
+        return None
+    headers = [h for h, _, _ in hdus]
+    if any("DMODCLS" in h for h in headers) or any(
+            str(h.get("EXTNAME", "")).strip().upper() == "COADD" for h in headers[1:]):
+        return None
+    tables = [i for i, h in enumerate(headers)
+              if str(h.get("XTENSION", "")).strip() in ("BINTABLE", "TABLE")]
+    if not tables:
+        return None
+    header, offset, size = hdus[tables[0]]
+    if str(header.get("XTENSION", "")).strip() != "BINTABLE" \
+            or str(header.get(NATIVE_KEY, "")).strip() != NATIVE_VALUE \
+            or int(header.get("PCOUNT", 0)) or int(header.get("GCOUNT", 1)) != 1:
+        return None
+    names, formats, units = [], [], {}
+    for i in range(1, int(header["TFIELDS"]) + 1):
+        name = str(header.get(f"TTYPE{i}", "")).strip()
+        form = str(header.get(f"TFORM{i}", "")).strip()
+        repeat, code = form[:-1] or "1", form[-1:]
+        if not repeat.isdigit() or code not in _FITS_CODES and code != "A":
+            return None
+        if name in _NATIVE_FORMS:
+            if code not in _NATIVE_FORMS[name] or repeat != "1" or any(
+                    f"{k}{i}" in header for k in ("TSCAL", "TZERO", "TNULL", "TDIM")):
+                return None
+            units[name] = str(header.get(f"TUNIT{i}", "")).strip()
+        names.append(name or f"col{i}")
+        formats.append(f"S{repeat}" if code == "A" else
+                       (f"({repeat},){_FITS_CODES[code]}" if repeat != "1" else _FITS_CODES[code]))
+    if set(_NATIVE_FORMS) - set(names) or len(set(names)) != len(names):
+        return None
+    dtype = np.dtype({"names": names, "formats": formats})
+    nrows = int(header["NAXIS2"])
+    if dtype.itemsize != int(header["NAXIS1"]) or dtype.itemsize * nrows != size:
+        return None
+    rows = np.frombuffer(raw, dtype=dtype, count=nrows, offset=offset)
+    cols = [(rows[c], _fits_unit(units[c]) if units[c] else None)
+            for c in ("wavelength", "flux", "error")]
+    cols.append((rows["mask"] == ord("T"), None))
+    primary = headers[0]
+    meta = {k: h[k] for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM")
+            for h in (primary, header) if k in h}  # table HDU wins
+    return _native_spectrum(*cols, meta, path, medium, "fits-table")
 
 
 def _native_spectrum(wave, flux, error, mask, m: dict, path: Path, medium: str | None,
