@@ -95,9 +95,10 @@ def read_table(path: str | Path, qtable: bool = False, format: str | None = None
         raise InputError("file is empty", path)
     fmt = format or TABLE_FORMATS.get(_suffix(path))
     cls = QTable if qtable else Table
-    if fmt == "parquet" and _is_batch_parquet(path):
-        # written by the batch engine with pyarrow (merged tables of `xmpspec batch`, parts):
-        # astropy's reader would drop its units, descriptions and masks
+    if fmt == "parquet":
+        # read with pyarrow only (astropy's reader needs pandas, not a dependency): the batch
+        # engine's files keep units, descriptions and masks, astropy-written files are rebuilt
+        # from their header
         from .arrowio import read_parquet
         table = read_parquet(path)
         return QTable(table) if qtable else table
@@ -115,15 +116,6 @@ def read_table(path: str | Path, qtable: bool = False, format: str | None = None
     except Exception as exc:  # astropy raises many types for bad files
         raise InputError(f"cannot read table ({type(exc).__name__}: {exc})", path) from None
     return table
-
-
-def _is_batch_parquet(path: Path) -> bool:
-    """True if a Parquet file carries the batch engine's column metadata (``xmpspec_columns``)."""
-    try:
-        import pyarrow.parquet as pq
-        return b"xmpspec_columns" in (pq.read_schema(path).metadata or {})
-    except Exception:  # noqa: BLE001 - not readable as Parquet: astropy reports it below
-        return False
 
 
 def require_columns(table: Table, columns: Iterable[str], source: str | Path | None = None) -> None:
