@@ -58,7 +58,13 @@ def test_import_makes_pypeit_work_offline(shared_dir, tmp_path):
     imp = _run(["xmpspec", "cache", "import",
                 str(shared_dir / "pypeit-data"), str(shared_dir / "astropy-data")], env)
     assert imp.returncode == 0, imp.stderr
-    assert "imported 10 file(s)" in imp.stdout
+    n_files = sum(1 for folder in ("pypeit-data", "astropy-data")
+                  for f in (shared_dir / folder).rglob("*")
+                  if f.is_file() and f.parent != shared_dir / folder
+                  and not f.name.startswith(("README", "."))
+                  and f.name not in ("PROVENANCE.txt", "LICENSE"))
+    assert n_files >= 10
+    assert f"imported {n_files} file(s)" in imp.stdout
     # the caches are the private ones under XDG_CACHE_HOME
     assert (tmp_path / "cache" / "pypeit" / "download").is_dir()
     assert (tmp_path / "cache" / "astropy" / "download").is_dir()
@@ -77,3 +83,27 @@ def test_import_rejects_unknown_layout(tmp_path):
     (tmp_path / "stuff" / "a.txt").write_text("x")
     from xmpspec.cli import main
     assert main(["cache", "import", str(tmp_path)]) == 2
+
+
+def test_status_of_any_pypeit_spectrograph(shared_dir, tmp_path):
+    """`cache status -i shane_kast_blue`: the files PypeIt's own parameters name."""
+    env = _env(tmp_path)
+    env["COLUMNS"] = "400"      # no wrapped file names in the table
+    _run(["xmpspec", "cache", "import", str(shared_dir / "astropy-data")], env)
+    st = _run(["xmpspec", "cache", "status", "-i", "shane_kast_blue"], env)
+    out = " ".join(st.stdout.split())
+    # the 600/4310 template is one grating's: optional until a night is named
+    assert "shane_kast_blue_600.fits" in out and "shane_kast_blue_452.fits" in out
+    assert "sky_kastb_600.fits" in out and "installed" in out
+    assert st.returncode == 0, st.stdout
+    night = shared_dir / "data" / "real_nights" / "shane_kast_blue_2015-05-20"
+    st = _run(["xmpspec", "cache", "status", "-i", "shane_kast_blue", "--raw", str(night)], env)
+    out = " ".join(st.stdout.split())
+    assert st.returncode == 1
+    assert "feige66_002.fits.gz" in out and "missing" in out
+    _run(["xmpspec", "cache", "import", str(shared_dir / "pypeit-data")], env)
+    st = _run(["xmpspec", "cache", "status", "-i", "shane_kast_blue", "--raw", str(night)], env)
+    assert st.returncode == 0, st.stdout
+    assert "feige66_002.fits.gz" in st.stdout.replace("\n", "")
+    bad = _run(["xmpspec", "cache", "status", "-i", "keck_nope"], env)
+    assert bad.returncode == 2 and "unknown instrument" in bad.stderr

@@ -31,7 +31,8 @@ DEV_KEYS = ["oii3727", "oii3730", "neiii3870", "hd", "hg", "oiii4364", "heii4687
             "sii6733"]
 
 # a redshift per set-up that puts Halpha and its neighbours on the grid
-Z_OF = {"int_ids_r632v": 0.02, "goodman_400": 0.03, "mage": 0.04, "sdss": 0.05}
+Z_OF = {"int_ids_r632v": 0.02, "goodman_400": 0.03, "goodman_red_400": 0.03, "mage": 0.04,
+        "sdss": 0.05}
 
 
 # ------------------------------------------------------------------ noise-free model

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Setup", "SETUPS", "get_setup", "setup_names", "C_KMS"]
+__all__ = ["Setup", "SETUPS", "get_setup", "setup_names", "generic_setup", "C_KMS"]
 
 C_KMS = 299792.458
 
@@ -32,7 +32,8 @@ class Setup:
     Attributes
     ----------
     name : str
-        xmpspec name (``int_ids_r632v``, ``goodman_400``, ``mage``, ``sdss``).
+        xmpspec name (``int_ids_r632v``, ``goodman_400``, ``goodman_red_400``, ``mage``,
+        ``sdss``).
     label : str
         Human-readable instrument name used in tables (``INT/IDS``).
     wave_min, wave_max : float
@@ -128,6 +129,16 @@ SETUPS: dict[str, Setup] = {
               pypeit_name="soar_goodman_blue", standards=("LTT 3864",), site="Cerro Pachon",
               arcs=("HgAr", "Ne", "Cu"), slit_arcsec=1.0, typical_exptime=800.0,
               aliases=("goodman", "soar", "soar_goodman")),
+        # red camera, same grating and 1" slit as goodman_400 (so the same resolution);
+        # 400 M1 covers ~3000-7070 A, 400 M2 (GG455) ~4940-8990 A at 0.99 A/pix unbinned
+        # (measured on the real arcs of ../shared/data/goodman_red_real_arcs)
+        Setup(name="goodman_red_400", label="SOAR/Goodman red", wave_min=3000.0,
+              wave_max=9000.0, sampling="linear", dispersion=1.0, resolution=850.0,
+              resolution_wave=5500.0, constant="fwhm", gain=1.45, read_noise=5.27,
+              plate_scale=0.15, binning=(1, 1), pypeit_name="soar_goodman_red_xmpspec",
+              standards=("LTT 3864",), site="Cerro Pachon", arcs=("HgAr", "Ne"),
+              slit_arcsec=1.0, typical_exptime=800.0,
+              aliases=("goodman_red", "soar_goodman_red")),
         Setup(name="mage", label="Magellan/MagE", wave_min=3100.0, wave_max=10000.0,
               sampling="log", velocity_step=25.0, resolution=4000.0, resolution_wave=5500.0,
               constant="R", gain=1.02, read_noise=2.9, plate_scale=0.3, binning=(1, 1),
@@ -164,3 +175,23 @@ def get_setup(name: str) -> Setup:
             return s
     raise InputError(f"unknown instrument set-up '{name}'; valid: {', '.join(SETUPS)} "
                      f"(aliases: {', '.join(a for s in SETUPS.values() for a in s.aliases)})")
+
+
+def generic_setup(name: str, resolution: float, label: str | None = None) -> Setup:
+    """A set-up for an instrument xmpspec has no tuned set-up for (constant R).
+
+    Used by the reduction layer for PypeIt spectrographs without a plug-in
+    (sky-protection windows); not registered in :data:`SETUPS`.
+
+    Parameters
+    ----------
+    name : str
+        Instrument name (the PypeIt spectrograph name).
+    resolution : float
+        Resolving power assumed at every wavelength.
+    label : str, optional
+        Human-readable name (default ``name``).
+    """
+    return Setup(name=name, label=label or name, wave_min=3000.0, wave_max=11000.0,
+                 sampling="log", velocity_step=C_KMS / resolution / 2.0, resolution=resolution,
+                 resolution_wave=5500.0, constant="R", pypeit_name=name)

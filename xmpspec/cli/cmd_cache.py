@@ -16,7 +16,8 @@ cache_app = typer.Typer(help="Offline reference data: PypeIt's and astropy's dow
                              "Examples:\n\n```\n"
                              "xmpspec cache import ../shared/pypeit-data "
                              "../shared/astropy-data\n"
-                             "xmpspec cache status --instrument goodman\n```\n",
+                             "xmpspec cache status --instrument goodman\n"
+                             "xmpspec cache status -i shane_kast_blue --raw raw/n1\n```\n",
                         no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
@@ -48,33 +49,57 @@ def import_cmd(folders: list[Path] = typer.Argument(..., help="Folders laid out 
 
 @cache_app.command("status")
 def status_cmd(instrument: str = typer.Option(None, "--instrument", "-i",
-                                              help="Only this instrument (goodman, int_ids, "
-                                                   "mage).")):
+                                              help="Only this instrument: goodman, goodman_red, "
+                                                   "int_ids, mage, or any PypeIt spectrograph "
+                                                   "name (shane_kast_blue, ...)."),
+               raw: Path = typer.Option(None, "--raw",
+                                        help="A night's raw folder: list exactly the "
+                                             "templates and standards that night needs "
+                                             "(with --instrument).")):
     """Per instrument: reference files installed, cached or missing.
 
-    Exit code 1 if any file is missing.
+    Tuned instruments list their fixed files. Any other PypeIt spectrograph
+    lists what PypeIt's own parameters name: the wavelength template(s)
+    (each grating's template as *optional* until a night is given with
+    `--raw`), the flexure sky spectrum and, with `--raw`, the archived
+    spectrum of the night's flux standard. Exit code 1 if a required file is
+    missing (optional ones are listed but do not count).
 
     Examples:
 
         xmpspec cache status
         xmpspec cache status --instrument goodman
+        xmpspec cache status -i shane_kast_blue --raw raw/2015-05-20
     """
     from rich.table import Table
 
+    from ..errors import InputError
     from ..reduce.cache import reference_status
     from ..reduce.registry import all_instruments, get_instrument
 
+    if raw is not None and not instrument:
+        raise InputError("--raw needs --instrument")
+    raw_files = None
+    if raw is not None:
+        from ..reduce.frametype import is_raw_name
+        if not raw.is_dir():
+            raise InputError("raw-data folder not found", raw)
+        raw_files = sorted(p for p in raw.iterdir() if p.is_file() and is_raw_name(p.name))
+        if not raw_files:
+            raise InputError("no raw FITS frames in this folder", raw)
     plugins = [get_instrument(instrument)] if instrument else all_instruments()
     table = Table(title="reference data for offline reductions")
     for col in ("instrument", "file", "state", "purpose", "where"):
         table.add_column(col, overflow="fold")
     n_missing = 0
     for p in plugins:
-        for s in reference_status(p.name):
-            n_missing += not s.present
-            style = "green" if s.present else "red"
+        for s in reference_status(p.name, raw_files):
+            required = s.ref.required
+            n_missing += required and not s.present
+            style = "green" if s.present else ("red" if required else "yellow")
+            state = s.state if required else f"{s.state} (optional)"
             table.add_row(p.name, f"{s.ref.package}:{s.ref.relpath}",
-                          f"[{style}]{s.state}[/]", s.ref.purpose, s.where)
+                          f"[{style}]{state}[/]", s.ref.purpose, s.where)
     console.print(table)
     if n_missing:
         console.print(f"[red]{n_missing} file(s) missing[/]: `xmpspec cache import FOLDER`")

@@ -12,16 +12,19 @@ from .common import console, err_console
 
 def print_night_log(result) -> None:
     """Print the night log table and its flags."""
-    from rich.table import Table
-    tab = Table(title="night log")
-    for c in ("file", "frametype", "object", "exptime", "airmass", "config", "binning", "flag"):
-        tab.add_column(c, overflow="fold")
+    from .common import print_table
+    cols = ("file", "frametype", "object", "exptime", "airmass", "config", "binning", "typing",
+            "flag")
+    rows, styles = [], []
     for r in result.night_log:
-        style = "yellow" if r["flag"] else None
-        tab.add_row(str(r["file"]), str(r["frametype"]), str(r["object"]), f"{r['exptime']:.1f}",
-                    f"{r['airmass']:.3f}", str(r["config"]), str(r["binning"]), str(r["flag"]),
-                    style=style)
-    console.print(tab)
+        styles.append("yellow" if r["flag"] else None)
+        typing = str(r["typing"]) if "typing" in getattr(r, "colnames", ()) else ""
+        rows.append((str(r["file"]), str(r["frametype"]), str(r["object"]),
+                     f"{r['exptime']:.1f}", f"{r['airmass']:.3f}", str(r["config"]),
+                     str(r["binning"]), typing, str(r["flag"])))
+    # file names are never folded over lines (80 columns, pipes: plain text)
+    print_table(cols, rows, title="night log", nowrap=("file", "frametype", "object"),
+                styles=styles)
     for f in result.flags:
         err_console.print(f"[yellow]warning:[/] {f}", highlight=False)
 
@@ -30,7 +33,8 @@ def print_night_log(result) -> None:
 def setup_cmd(
     raw_dir: Path = typer.Argument(..., help="Folder of the night's raw frames."),
     instrument: str = typer.Option(..., "--instrument", "-i",
-                                   help="goodman, int_ids or mage (or an alias)."),
+                                   help="goodman, goodman_red, int_ids, mage (tuned) or "
+                                        "any PypeIt spectrograph name (shane_kast_blue, ...)."),
     night: str = typer.Option(None, "--night", help="Night name (default: the folder's name)."),
     root: Path = typer.Option(Path("."), "--root",
                               help="Write pypeit_files/ under this folder."),
@@ -59,6 +63,7 @@ def setup_cmd(
 
         xmpspec setup raw/2024-03-15 --instrument goodman
         xmpspec setup raw/n1 -i int_ids --night 2023-10-02 --targets targets.csv
+        xmpspec setup raw/kast -i shane_kast_blue
     """
     from ..reduce.pipeline import quiet_pypeit
     from ..reduce.pypeitfile import setup_night

@@ -31,7 +31,7 @@ from .registry import ReferenceFile, get_instrument
 
 __all__ = ["ImportedFile", "FileStatus", "prepare_cache_dirs", "detect_kind",
            "import_reference_data", "reference_status", "missing_reference_files",
-           "ensure_reference_data", "cache_url"]
+           "ensure_reference_data", "ensure_sites", "cache_url"]
 
 #: Top-level folders of PypeIt's ``pypeit/data`` tree that hold downloadable files.
 PYPEIT_DATA_DIRS = ("arc_lines", "standards", "skisim", "sensfuncs", "telluric", "extinction",
@@ -193,23 +193,51 @@ def file_status(ref: ReferenceFile) -> FileStatus:
     return FileStatus(ref, "missing", url)
 
 
-def reference_status(instrument: str) -> list[FileStatus]:
-    """Status of every reference file ``instrument`` needs (see ``xmpspec cache status``)."""
+def reference_status(instrument: str, raw_files=None) -> list[FileStatus]:
+    """Status of every reference file ``instrument`` needs (see ``xmpspec cache status``).
+
+    Parameters
+    ----------
+    instrument : str
+        Instrument name (a tuned plug-in or any PypeIt spectrograph).
+    raw_files : sequence of path-like, optional
+        A night's raw frames: the templates and standards of that night are
+        added (generic PypeIt spectrographs).
+    """
     plugin = get_instrument(instrument)
-    return [file_status(r) for r in plugin.all_reference_files()]
+    return [file_status(r) for r in plugin.all_reference_files(raw_files)]
 
 
-def missing_reference_files(instrument: str) -> list[ReferenceFile]:
-    """Reference files of ``instrument`` that are neither installed nor cached."""
-    return [s.ref for s in reference_status(instrument) if not s.present]
+def missing_reference_files(instrument: str, raw_files=None) -> list[ReferenceFile]:
+    """Required reference files of ``instrument`` that are neither installed nor cached."""
+    return [s.ref for s in reference_status(instrument, raw_files)
+            if not s.present and s.ref.required]
+
+
+def ensure_sites(reference_dirs: Iterable[str | Path] = ()) -> None:
+    """Import astropy's site list from ``reference_dirs`` if it is not cached yet.
+
+    ``import pypeit.spectrographs`` (and so resolving any PypeIt spectrograph
+    name) needs it; called before an instrument name is resolved.
+    """
+    from .registry import ASTROPY_SITES
+    if file_status(ASTROPY_SITES).present:
+        return
+    for d in (Path(x) for x in reference_dirs if x):
+        if d.is_dir() and (d / ASTROPY_SITES.relpath).is_file() and detect_kind(d) == "astropy":
+            import_reference_data([d])
+            return
 
 
 def ensure_reference_data(instrument: str, reference_dirs: Iterable[str | Path] = (),
-                          source: str | Path | None = None) -> list[FileStatus]:
+                          source: str | Path | None = None,
+                          raw_files=None) -> list[FileStatus]:
     """Pre-flight check: every reference file of ``instrument`` is available.
 
     Missing files are imported from ``reference_dirs`` (folders laid out like
     ``../shared/pypeit-data`` / ``../shared/astropy-data``) when they hold them.
+    With ``raw_files`` (the night's frames) the night's own templates and
+    standards are checked too.
 
     Raises
     ------
@@ -217,7 +245,8 @@ def ensure_reference_data(instrument: str, reference_dirs: Iterable[str | Path] 
         Files still missing; the message lists each one, what it is for, and
         how to import it.
     """
-    missing = missing_reference_files(instrument)
+    ensure_sites(reference_dirs)
+    missing = missing_reference_files(instrument, raw_files)
     dirs = [Path(d) for d in reference_dirs if d]
     if missing and dirs:
         wanted = {(m.package, m.relpath) for m in missing}
@@ -228,7 +257,7 @@ def ensure_reference_data(instrument: str, reference_dirs: Iterable[str | Path] 
                 usable.append(d)
         if usable:
             import_reference_data(usable)
-        missing = missing_reference_files(instrument)
+        missing = missing_reference_files(instrument, raw_files)
     if missing:
         lines = "; ".join(f"{m.package}:{m.relpath} ({m.purpose})" for m in missing)
         raise ReferenceDataError(
@@ -236,4 +265,4 @@ def ensure_reference_data(instrument: str, reference_dirs: Iterable[str | Path] 
             f"cached: {lines}. Import them with `xmpspec cache import FOLDER` or pass "
             f"--reference-data FOLDER (folders laid out like PypeIt's data tree / astropy-data)",
             source)
-    return reference_status(instrument)
+    return reference_status(instrument, raw_files)

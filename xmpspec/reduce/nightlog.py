@@ -18,13 +18,14 @@ def nearest_standard(ra, dec) -> tuple[str, float]:
             sep, row = standard.nearest_archive_entry(arch, ra, dec)
         except Exception:  # noqa: BLE001
             continue
-        sep = float(getattr(sep, "value", sep))
+        sep = float(sep.to_value("arcmin")) if hasattr(sep, "to_value") else float(sep)
         if sep < sep_min:
             best, sep_min = str(row["Name"]), sep
     return best, sep_min
 
 
-def night_log(fitstbl, plugin: InstrumentPlugin, screen, changes: list[str]):
+def night_log(fitstbl, plugin: InstrumentPlugin, screen, changes: list[str],
+              reasons: dict[str, str] | None = None):
     """Build the night log and the list of flags.
 
     Parameters
@@ -35,12 +36,17 @@ def night_log(fitstbl, plugin: InstrumentPlugin, screen, changes: list[str]):
     screen : RawScreen
         Unreadable / foreign files found before PypeIt ran.
     changes : list of str
-        Frame-type corrections made by the plug-in.
+        Frame-type corrections made by the lamp rules and the plug-in.
+    reasons : dict, optional
+        File name -> why its type differs from its OBSTYPE/IMAGETYP
+        (:func:`xmpspec.reduce.frametype.apply_lamp_rules`): the ``typing``
+        column.
 
     Returns
     -------
     table : astropy.table.Table
-        ``file, frametype, object, exptime, airmass, config, binning, flag``.
+        ``file, frametype, object, exptime, airmass, config, binning, typing,
+        flag``.
     flags : list of str
         Night-level warnings (no arcs, no flats, no standard, standard far from
         any archived star, mixed binning, unreadable or foreign files, ...).
@@ -76,28 +82,64 @@ def night_log(fitstbl, plugin: InstrumentPlugin, screen, changes: list[str]):
                      "airmass": float(row["airmass"]) if row["airmass"] is not None else np.nan,
                      "config": str(row["setup"]) if "setup" in t.colnames else "",
                      "binning": str(row["binning"]) if "binning" in t.colnames else "",
+                     "typing": (reasons or {}).get(str(row["filename"]), ""),
                      "flag": "; ".join(flag)})
     for name, problem in screen.problems.items():
         rows.append({"file": name, "frametype": "unusable", "object": "", "exptime": np.nan,
-                     "airmass": np.nan, "config": "", "binning": "", "flag": problem})
+                     "airmass": np.nan, "config": "", "binning": "", "typing": "",
+                     "flag": problem})
         flags.append(f"{name}: {problem}")
+    for name, why in (reasons or {}).items():
+        flags.append(f"{name}: frame type from the lamps: {why}")
     tab = Table(rows=rows, names=("file", "frametype", "object", "exptime", "airmass",
-                                  "config", "binning", "flag"))
+                                  "config", "binning", "typing", "flag"))
     tab["exptime"].unit = "s"
 
     def has(kind):
         return any(kind in ft.split(",") for ft in types)
-    if not has("arc"):
-        flags.append("no arc frames: no wavelength calibration possible")
-    if not (has("pixelflat") or has("trace") or has("illumflat")):
-        flags.append("no flat-field frames: slit tracing and flat fielding will fail")
-    if not has("standard"):
-        flags.append("no flux standard typed 'standard': spectra will not be flux calibrated")
-    if not has("science"):
-        flags.append("no science frames")
+    flags.extend(missing_calibration_flags(has, plugin))
     bins = {str(b) for b, ft in zip(t["binning"], types, strict=False) if ft not in ("None", "")} \
         if "binning" in t.colnames else set()
     if len(bins) > 1:
         flags.append(f"mixed binning ({', '.join(sorted(bins))}): frames of different binning "
                      "form separate configurations")
     return tab, flags
+
+
+def missing_calibration_flags(has, plugin: InstrumentPlugin) -> list[str]:
+    """What a night without arcs, flats, standard or science can still produce, and how.
+
+    Parameters
+    ----------
+    has : callable
+        ``has(frametype) -> bool``: the night has a frame of that PypeIt type.
+    plugin : InstrumentPlugin
+
+    Returns
+    -------
+    list of str
+    """
+    out = []
+    if not has("arc"):
+        out.append("no arc frames: no wavelength calibration possible, so nothing can be "
+                   "reduced; add an arc of the same set-up (another night's arc works if the "
+                   "instrument did not move: add it to the raw folder, it is typed by its "
+                   "lamps)")
+    if not (has("pixelflat") or has("trace") or has("illumflat")):
+        out.append("no flat-field frames: PypeIt cannot trace the slit edges; the night can "
+                   "still be reduced without flat-fielding by typing a bright, well-exposed "
+                   "frame (the standard, a twilight) 'trace' in the PypeIt file, or by giving "
+                   "the slit edges by hand ([calibrations][slitedges] add_slits = ...) and "
+                   "[baseprocess] use_pixelflat = False, use_illumflat = False")
+    if not has("standard"):
+        out.append("no flux standard typed 'standard': spectra will be wavelength-calibrated "
+                   "but not flux-calibrated (counts); ratios of nearby lines (N2, O3N2, "
+                   "[SII]6718/6733) are still measured, absolute fluxes, luminosities and "
+                   "SFR are not; to flux them, add a standard of the same set-up from another "
+                   "night (typed 'standard') or retype a short exposure of a star of PypeIt's "
+                   "archive")
+    if not has("science"):
+        out.append("no science frames: only calibrations (and the standard) can be reduced")
+    if not has("bias") and plugin.generic:
+        out.append("no bias frames: PypeIt subtracts the overscan only (fine for most CCDs)")
+    return out

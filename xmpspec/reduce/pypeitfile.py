@@ -73,15 +73,16 @@ def screen_raw_files(raw_dir: str | Path, plugin: InstrumentPlugin) -> RawScreen
     """
     from astropy.io import fits
 
+    from .frametype import is_raw_name
+
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise InputError("raw-data folder not found", raw_dir)
     out = RawScreen()
-    candidates = sorted(p for p in raw_dir.iterdir() if p.is_file() and re.search(
-        r"\.(fits|fit|fts)(\.fz|\.gz)?$|\.fz$", p.name, re.I))
+    candidates = sorted(p for p in raw_dir.iterdir() if p.is_file() and is_raw_name(p.name))
     if not candidates:
-        raise InputError("no raw FITS frames (*.fits, *.fits.fz, *.fits.gz) in this folder",
-                         raw_dir)
+        raise InputError("no raw FITS frames (*.fits, *.fit, *.fts, plain or .gz/.fz/.bz2) "
+                         "in this folder", raw_dir)
     out.warnings.extend(plugin.check_raw_files(raw_dir))
     wanted = [re.compile(v, re.I) for v in plugin.instrume_patterns]
     for p in candidates:
@@ -159,7 +160,7 @@ def merge_windows(windows) -> list[tuple[float, float]]:
     return out
 
 
-def protect_windows_for_targets(targets, setup_name: str,
+def protect_windows_for_targets(targets, setup_name,
                                 lines: tuple[str, ...] = PROTECTED_LINES,
                                 config=None) -> list[tuple[float, float]]:
     """Observed vacuum wavelength windows of bright lines at each target's redshift.
@@ -173,8 +174,8 @@ def protect_windows_for_targets(targets, setup_name: str,
     ----------
     targets : astropy.table.Table or None
         Targets table with a ``z`` column.
-    setup_name : str
-        :mod:`xmpspec.instruments` set-up (resolution).
+    setup_name : str or xmpspec.instruments.Setup
+        :mod:`xmpspec.instruments` set-up (resolution), by name or itself.
     lines : tuple of str
         Catalogue keys (see :func:`protected_lines`).
     config : Config, optional
@@ -184,12 +185,12 @@ def protect_windows_for_targets(targets, setup_name: str,
     -------
     list of (float, float)
     """
-    from ..instruments import C_KMS, get_setup
+    from ..instruments import C_KMS, Setup, get_setup
     from ..lines.catalog import line_catalog
 
     if targets is None or "z" not in targets.colnames:
         return []
-    st = get_setup(setup_name)
+    st = setup_name if isinstance(setup_name, Setup) else get_setup(setup_name)
     cat = line_catalog(config)
     out = []
     for z in np.unique(np.asarray(targets["z"], float)):
@@ -314,6 +315,7 @@ def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
     InputError
         No usable raw frames; PypeIt found no configuration.
     """
+    from .frametype import apply_lamp_rules
     from .nightlog import night_log
     from .runner import prepare_pypeit
 
@@ -329,14 +331,18 @@ def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
     except Exception as exc:  # PypeItError and friends
         raise InputError(f"PypeIt's setup failed: {exc}", raw_dir) from exc
     tbl = ps.fitstbl.table
-    changes = plugin.fix_frametypes(tbl)
-    log_tab, flags = night_log(ps.fitstbl, plugin, screen, changes)
+    # the lamp state decides arcs and flats whatever OBSTYPE/IMAGETYP say (frametype.py)
+    kinds = ("arc", "flat", "bias") if _uses_bias(plugin) else ("arc", "flat")
+    reasons, changes = apply_lamp_rules(tbl, kinds=kinds)
+    changes += plugin.fix_frametypes(tbl)
+    log_tab, flags = night_log(ps.fitstbl, plugin, screen, changes, reasons)
 
     outdir = Path(root) / "pypeit_files" / plugin.name / night
     outdir.mkdir(parents=True, exist_ok=True)
     extraction = extraction or plugin.extraction
     windows = protect_windows_for_targets(
-        targets, plugin.setup_name, lines=protected_lines(plugin.echelle)) if sky_protect else []
+        targets, plugin.instrument_setup(),
+        lines=protected_lines(plugin.echelle)) if sky_protect else []
     context = {"extraction": extraction, "sky_protect": windows,
                "boxcar_radius": boxcar_radius or plugin.boxcar_radius}
     cfg = pypeit_cfg_lines(plugin, context)
@@ -369,6 +375,16 @@ def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
         inputs=[str(p) for p in screen.usable], step="setup",
         extra={"instrument": plugin.name, "night": night, "flags": flags}))
     return SetupResult(written, log_tab, flags, screen, log_path)
+
+
+def _uses_bias(plugin: InstrumentPlugin) -> bool:
+    """Whether PypeIt subtracts bias frames for this spectrograph (else bias typing is moot)."""
+    try:
+        from pypeit.spectrographs.util import load_spectrograph
+        par = load_spectrograph(plugin.pypeit_name).default_pypeit_par()
+        return bool(par["scienceframe"]["process"]["use_biasimage"])
+    except Exception:  # noqa: BLE001
+        return True
 
 
 def _coadd_groups(tbl, setup: str) -> dict[str, list[str]]:

@@ -53,12 +53,16 @@ class ReferenceFile:
         Why it is needed (shown by ``xmpspec cache status``).
     package : str
         ``"pypeit"`` or ``"astropy"``: whose download cache holds it.
+    required : bool
+        False for files needed only by some set-ups (e.g. the template of
+        another grating): listed by ``xmpspec cache status``, not demanded.
     """
 
     subdir: str
     name: str
     purpose: str = ""
     package: str = "pypeit"
+    required: bool = True
 
     @property
     def relpath(self) -> str:
@@ -108,6 +112,10 @@ class InstrumentPlugin:
     instrume_patterns : tuple of str
         Regular expressions matching the raw INSTRUME card; frames with
         another INSTRUME are left out as belonging to another instrument.
+    generic : bool
+        Built on the fly for a PypeIt spectrograph without a tuned plug-in
+        (:mod:`xmpspec.reduce.spectrographs.generic`); ``setup_name`` is then
+        None (no xmpspec set-up: resolution from the data).
     """
 
     name: str
@@ -122,14 +130,45 @@ class InstrumentPlugin:
     echelle: bool = False
     standard_names: tuple[str, ...] = field(default_factory=tuple)
     instrume_patterns: tuple[str, ...] = ()
+    generic: bool = False
 
     # ------------------------------------------------------------------ hooks
     def register_pypeit(self) -> None:
         """Make PypeIt know this spectrograph (no-op for PypeIt's own ones)."""
 
-    def all_reference_files(self) -> tuple[ReferenceFile, ...]:
-        """Every reference file needed offline, astropy's site list included."""
-        return (ASTROPY_SITES,) + tuple(self.reference_files)
+    def all_reference_files(self, raw_files=None) -> tuple[ReferenceFile, ...]:
+        """Every reference file needed offline, astropy's site list included.
+
+        Parameters
+        ----------
+        raw_files : sequence of path-like, optional
+            The night's raw frames: a generic plug-in then names exactly the
+            templates and standards of that night (see
+            :meth:`night_reference_files`).
+        """
+        extra = self.night_reference_files(raw_files) if raw_files else ()
+        out = (ASTROPY_SITES,) + tuple(self.reference_files)
+        return out + tuple(r for r in extra if r not in out)
+
+    def night_reference_files(self, raw_files) -> tuple[ReferenceFile, ...]:
+        """Reference files a given night needs beyond :attr:`reference_files`."""
+        return ()
+
+    def instrument_setup(self):
+        """The :class:`xmpspec.instruments.Setup` of this instrument (resolution).
+
+        Generic PypeIt spectrographs get a constant-R stand-in
+        (:data:`~xmpspec.reduce.spectrographs.generic.GENERIC_RESOLUTION`).
+        """
+        from ..instruments import generic_setup, get_setup
+        if self.setup_name:
+            return get_setup(self.setup_name)
+        from .spectrographs.generic import GENERIC_RESOLUTION
+        return generic_setup(self.pypeit_name, GENERIC_RESOLUTION)
+
+    def raw_suffixes(self) -> tuple[str, ...]:
+        """File-name endings PypeIt's reader accepts for this instrument."""
+        return tuple(p.lstrip("*") for p in self.raw_patterns)
 
     def check_raw_files(self, raw_dir: Path) -> list[str]:
         """Warnings about raw files PypeIt would ignore or misread.
@@ -185,6 +224,7 @@ class InstrumentPlugin:
 
 
 _REGISTRY: dict[str, InstrumentPlugin] = {}
+_GENERIC: dict[str, InstrumentPlugin] = {}
 _DISCOVERED = False
 
 
@@ -219,14 +259,32 @@ def instrument_names() -> list[str]:
 def get_instrument(name: str) -> InstrumentPlugin:
     """Look up an instrument plug-in by name, alias, PypeIt name or set-up name.
 
+    A tuned plug-in (``goodman``, ``goodman_red``, ``int_ids``, ``mage``) wins;
+    any other PypeIt spectrograph name (``shane_kast_blue``, ...) gets a
+    generic plug-in (:mod:`xmpspec.reduce.spectrographs.generic`): PypeIt's own
+    parameters and typing, xmpspec's lamp rules, night log, reference check,
+    sky protection, fluxing and coadds.
+
     Raises
     ------
     InputError
-        Unknown instrument; the message lists the known ones.
+        Unknown instrument; the message lists the tuned ones and where to find
+        PypeIt's names.
     """
     _discover()
     key = str(name).strip().lower()
     for p in _REGISTRY.values():
         if key in (p.name, p.pypeit_name, p.setup_name) or key in p.aliases:
             return p
-    raise InputError(f"unknown instrument '{name}'; known: {', '.join(sorted(_REGISTRY))}")
+    if key in _GENERIC:
+        return _GENERIC[key]
+    from .spectrographs.generic import generic_plugin, pypeit_spectrograph_names
+    names, why = pypeit_spectrograph_names()
+    if key in names:
+        _GENERIC[key] = generic_plugin(key)
+        return _GENERIC[key]
+    hint = (f" or any PypeIt spectrograph ({len(names)}, e.g. shane_kast_blue; "
+            "`pypeit_setup -h` lists them)" if names else
+            f" (PypeIt's spectrograph list is unavailable: {why})")
+    raise InputError(f"unknown instrument '{name}'; known: {', '.join(sorted(_REGISTRY))}"
+                     + hint)

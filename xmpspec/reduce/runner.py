@@ -141,13 +141,14 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     ReferenceDataError
         Reference files missing (before anything runs).
     """
-    from .cache import ensure_reference_data
+    from .cache import ensure_reference_data, ensure_sites
     from .pypeitfile import parse_windows, read_xmpspec_settings
     from .skyprotect import install_pypeit_hook, sky_line_overlaps, uninstall_pypeit_hook
 
     pypeit_file = Path(pypeit_file).resolve()
     if not pypeit_file.is_file():
         raise InputError("PypeIt file not found", pypeit_file)
+    ensure_sites(reference_dirs)
     settings = read_xmpspec_settings(pypeit_file)
     if "instrument" in settings:
         plugin = get_instrument(settings["instrument"])
@@ -165,6 +166,8 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
     if missing:
         raise InputError(f"{len(missing)} raw file(s) listed in the PypeIt file do not exist: "
                          f"{', '.join(missing[:5])}", pypeit_file)
+    if plugin.generic:      # the night's own templates and standards
+        ensure_reference_data(plugin.name, reference_dirs, pypeit_file, raw_files=pf.filenames)
     night = settings.get("night") or pypeit_file.parent.name
     setup = pypeit_file.stem
     redux = Path(root).resolve() / "reductions" / plugin.name / night / setup
@@ -180,9 +183,8 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                  log_file=redux / "pypeit.log")
     t0 = time.time()
     if windows:
-        from ..instruments import get_setup
         install_pypeit_hook(windows, method=method, radius_arcsec=radius,
-                            fwhm=get_setup(plugin.setup_name).fwhm_at,
+                            fwhm=plugin.instrument_setup().fwhm_at,
                             lines=_protected_line_waves(targets, plugin, windows))
     from .forcefind import forced_records, install_forced_find_hook, uninstall_forced_find_hook
     try:
@@ -239,6 +241,13 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         except Exception as exc:  # noqa: BLE001
             res.fail(f"sensitivity function failed ({type(exc).__name__}: {exc}); "
                                 "spectra are not flux calibrated")
+    if sens is not None:
+        # the standard fluxed with its own sensitivity function: a check of the
+        # calibration against the archived spectrum (BOX_FLAM/OPT_FLAM of its spec1d)
+        try:
+            _flux(std_files[:1], sens, pf)
+        except Exception as exc:  # noqa: BLE001
+            res.warn(f"the standard's own spectrum was not fluxed ({type(exc).__name__}: {exc})")
     res.timings["sensfunc_s"] = time.time() - t1
 
     # -- flux calibration and coadds per target

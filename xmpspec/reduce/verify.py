@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["wavelength_accuracy"]
+__all__ = ["wavelength_accuracy", "arc_wavelength_solution"]
 
 
 def wavelength_accuracy(redux_dir: str | Path, truth_wave_table: str | Path,
@@ -61,3 +61,93 @@ def wavelength_accuracy(redux_dir: str | Path, truth_wave_table: str | Path,
             "max_pix": float(np.max(np.abs(res_pix))),
             "rms_A": float(np.sqrt(np.mean(dw[sel] ** 2))), "n_pix": int(sel.sum()),
             "range": (float(lo), float(hi))}
+
+
+def arc_wavelength_solution(raw_arc: str | Path, instrument: str, rows: int = 21) -> dict:
+    """Wavelength solution of one raw arc frame, as the instrument's reduction finds it.
+
+    The frame is read with the instrument's PypeIt spectrograph (plug-ins
+    included: any binning, region of interest and file layout they accept),
+    overscan-subtracted (median of the overscan columns of each row),
+    trimmed to the data section and turned to PypeIt's orientation (spectral
+    axis first); the median of ``rows`` spatial rows at the centre of the
+    read-out is calibrated with the wavelength method, template, lamps and
+    parameters PypeIt chooses for that frame (``config_specific_par``), e.g.
+    ``full_template``.
+
+    Parameters
+    ----------
+    raw_arc : path-like
+        Raw arc frame.
+    instrument : str
+        xmpspec instrument (``goodman_red``, ``shane_kast_blue``, ...).
+    rows : int
+        Spatial rows (binned) of the central cut.
+
+    Returns
+    -------
+    dict
+        ``wave`` (vacuum Angstrom per spectral pixel of the trimmed frame),
+        ``spectrum`` (the 1D cut, ADU), ``rms_pix`` (PypeIt's fit RMS),
+        ``n_lines`` (lines in the final fit), ``pixel_fit``/``wave_fit``
+        (those lines), ``first_column`` (0-based raw column of trimmed pixel
+        0, unbinned), ``binning`` (spectral), ``method``, ``template``.
+
+    Raises
+    ------
+    InputError
+        Unreadable frame, or no solution found.
+    """
+    from pypeit.core.wavecal import autoid
+    from pypeit.spectrographs.util import load_spectrograph
+
+    from .registry import get_instrument
+    from .runner import prepare_pypeit
+
+    raw_arc = Path(raw_arc)
+    plugin = get_instrument(instrument)
+    prepare_pypeit(plugin)
+    spec = load_spectrograph(plugin.pypeit_name)
+    try:
+        det, img, hdu, _exptime, datasec, oscan = spec.get_rawimage(str(raw_arc), 1)
+        par = spec.config_specific_par(str(raw_arc))["calibrations"]["wavelengths"]
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"cannot read the arc with {plugin.pypeit_name}: {exc}",
+                         raw_arc) from exc
+    img = np.asarray(img, float)
+    data_rows = np.where(datasec.any(axis=1))[0]
+    data_cols = np.where(datasec.any(axis=0))[0]
+    if oscan.any():
+        over = np.where(oscan > 0, img, np.nan)
+        level = np.nanmedian(over, axis=1 if det["specaxis"] == 1 else 0)
+        img = img - (level[:, None] if det["specaxis"] == 1 else level[None, :])
+    img = img[np.ix_(data_rows, data_cols)]
+    if det["specaxis"] == 1:
+        img = img.T               # PypeIt's orientation: (spectral, spatial)
+        first = int(data_cols[0])
+    else:
+        first = int(data_rows[0])
+    if det["specflip"]:
+        img = img[::-1]
+    binspec = int(str(spec.get_meta_value(str(raw_arc), "binning")).split(",")[0])
+    mid = img.shape[1] // 2
+    half = max(rows // 2, 0)
+    arc1d = np.median(img[:, max(mid - half, 0):mid + half + 1], axis=1)
+    lamps = par["lamps"]
+    if par["method"] != "full_template":
+        raise InputError(f"wavelength method '{par['method']}' for this frame: only "
+                         "full_template solutions are checked here", raw_arc)
+    wv, _ = autoid.full_template(arc1d[:, None], lamps, par, np.array([0]), 1, binspec,
+                                 nsnippet=par["nsnippet"], measured_fwhms=np.array([None]),
+                                 nonlinear_counts=det["saturation"]
+                                 * det["nonlinear"])
+    fit = wv.get("0") if isinstance(wv, dict) else None
+    if fit is None or getattr(fit, "pypeitfit", None) is None:
+        raise InputError("no wavelength solution found for the central cut", raw_arc)
+    pix = np.arange(arc1d.size, dtype=float)
+    wave = fit.pypeitfit.eval(pix / (arc1d.size - 1)) if fit.wave_soln is None \
+        else np.asarray(fit.wave_soln, float)
+    return {"wave": np.asarray(wave, float), "spectrum": arc1d, "rms_pix": float(fit.rms),
+            "n_lines": int(np.size(fit.pixel_fit)), "pixel_fit": np.asarray(fit.pixel_fit),
+            "wave_fit": np.asarray(fit.wave_fit), "first_column": first * binspec,
+            "binning": binspec, "method": par["method"], "template": par["reid_arxiv"]}

@@ -17,10 +17,16 @@ SLITWID (arcsec), CCDSUM (``"1 1"``), DETECTOR (``REDPLUS2``), CAGLAMPS
 (``CuAr+CuNe`` for arcs, ``W`` for flats), TRIMSEC and BIASSEC (FITS order,
 ``[x1:x2,y1:y2]``). Detector: 0.44"/pix, gain 0.91 e-/ADU, read noise 3.5 e-.
 
-Frame typing: bias = IMAGETYP bias/zero; flat = flat with the tungsten
-lamp (CAGLAMPS not ``Off``); arc = arc with a lamp on; object frames are ``standard`` within 20' of a star of
-PypeIt's flux-standard archives and ``science`` otherwise (exposure times
-overlap too much at the INT to separate them).
+Frame typing (xmpspec's lamp rules, :mod:`xmpspec.reduce.frametype`): the
+lamps in CAGLAMPS decide, whatever IMAGETYP says (real ING arcs are often
+``IMAGETYP = 'object'``, ``OBSTYPE = 'TARGET'`` with only ``CAGLAMPS =
+'CuNe+CuAr'``): arc = an arc lamp on (Cu, Ar, Ne, ...) and no continuum lamp;
+flat = the tungsten lamp (``W``) on and no arc lamp; bias = IMAGETYP
+bias/zero or a 0 s exposure, lamps off; object frames (IMAGETYP object, sky,
+target; every lamp off) are ``standard`` within 20' of a star of PypeIt's
+flux-standard archives and ``science`` otherwise (exposure times overlap too
+much at the INT to separate them). Raw files: ``.fit``, ``.fits``, ``.fts``,
+plain or ``.gz``/``.fz``/``.bz2`` (ING's ``r1234567.fit.gz``).
 
 Wavelengths: ``full_template`` with ``int_ids_red_637V_5500.fits`` (from an
 unreleased PypeIt branch; its wavelengths are **vacuum**: Ne I peaks match
@@ -35,11 +41,15 @@ import re
 
 import numpy as np
 
+from ..frametype import parse_lamp_list
 from ..registry import InstrumentPlugin, ReferenceFile, register
 
 __all__ = ["IDSPlugin", "PLUGIN", "fits_sec_to_numpy"]
 
 PYPEIT_NAME = "int_ids_redplus2"
+#: Raw file endings (ING files are ``r1234567.fit``, often ``.fit.gz``).
+RAW_EXTENSIONS = tuple(f".{a}{b}" for a in ("fits", "fit", "fts")
+                       for b in ("", ".gz", ".fz", ".bz2"))
 TEMPLATE = "int_ids_red_637V_5500.fits"
 _SPEC_CLASS = None
 
@@ -95,7 +105,7 @@ def _define_spectrograph():
         supported = True
         comment = "INT/IDS Red+2, R632V (xmpspec plug-in)"
         url = "https://www.ing.iac.es/astronomy/instruments/ids/"
-        allowed_extensions = [".fits", ".fit", ".fits.gz"]
+        allowed_extensions = list(RAW_EXTENSIONS)
 
         def init_meta(self):
             self.meta = {}
@@ -182,21 +192,28 @@ def _define_spectrograph():
             return par
 
         def check_frame_type(self, ftype, fitstbl, exprng=None):
+            # xmpspec's lamp rules (frametype.py): CAGLAMPS decides arcs and flats whatever
+            # IMAGETYP says (real ISIS/IDS arcs are often IMAGETYP='object')
             good_exp = framematch.check_frame_exptime(fitstbl["exptime"], exprng)
             idname = np.char.lower(np.asarray(fitstbl["idname"], dtype=str))
-            lamps = np.char.upper(np.asarray(fitstbl["lampstat01"], dtype=str))
+            parsed = [parse_lamp_list(v) for v in np.asarray(fitstbl["lampstat01"], dtype=str)]
+            arc_on = np.array([bool(a) for a, _ in parsed], dtype=bool)
+            cont_on = np.array([bool(c) for _, c in parsed], dtype=bool)
+            lamp_off = ~(arc_on | cont_on)
             if ftype in ("science", "standard"):
-                obj = good_exp & np.isin(idname, ["object", "sky", "target"])
+                obj = good_exp & lamp_off & np.isin(idname, ["object", "sky", "target"])
                 std = np.array([_near_standard(ra, dec)
                                 for ra, dec in zip(fitstbl["ra"], fitstbl["dec"], strict=True)],
                                dtype=bool)
                 return obj & (std if ftype == "standard" else ~std)
             if ftype == "bias":
-                return good_exp & np.isin(idname, ["bias", "zero"])
+                zero = np.array([e is not None and float(e) <= 0.0 for e in fitstbl["exptime"]],
+                                dtype=bool)
+                return good_exp & lamp_off & (np.isin(idname, ["bias", "zero"]) | zero)
             if ftype in ("pixelflat", "trace", "illumflat"):
-                return good_exp & (idname == "flat") & (lamps != "OFF")
+                return good_exp & cont_on & ~arc_on
             if ftype in ("arc", "tilt"):
-                return good_exp & (idname == "arc") & (lamps != "OFF")
+                return good_exp & arc_on & ~cont_on
             return np.zeros(len(fitstbl), dtype=bool)
 
     _SPEC_CLASS = INTIDSRedPlus2Spectrograph
@@ -238,7 +255,7 @@ PLUGIN = register(IDSPlugin(
         ReferenceFile("standards/calspec", "g191b2b_stiswfcnic_004.fits.gz",
                       "flux standard G191-B2B"),
     ),
-    raw_patterns=("*.fits", "*.fit", "*.fits.gz"),
+    raw_patterns=tuple(f"*{e}" for e in RAW_EXTENSIONS),
     simulator="xmpspec.simulate.night_ids:simulate_night",
     aliases=("ids", "int", "int_ids_r632v", "int_ids_redplus2"),
     standard_names=("G191-B2B",),

@@ -1,0 +1,201 @@
+"""Frame typing on real headers (issue 13): the lamp state decides arcs and flats.
+
+Real Kast frames (../shared/data/real_nights), real Goodman red-camera arcs
+(../shared/data/goodman_red_real_arcs) and ING-style cards made here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from _pypeit_env import offline_env
+from astropy.io import fits
+from astropy.table import Table
+
+from xmpspec.reduce.frametype import (
+    apply_lamp_rules,
+    decide_frame_type,
+    declared_kind,
+    is_raw_name,
+    lamp_state,
+    read_headers,
+)
+
+KAST = "data/real_nights/shane_kast_blue_2015-05-20"
+GOODMAN_RED = "data/goodman_red_real_arcs"
+
+
+def _ing(imagetyp, lamps, exptime=30.0, obstype=None):
+    h = fits.Header({"INSTRUME": "ISIS", "IMAGETYP": imagetyp, "CAGLAMPS": lamps,
+                     "EXPTIME": exptime})
+    if obstype:
+        h["OBSTYPE"] = obstype
+    return [h]
+
+
+# ------------------------------------------------------------------ Lick/Kast
+@pytest.mark.parametrize("name,kind,said", [
+    ("b1.fits.gz", "arc", "OBSTYPE = 'OBJECT'"),
+    ("b11.fits.gz", "flat", "OBSTYPE = 'OBJECT'"),
+    ("b12.fits.gz", "flat", "OBSTYPE = 'OBJECT'"),
+    ("b13.fits.gz", "flat", "OBSTYPE = 'OBJECT'"),
+    ("b21.fits.gz", "bias", "OBSTYPE = 'DARK'"),
+    ("b22.fits.gz", "bias", "OBSTYPE = 'DARK'"),
+    ("b23.fits.gz", "bias", "OBSTYPE = 'DARK'"),
+])
+def test_kast_calibrations_typed_by_lamps(shared_dir, name, kind, said):
+    d = decide_frame_type(read_headers(shared_dir / KAST / name))
+    assert d.kind == kind
+    assert said in d.reason and f"typed {kind}" in d.reason
+    if kind == "arc":
+        assert "LAMPSTAF = 'on'" in d.reason and "LAMPSTAG = 'on'" in d.reason
+    if kind == "flat":
+        assert "LAMPSTA5 = 'on'" in d.reason
+
+
+@pytest.mark.parametrize("name", ["b24.fits.gz", "b27.fits.gz"])
+def test_kast_standard_and_science_left_to_pypeit(shared_dir, name):
+    hdrs = read_headers(shared_dir / KAST / name)
+    st = lamp_state(hdrs)
+    assert st.known and not st.any_on
+    d = decide_frame_type(hdrs)
+    assert d.kind is None and d.reason == "" and d.warning == ""
+    assert declared_kind(hdrs)[0] == "object"
+
+
+# ------------------------------------------------------------------ Goodman red (real)
+@pytest.mark.parametrize("name", ["sp_400m1.fits", "sp_400m2.fits"])
+def test_goodman_red_focus_arcs_are_arcs(shared_dir, name):
+    hdrs = read_headers(shared_dir / GOODMAN_RED / name)
+    assert declared_kind(hdrs) == ("unknown", "OBSTYPE", "FOCUS")
+    st = lamp_state(hdrs)
+    assert st.arc == ("HgAr", "Ne") and st.continuum == ()
+    d = decide_frame_type(hdrs)
+    assert d.frametype == "arc,tilt"
+    assert "OBSTYPE = 'FOCUS'" in d.reason and "LAMP_HGA = 'TRUE'" in d.reason
+
+
+# ------------------------------------------------------------------ ING cards
+def test_ing_arc_stored_as_object_is_an_arc():
+    for hdrs in (_ing("object", "CuNe+CuAr"), _ing("OBJECT", "CuNe+CuAr", obstype="TARGET"),
+                 _ing("TARGET", "CuAr+CuNe")):
+        d = decide_frame_type(hdrs)
+        assert d.kind == "arc", hdrs
+        assert "arc lamp(s)" in d.reason and "CAGLAMPS" in d.reason
+
+
+def test_ing_flat_bias_and_science():
+    d = decide_frame_type(_ing("object", "W"))
+    assert d.kind == "flat" and "continuum lamp(s) W" in d.reason
+    d = decide_frame_type(_ing("flat", "W"))
+    assert d.kind == "flat" and d.reason == ""          # declared right: nothing to report
+    d = decide_frame_type(_ing("arc", "CuAr+CuNe"))
+    assert d.kind == "arc" and d.reason == ""
+    d = decide_frame_type(_ing("object", "Off"))
+    assert d.kind is None                               # a science frame: PypeIt decides
+    d = decide_frame_type(_ing("bias", "Off", exptime=0.0))
+    assert d.kind == "bias" and d.reason == ""
+    d = decide_frame_type(_ing("arc", "Off"))
+    assert d.kind is None and "every lamp is off" in d.warning
+    d = decide_frame_type(_ing("object", "CuAr+W"))
+    assert d.kind is None and "together" in d.warning
+
+
+def test_no_lamp_cards_keep_the_declared_type():
+    h = [fits.Header({"EXPTYPE": "Object", "EXPTIME": 600.0})]
+    assert not lamp_state(h).known
+    assert decide_frame_type(h).kind is None
+
+
+def test_raw_file_names():
+    for name in ("r1234567.fit", "r1234567.fit.gz", "b1.fits.gz", "x.fits.fz", "x.fz",
+                 "x.fts", "x.FITS", "x.fits.bz2", "x.fit.bz2", "x.fts.gz"):
+        assert is_raw_name(name), name
+    for name in ("x.txt", "x.fits.txt", "notes.md", "x.gz"):
+        assert not is_raw_name(name), name
+
+
+def test_apply_lamp_rules_retypes_and_reports(tmp_path):
+    files = {"r1.fit.gz": _ing("object", "CuNe+CuAr"), "r2.fit": _ing("object", "W"),
+             "r3.fit": _ing("object", "Off", exptime=900.0), "r4.fit": _ing("zero", "Off", 0.0)}
+    table = Table({"filename": list(files), "directory": [str(tmp_path)] * 4,
+                   "frametype": ["science", "science", "science", "None"],
+                   "exptime": [30.0, 30.0, 900.0, 0.0]})
+    reasons, notes = apply_lamp_rules(table, headers_of=lambda p: files[p.name])
+    assert list(table["frametype"]) == ["arc,tilt", "pixelflat,illumflat,trace", "science",
+                                        "bias"]
+    assert set(reasons) == {"r1.fit.gz", "r2.fit"}
+    assert any("r1.fit.gz" in n and "'science'" in n for n in notes)
+    # without bias typing (Goodman: overscan only) the zero frame keeps PypeIt's type
+    table["frametype"] = ["science", "science", "science", "None"]
+    apply_lamp_rules(table, headers_of=lambda p: files[p.name], kinds=("arc", "flat"))
+    assert table["frametype"][3] == "None"
+
+
+IDS_CHECK = textwrap.dedent("""
+    import numpy as np
+    from astropy.table import Table
+    from xmpspec.reduce.registry import get_instrument
+    from xmpspec.reduce.runner import prepare_pypeit
+    from pypeit.spectrographs.util import load_spectrograph
+    plugin = get_instrument("int_ids")
+    prepare_pypeit(plugin)
+    spec = load_spectrograph(plugin.pypeit_name)
+    t = Table({"filename": ["r1.fit.gz", "r2.fit", "r3.fit", "r4.fit", "r5.fit"],
+               "idname": ["object", "object", "flat", "object", "bias"],
+               "lampstat01": ["CuNe+CuAr", "W", "W", "Off", "Off"],
+               "exptime": [30.0, 20.0, 20.0, 1200.0, 0.0],
+               "ra": [10.0] * 5, "dec": [-60.0] * 5})
+    for ft in ("arc", "tilt", "pixelflat", "trace", "science", "bias", "standard"):
+        print(ft, "".join("1" if b else "0" for b in spec.check_frame_type(ft, t, None)))
+    print("ext", ".fit.gz" in spec.allowed_extensions, ".fits.bz2" in spec.allowed_extensions)
+    print("patterns", any(__import__("fnmatch").fnmatch("r1234567.fit.gz", p)
+                          for p in plugin.raw_patterns))
+""")
+
+
+@pytest.mark.slow
+def test_ids_plugin_types_by_lamps(shared_dir, tmp_path):
+    env = offline_env(tmp_path, shared_dir)
+    r = subprocess.run([sys.executable, "-c", IDS_CHECK], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+    assert got["arc"] == got["tilt"] == "10000"       # the IMAGETYP='object' arc
+    assert got["pixelflat"] == got["trace"] == "01100"
+    assert got["science"] == "00010"
+    assert got["bias"] == "00001"
+    assert got["standard"] == "00000"
+    assert got["ext"] == "True True" and got["patterns"] == "True"
+
+
+@pytest.mark.slow
+def test_kast_setup_night_log_lists_overrides(shared_dir, tmp_path):
+    env = offline_env(tmp_path, shared_dir)
+    r = subprocess.run(["xmpspec", "setup", str(shared_dir / KAST), "-i", "shane_kast_blue",
+                        "--root", str(tmp_path)], env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = " ".join((r.stdout + r.stderr).split())
+    assert "frame type from the lamps" in out
+    night = tmp_path / "pypeit_files" / "shane_kast_blue" / "shane_kast_blue_2015-05-20"
+    log = Table.read(night / "night_log.ecsv")
+    typing = log["typing"].filled("") if hasattr(log["typing"], "filled") else log["typing"]
+    row = {str(f): (str(t), str(why)) for f, t, why in
+           zip(log["file"], log["frametype"], typing, strict=True)}
+    assert set(row["b1.fits.gz"][0].split(",")) == {"arc", "tilt"}
+    assert "OBSTYPE = 'OBJECT'" in row["b1.fits.gz"][1]
+    for f in ("b11.fits.gz", "b12.fits.gz", "b13.fits.gz"):
+        assert {"pixelflat", "trace"} <= set(row[f][0].split(",")), row[f]
+        assert "continuum lamp" in row[f][1]
+    for f in ("b21.fits.gz", "b22.fits.gz", "b23.fits.gz"):
+        assert row[f][0] == "bias" and "OBSTYPE = 'DARK'" in row[f][1]
+    assert row["b24.fits.gz"] == ("standard", "")
+    assert row["b27.fits.gz"] == ("science", "")
+    pfile = next(night.glob("*.pypeit")).read_text()
+    assert "spectrograph = shane_kast_blue" in pfile
+    assert np.sum(["b1.fits.gz" in line and "arc" in line for line in pfile.splitlines()]) == 1
