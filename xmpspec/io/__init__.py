@@ -26,6 +26,7 @@ from ..spectrum import Spectrum
 from ._common import (
     angular_sep_arcsec,
     check_file,
+    check_wavelength_scale,
     head_bytes,
     is_fits,
     match_radius_arcsec,
@@ -287,6 +288,7 @@ def read_spectrum(path: str | Path, format: str | None = None, obj: str | None =
                             medium=medium, match_arcsec=radius)
     spec.meta.setdefault("source_file", str(path))
     spec.meta.setdefault("format", fmt)
+    check_wavelength_scale(spec.wavelength.value, path)
     if fmt != "pypeit-spec1d":
         _check_single_object(spec, obj, ra, dec, path, radius)
     spec.validate_errors(allow_nonpositive=ignore_bad_errors)

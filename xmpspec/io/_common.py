@@ -221,6 +221,59 @@ def to_wave_unit(unit, path: Path | None) -> u.UnitBase:
     return unit
 
 
+# Ground-based optical/near-IR spectra: the atmosphere is opaque below ~3000 A.
+_GROUND_WINDOW_AA = (3000.0, 30000.0)
+
+
+def check_wavelength_scale(wave_aa: np.ndarray, path: Path | None) -> None:
+    """Raise if the wavelengths look like another length unit read as Angstrom.
+
+    The observed range (and pixel spacing) is compared with what the unit
+    makes of it: optical spectra in nm labelled (or defaulted to) Angstrom
+    read as ~300-1000 A with ~0.1-0.3 A pixels, far below the atmospheric
+    cut-off; in micron as < 10 A; Angstrom values labelled nm as 30000-110000 A
+    (3-11 micron). When the range is impossible for the unit and the same
+    numbers in another unit (x10, x1e4, /10, /1e4) give a ground-based
+    optical/near-IR range (3000-30000 A; 3000-11000 A for values labelled nm),
+    an :class:`InputError` says so, instead of the lines being "not covered"
+    later. Genuine ultraviolet spectra (912-3000 A) are left alone.
+
+    Parameters
+    ----------
+    wave_aa : ndarray
+        Wavelengths in Angstrom as read (after the file's unit was applied).
+    path : Path or None
+        The file, for the message.
+    """
+    w = np.asarray(wave_aa, float)
+    w = w[np.isfinite(w)]
+    if w.size < 2:
+        return
+    lo, hi = float(w.min()), float(w.max())
+    step = float(np.median(np.abs(np.diff(w))))
+    win_lo, win_hi = _GROUND_WINDOW_AA
+    guess = None
+    if hi < 1100.0:
+        for factor, unit in ((10.0, "nm"), (1e4, "micron")):
+            if win_lo <= lo * factor and hi * factor <= win_hi:
+                guess = (factor, unit)
+                break
+    elif lo >= 3e4 and hi <= 1.1e5 and win_lo <= lo / 10 and hi / 10 <= 11000.0:
+        guess = (0.1, "Angstrom read as nm")
+    elif lo >= 3e7 and win_lo <= lo / 1e4 and hi / 1e4 <= win_hi:
+        guess = (1e-4, "Angstrom read as micron")
+    if guess is None:
+        return
+    factor, unit = guess
+    what = (f"they look like {unit} (x{factor:g}: {lo * factor:.0f}-{hi * factor:.0f} A)"
+            if factor > 1 else f"they look like {unit} ({lo * factor:.0f}-{hi * factor:.0f} A)")
+    raise InputError(
+        f"wavelength unit looks wrong: the wavelengths read as {lo:.6g}-{hi:.6g} Angstrom "
+        f"(pixel spacing {step:.3g} A), outside the ground-based optical/near-IR range "
+        f"({win_lo:.0f}-{win_hi:.0f} A); {what}. Declare the wavelength unit in the file "
+        "(ECSV column unit, FITS TUNITn or CUNIT1)", path)
+
+
 def error_from(kind: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """1-sigma error and a bad-pixel mask from an uncertainty array.
 
