@@ -7,8 +7,11 @@ call the library, print.
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Iterable, Iterator
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -28,15 +31,145 @@ from rich.progress import (
 from ..config import Config, load_config, set_active_config
 
 __all__ = ["console", "err_console", "state", "progress_bar", "track", "setup_logging",
-           "expand_inputs", "EXIT_OK", "EXIT_PARTIAL", "EXIT_INPUT", "EXIT_INTERNAL"]
+           "expand_inputs", "print_table", "flag", "strip_ansi", "EXIT_OK", "EXIT_PARTIAL",
+           "EXIT_INPUT", "EXIT_INTERNAL"]
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1   # some objects of a batch failed
 EXIT_INPUT = 2     # usage or input error
 EXIT_INTERNAL = 3  # a bug in xmpspec
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: printed text is never broken by rich (a path in "wrote PATH" stays one
+# word whatever the width; the terminal folds long lines itself, copy-paste keeps them whole)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (colours, cursor moves)."""
+    return _ANSI.sub("", text)
+
+
+class _AnsiStripped(io.TextIOBase):
+    """A text stream that drops ANSI escape codes and forwards everything else."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(strip_ansi(text))
+
+    def flush(self):
+        return self._stream.flush()
+
+    def isatty(self):
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _strip_ansi_when_not_a_terminal() -> None:
+    """Libraries that colour their own output (PypeIt's log) write plain text to pipes/files.
+
+    Installed before PypeIt is imported, so its log handler takes the wrapped stream.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, _AnsiStripped) or stream is None:
+            continue
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if not tty:
+            setattr(sys, name, _AnsiStripped(stream))
+
+
+def flag(value) -> str:
+    """A boolean as a table flag: ``"yes"`` or ``""`` (masked/None: ``""``)."""
+    try:
+        import numpy as np
+        if value is None or np.ma.is_masked(value):
+            return ""
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, str):
+        return "yes" if value.strip().lower() in ("true", "yes", "1", "y", "t") else ""
+    return "yes" if bool(value) else ""
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence], *, title: str | None = None,
+                nowrap: Iterable[str] = (), styles: Sequence[str | None] | None = None,
+                to_stderr: bool = False) -> None:
+    """Print a table readable at any width, in a terminal and when piped.
+
+    In a terminal: a rich table whose ``nowrap`` columns (file names, paths)
+    are never folded over several lines (they are cut with an ellipsis only if
+    the terminal is too narrow); other columns wrap at spaces. Not a terminal
+    (pipe, file): plain aligned text, full values, no colour codes.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Column titles.
+    rows : iterable of sequences
+        Cell values (``bool`` shown as :func:`flag`, None as empty).
+    title : str, optional
+    nowrap : iterable of str
+        Columns never wrapped.
+    styles : sequence of str or None, optional
+        rich style of each row (terminal only).
+    to_stderr : bool
+        Print on standard error.
+    """
+    out = err_console if to_stderr else console
+    body = [["" if v is None else (flag(v) if isinstance(v, bool) else str(v)) for v in r]
+            for r in rows]
+    nowrap = set(nowrap)
+    if out.is_terminal:
+        from rich.table import Table
+        tab = Table(title=title)
+        for c in columns:
+            if c in nowrap:
+                tab.add_column(c, no_wrap=True, overflow="ellipsis")
+            else:
+                tab.add_column(c, overflow="fold")
+        for i, r in enumerate(body):
+            tab.add_row(*r, style=styles[i] if styles else None)
+        out.print(tab)
+        return
+    widths = [max([len(c)] + [len(r[k]) for r in body]) for k, c in enumerate(columns)]
+    lines = [title] if title else []
+    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+              for r in body]
+    out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _flags_without_type_in_help() -> None:
+    """Boolean flags (--plots, --mcmc, --help) show no ``<bool>`` type in ``--help``."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover
+        return
+    if getattr(TyperOption.display_type_rich, "_xmpspec", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+            return None
+        return original(self, ctx)
+
+    display_type_rich._xmpspec = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_type_in_help()
 
 T = TypeVar("T")
 
@@ -73,6 +206,7 @@ state = CLIState()
 
 def setup_logging(verbose: bool, quiet: bool) -> None:
     """Route xmpspec's logging through rich on stderr at the chosen verbosity."""
+    _strip_ansi_when_not_a_terminal()
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     handler = RichHandler(console=err_console, show_time=False, show_path=verbose,
                           markup=False, rich_tracebacks=verbose)

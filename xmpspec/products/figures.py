@@ -126,8 +126,13 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
                     formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Observed versus CNN-predicted N2 for a :class:`~xmpspec.compare.ComparisonResult`.
 
-    Good (S/N >= 3) detections are filled circles, fair (2 <= S/N < 3) open
-    circles, upper limits downward arrows; the one-to-one line and the band
+    Labels follow the N2 gate (its significance, ``significance``): good
+    (gate >= 3) detections are filled circles, fair (2 <= gate < 3) open
+    circles, limits (gate < 2) downward arrows (an arrow in the legend too).
+    Objects whose reported [NII] flux is weaker than the gate said
+    (``n2_flux_weaker_than_gate`` in the result table, when present) are
+    framed by a red square. The axes take in the error bars up to 0.5 dex;
+    longer ones are clipped with an arrow at the edge. The one-to-one line and the band
     of +-``result.band`` dex are drawn. ``background`` (columns ``n2`` and
     ``n2_cnn``, e.g. the CNN's training or test set) is shown as a grey
     density behind the points.
@@ -158,9 +163,15 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     x = np.ma.getdata(cnn)
     y = np.ma.getdata(n2)
 
-    # range from the points (a few huge error bars must not squash the plot)
-    lo = min(x[ok].min(), y[ok].min()) - 0.15
-    hi = max(x[ok].max(), y[ok].max()) + 0.1
+    weaker = (_flag(t, "n2_flux_weaker_than_gate") if "n2_flux_weaker_than_gate" in t.colnames
+              else np.zeros(len(t), bool))
+
+    # range from the points and their error bars; a few huge error bars must not squash
+    # the plot: bars are counted up to MAX_BAR dex and the rest is clipped with an arrow
+    max_bar = 0.5
+    xe, ye = np.minimum(cnn_err, max_bar), np.minimum(np.where(limit, 0.0, n2_err), max_bar)
+    lo = min((x[ok] - xe[ok]).min(), (y[ok] - ye[ok]).min()) - 0.15
+    hi = max((x[ok] + xe[ok]).max(), (y[ok] + ye[ok]).max()) + 0.1
     lo, hi = _padded(lo, hi, frac=0.0, min_span=0.6)
     bg_x = bg_y = None
     if background is not None:
@@ -200,22 +211,44 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
         if sel_good.any():
             ax.errorbar(x[sel_good], y[sel_good], xerr=cnn_err[sel_good], yerr=n2_err[sel_good],
                         marker="o", ms=4, color=C_GOOD, mec=C_GOOD,
-                        label=f"good, S/N$\\geq$3 ({sel_good.sum()})", **ekw)
+                        label=f"good, gate $\\geq$ 3 ({sel_good.sum()})", **ekw)
         if sel_fair.any():
             ax.errorbar(x[sel_fair], y[sel_fair], xerr=cnn_err[sel_fair], yerr=n2_err[sel_fair],
                         marker="o", ms=4, mfc="white", color=C_FAIR, mec=C_FAIR, mew=1.0,
-                        label=f"fair, 2$\\leq$S/N<3 ({sel_fair.sum()})", **ekw)
+                        label=f"fair, 2 $\\leq$ gate < 3 ({sel_fair.sum()})", **ekw)
         if sel_other.any():
             ax.errorbar(x[sel_other], y[sel_other], xerr=cnn_err[sel_other],
                         yerr=n2_err[sel_other], marker="D", ms=3.5, mfc="white", color="0.3",
-                        label=f"detection, S/N<2 or unknown ({sel_other.sum()})", **ekw)
+                        label=f"detection, gate < 2 or unknown ({sel_other.sum()})", **ekw)
         if sel_lim.any():
             arrow = 0.06 * (hi - lo)
             ax.errorbar(x[sel_lim], y[sel_lim], xerr=cnn_err[sel_lim], ls="none", marker="none",
                         color=C_LIMIT, elinewidth=0.6, capsize=0, zorder=3)
             ax.errorbar(x[sel_lim], y[sel_lim], yerr=arrow, uplims=True,
                         marker="_", ms=6, mew=1.2, color=C_LIMIT, ls="none", elinewidth=0.8,
-                        capsize=2, zorder=3, label=f"upper limit, S/N<2 ({sel_lim.sum()})")
+                        capsize=2, zorder=3)
+            # legend entry: an arrow, as drawn (not an error-bar cap)
+            ax.plot([], [], ls="none", marker=r"$\downarrow$", ms=8, color=C_LIMIT,
+                    label=rf"limit, gate < 2: 2$\sigma$ upper limit ({sel_lim.sum()})")
+        sel_weak = ok & weaker & ~excl
+        if sel_weak.any():
+            ax.scatter(x[sel_weak], y[sel_weak], marker="s", s=55, facecolors="none",
+                       edgecolors="C3", lw=0.9, zorder=7,
+                       label=f"reported flux weaker than the gate ({sel_weak.sum()})")
+        # error bars running off the axes: clipped there, an arrow shows they continue
+        clip = dict(ls="none", ms=3.5, zorder=5, clip_on=False)
+        sel_det = ok & ~excl & ~limit
+        col = np.where(grade == "good", C_GOOD, np.where(grade == "fair", C_FAIR, "0.3"))
+        for i in np.flatnonzero(sel_det | (ok & ~excl & limit)):
+            c = C_LIMIT if limit[i] else col[i]
+            if not limit[i] and y[i] - n2_err[i] < lo:
+                ax.plot(x[i], lo, marker="v", color=c, **clip)
+            if not limit[i] and y[i] + n2_err[i] > hi:
+                ax.plot(x[i], hi, marker="^", color=c, **clip)
+            if x[i] - cnn_err[i] < lo:
+                ax.plot(lo, y[i], marker="<", color=c, **clip)
+            if x[i] + cnn_err[i] > hi:
+                ax.plot(hi, y[i], marker=">", color=c, **clip)
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")

@@ -527,7 +527,7 @@ def recovery_figure(rec: Table, path_stem: str | Path,
         a1.set_xlim(lo, hi)
         a1.set_ylim(lo, hi)
         a1.set_xlabel(r"injected N2 = log([NII]6585/H$\alpha$)")
-        a1.set_ylabel("measured N2")
+        a1.set_ylabel(r"measured N2 = log([NII]6585/H$\alpha$)")
         a1.legend(loc="upper left", fontsize=7)
         markers = {"ha": ("o", C_GOOD), "hb": ("s", C_FAIR), "oiii5008": ("^", "#009E73"),
                    "nii6585": ("D", "#D55E00")}
@@ -547,7 +547,8 @@ def recovery_figure(rec: Table, path_stem: str | Path,
         a2.axhline(1.0, color="k", lw=0.8)
         a2.set_xscale("log")
         unit = rec["f_ha_true"].unit
-        a2.set_xlabel(f"injected flux [{unit.to_string('latex_inline')}]" if unit is not None
+        from ..lines.plots import flux_unit_label
+        a2.set_xlabel(f"injected flux ({flux_unit_label(unit)})" if unit is not None
                       else "injected flux")
         a2.set_ylabel("measured / injected flux")
         a2.legend(fontsize=7)
