@@ -113,7 +113,6 @@ def inspect(
         return _list_objects(spectra)
 
     from rich.markup import escape
-    from rich.table import Table
 
     rows, failed = [], []
     items = track(spectra, "reading spectra") if len(spectra) > 1 else spectra
@@ -131,14 +130,14 @@ def inspect(
                               soft_wrap=True)
             continue
         rows.append(_summary(spec))
+    # key/value lines, never folded by rich: a long path stays one piece at any width
+    # (the terminal folds it itself; piped output keeps it whole)
+    width = max((len(k) for row in rows for k in row), default=0)
     for row in rows:
-        table = Table(show_header=False, box=None, title=escape(row["file"]) if len(rows) > 1
-                      else None, title_justify="left", title_style="bold")
-        table.add_column("key", style="bold")
-        table.add_column("value")
+        if len(rows) > 1:
+            console.print(f"[bold]{escape(row['file'])}[/]", highlight=False)
         for k, v in row.items():
-            table.add_row(k, escape(v))
-        console.print(table)
+            console.print(f" [bold]{escape(k.ljust(width))}[/]  {escape(v)}", highlight=False)
     if failed:
         err_console.print(f"{len(failed)} of {len(spectra)} file(s) could not be read",
                           style="yellow")
