@@ -48,6 +48,8 @@ def prepare_pypeit(plugin: InstrumentPlugin) -> None:
     try:
         import pypeit.spectrographs  # noqa: F401  (needs astropy's sites.json)
     except Exception as exc:  # noqa: BLE001
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "pypeit":
+            raise  # not installed: the command line names the extra (xmpspec.extras)
         raise XmpspecError(
             f"cannot import PypeIt's spectrographs ({type(exc).__name__}: {exc}); with no "
             "network, import astropy's site list first: `xmpspec cache import "
