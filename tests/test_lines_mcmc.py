@@ -112,3 +112,22 @@ def test_mcmc_pulls_300_realisations(pool, name):
     assert s["n_chains"] >= N_REAL and s["converged"] >= 0.99 * s["n_chains"]
     if s["n_limits"] >= 100:
         assert s["limit_cover"] >= 0.95, s["limit_cover"]
+
+
+def test_mcmc_updates_n2_and_its_percentiles():
+    """``--mcmc`` sets N2, its error and n2_p* of a detection from the emcee posterior."""
+    from xmpspec.lines.measure import measure_spectrum
+    from xmpspec.simulate.spectra import simulate_spectrum
+    spec, _ = simulate_spectrum("int_ids_r632v", 0.02, n2=-1.3, halpha_flux=300.0,
+                                rng=np.random.default_rng(10), name="M")
+    cov = measure_spectrum(spec, z=0.02, keep_fits=False).row
+    mc = measure_spectrum(spec, z=0.02, keep_fits=False, mcmc=True, seed=1).row
+    assert cov["n2_state"] == mc["n2_state"] == "detected"
+    assert mc["uncertainties"] == "mcmc" and mc["n2_method"] == "mcmc"
+    assert mc["n2"] == mc["n2_p50"] and mc["n2"] != cov["n2"]
+    assert mc["n2_err"] == pytest.approx(0.5 * (mc["n2_p84"] - mc["n2_p16"]))
+    assert "samples" in mc["n2_posterior"] and "exact" in cov["n2_posterior"]
+    # the emcee posterior (free kinematics) agrees with the exact one to a fraction of its width
+    width = cov["n2_p84"] - cov["n2_p16"]
+    for k in ("n2_p16", "n2_p50", "n2_p84"):
+        assert abs(mc[k] - cov[k]) < 0.25 * width, k

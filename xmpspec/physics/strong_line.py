@@ -37,7 +37,7 @@ from ..lines import ratios
 from ._columns import DETECTED, LOWER, MISSING, UPPER, Measured, add_flag
 
 __all__ = ["N2_CALIBRATIONS", "n2_calibration_names", "check_n2_calibration", "log_ratio",
-           "to_measured",
+           "to_measured", "n2_percentiles_to_oh",
            "linear_calibration", "oh_n2", "oh_pp04_o3n2", "o3n2_index"]
 
 # name -> (intercept key, slope key, scatter key, reference); numbers in [abundances]
@@ -80,7 +80,9 @@ def to_measured(res: ratios.RatioResult, name: str, reasons: bool = True) -> Mea
         elif why and reasons:
             flag[k] = f"{name}: {why}"
     state[np.isin(state, (ratios.NOT_COVERED, ratios.FAILED))] = MISSING
-    return Measured(res.value.copy(), res.err.copy(), state, flag)
+    out = Measured(res.value.copy(), res.err.copy(), state, flag)
+    out.full_state = res.state.copy()     # the five states of xmpspec measure
+    return out
 
 
 def log_ratio(num: np.ndarray, num_err: np.ndarray, den: np.ndarray, den_err: np.ndarray,
@@ -204,6 +206,36 @@ def oh_n2(n2: Measured, calibration: str = "Y07", config: Config | None = None
         add_flag(out.flag, outside & (n2.state == UPPER) & (n2.value < lo),
                  f"N2 limit below PP04 validity range [{lo}, {hi}]")
     return out, cal
+
+
+def n2_percentiles_to_oh(n2_pct: dict, calibration: str = "Y07",
+                         config: Config | None = None) -> dict:
+    """O/H percentiles from N2 posterior percentiles through a linear N2 calibration.
+
+    Parameters
+    ----------
+    n2_pct : dict
+        ``{'p16': array, 'p50': ..., 'p84': ..., 'p977': ...}`` (NaN where absent).
+    calibration : str
+        ``Y07`` or ``PP04`` (coefficients from ``[abundances]``).
+    config : Config, optional
+
+    Returns
+    -------
+    dict
+        Same keys, ``intercept + slope * N2`` (a monotonic map keeps the
+        percentiles; with a negative slope p16 and p84 swap and p977 is NaN).
+        The calibration scatter is not included (it is ``oh_n2_err_cal``).
+    """
+    cfg = config or get_active_config()
+    ki, ks, _, _ = N2_CALIBRATIONS[check_n2_calibration(calibration)]
+    a, b = float(cfg["abundances"][ki]), float(cfg["abundances"][ks])
+    out = {k: a + b * np.asarray(v, float) for k, v in n2_pct.items()}
+    if b < 0:
+        out["p16"], out["p84"] = out.get("p84"), out.get("p16")
+        if "p977" in out:
+            out["p977"] = np.full_like(out["p977"], np.nan)
+    return out
 
 
 def o3n2_index(o3: Measured, n2: Measured) -> Measured:
