@@ -228,3 +228,14 @@ def test_require_names_the_extra(monkeypatch):
     assert missing_extra(ModuleNotFoundError("x", name="scipy")) is None
     with pytest.raises(ValueError):
         require("scipy")
+
+
+def test_reading_a_pypeit_file_without_pypeit_names_the_extra(monkeypatch):
+    from xmpspec.errors import XmpspecError
+    from xmpspec.io.pypeit import _import_pypeit
+    for name in ("pypeit", "pypeit.specobjs", "pypeit.onespec"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(XmpspecError) as e:
+        _import_pypeit(Path("spec1d_x.fits"))
+    assert str(e.value) == ("spec1d_x.fits: reading PypeIt files needs PypeIt: "
+                            "pip install 'xmpspec[reduce]'")

@@ -62,8 +62,9 @@ def _import_pypeit(path: Path):
             specobjs = importlib.import_module("pypeit.specobjs")
             onespec = importlib.import_module("pypeit.onespec")
     except ImportError as exc:
-        raise ReferenceDataError(f"PypeIt is not installed ({exc}); it is needed to read "
-                                 "PypeIt files", path) from None
+        from ..extras import missing_extra
+        raise ReferenceDataError(missing_extra(exc, "reading PypeIt files") or
+                                 f"PypeIt cannot be imported ({exc})", path) from None
     except Exception as exc:  # URLError when astropy's site list is not cached
         if "sites.json" in str(exc) or type(exc).__name__ in ("URLError", "OSError"):
             raise ReferenceDataError(
