@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .errors import location as _where
 
 __all__ = ["TRUE_TEXT", "FALSE_TEXT", "parse_bool", "bool_array", "column_bool"]
 
@@ -31,15 +32,6 @@ __all__ = ["TRUE_TEXT", "FALSE_TEXT", "parse_bool", "bool_array", "column_bool"]
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1", "<"})
 #: Text read as false (compared lower-case, stripped).
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0", "", "--", "nan", "none"})
-
-
-def _where(row: int | None, column: str | None) -> str:
-    parts = []
-    if column:
-        parts.append(f"column '{column}'")
-    if row is not None:
-        parts.append(f"row {row}")
-    return (" ".join(parts) + ": ") if parts else ""
 
 
 def parse_bool(value, source: str | Path | None = None, *, row: int | None = None,

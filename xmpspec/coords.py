@@ -29,6 +29,7 @@ from astropy import units as u
 from astropy.coordinates import Angle, SkyCoord
 
 from .errors import InputError
+from .errors import location as _where
 
 __all__ = [
     "BLANK_VALUES",
@@ -46,15 +47,6 @@ _SEXA_SPLIT = re.compile(r"[\s:]+")
 _PLAIN_SEXA = re.compile(r"^[+-]?\d+(\.\d*)?([\s:]+\d+(\.\d*)?){1,2}$")
 _WHAT = {"ra": "RA (degrees, or sexagesimal hours such as 02:24:16.71)",
          "dec": "Dec (degrees, or sexagesimal degrees such as -00:59:14.3)"}
-
-
-def _where(row: int | None, column: str | None) -> str:
-    parts = []
-    if column:
-        parts.append(f"column '{column}'")
-    if row is not None:
-        parts.append(f"row {row}")
-    return (" ".join(parts) + ": ") if parts else ""
 
 
 def _is_blank(value) -> bool:

@@ -15,7 +15,26 @@ __all__ = [
     "CoverageError",
     "FitError",
     "ReferenceDataError",
+    "location",
 ]
+
+
+def location(row: int | None = None, column: str | None = None) -> str:
+    """Prefix naming a cell of a table in a message: ``"column 'z' row 3: "`` (or ``""``).
+
+    Parameters
+    ----------
+    row : int, optional
+        1-based data row.
+    column : str, optional
+        Column (or header keyword) name.
+    """
+    parts = []
+    if column:
+        parts.append(f"column '{column}'")
+    if row is not None:
+        parts.append(f"row {row}")
+    return (" ".join(parts) + ": ") if parts else ""
 
 
 class XmpspecError(Exception):
