@@ -10,8 +10,8 @@ Modules (imports only go down this list):
   output-folder lock, cleanup of what killed runs left;
 * :mod:`~xmpspec.engine.executors` - in-process, local process pool, Dask;
 * :mod:`~xmpspec.engine.merge` - Parquet parts -> merged tables in input order;
-* :mod:`~xmpspec.engine.run` - :class:`BatchRun` (resumable, ``xmpspec batch``)
-  and :func:`run_stream` (in-process, ``xmpspec measure``).
+* :mod:`~xmpspec.engine.run` - :class:`BatchRun` (resumable, ``xmpspec batch``);
+* :mod:`~xmpspec.engine.stream` - :func:`run_stream` (in-process, ``xmpspec measure``).
 
 Arrow/Parquet I/O lives one layer down, in :mod:`xmpspec.arrowio`.
 """
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from .discovery import SPECTRUM_SUFFIXES, discover_inputs, is_file_list
 from .manifest import FAILED_NAME, LOCK_NAME, MANIFEST_NAME, PARTS_DIR, Manifest, OutputLock
-from .run import BatchRun, BatchSummary, StreamResult, run_batch, run_stream
+from .run import BatchRun, BatchSummary, run_batch
+from .stream import StreamResult, run_stream
 from .tasks import TASKS, BatchContext, inventory_task, measure_input, measure_task
 from .worker import ChunkResult, run_chunk
 

@@ -3,7 +3,7 @@
 :func:`measure_to_tables` measures spectrum files with the engine's one
 measurement path (:func:`xmpspec.engine.tasks.measure_input`: read, match the
 targets row, measure) and its one streaming engine
-(:func:`xmpspec.engine.run.run_stream`: chunks -> Parquet parts -> merged
+(:func:`xmpspec.engine.stream.run_stream`: chunks -> Parquet parts -> merged
 tables), so ``xmpspec measure``, ``xmpspec batch`` (the same task on a
 local pool or Dask, with a manifest), the analysis chain and ``xmpspec
 run`` give the same rows for the same files. :func:`derive_objects` is
@@ -254,7 +254,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
                       on_failure: Callable[[str, Exception], None] | None = None) -> MeasureRun:
     """Measure spectrum files and write the per-line and per-object tables, streaming.
 
-    The engine in-process with one worker (:func:`xmpspec.engine.run.run_stream`):
+    The engine in-process with one worker (:func:`xmpspec.engine.stream.run_stream`):
     each spectrum goes through :func:`xmpspec.engine.tasks.measure_input`
     (as in ``xmpspec batch``); every ``chunk_size`` spectra the results become
     Parquet parts in a temporary folder of ``outdir``, merged at the end into
@@ -312,7 +312,7 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
     InputError
         The output folder is in use by another run, or a bad chunk size.
     """
-    from ..engine.run import run_stream
+    from ..engine.stream import run_stream
     from ..provenance import provenance_record
 
     cfg = config if config is not None else get_active_config()
