@@ -206,7 +206,9 @@ def test_published_tables_cli(tmp_path, shared_dir):
     assert log[log["Name"] == "XMP0219-0059"]["Refs"][0] == "1,7"
     assert re.search(r"16:31:14\.25 & \+44:26:04\.7", rows[0])
     lines = (out / "line_measurements.tex").read_text()
-    assert lines.count("$<") == 18  # the 18 N2 upper limits
+    body = "\n".join(_rows_between(lines, r"\startdata", r"\enddata"))
+    assert body.count("$<") == 18  # the 18 N2 upper limits
+    assert "marked $<$." in lines  # a '<' in text is typeset as math (not an inverted !)
     mrt = Table.read(out / "line_measurements.mrt", format="ascii.mrt")
     assert len(mrt) == 45 and (mrt["l_N2"] == "<").sum() == 18
     # derived-property table is skipped (published table has no derived columns)
@@ -405,7 +407,13 @@ def test_line_flux_table_every_line_and_limits(tmp_path):
     oii = flux.columns[keys.index("Foiiblend")]
     assert [c.kind for c in oii.cells] == ["value_err", "missing", "missing"]
     tex = flux.to_latex("aastex")
-    assert "H$\\beta$" in tex and "$10^{-17}$ erg s$^{-1}$ cm$^{-2}$" in tex
+    assert "H$\\beta$" in tex and "Fluxes in units of $10^{-17}$ erg s$^{-1}$ cm$^{-2}$" in tex
+    # printed in two parts that fit a page (blue and red lines), each starting with the name
+    assert tex.count("\\begin{deluxetable*}") == 2 and "\\tabletypesize{\\scriptsize}" in tex
+    parts = tex.split("\\end{deluxetable*}")[:2]
+    assert "[O\\,{\\sc iii}]$\\lambda$5008" in parts[0] and "H$\\alpha$" in parts[1]
+    assert all("\\colhead{Name}" in p for p in parts)
+    assert flux.to_latex("latex").count("\\begin{tabular}") == 2
     write_paper_table(flux, tmp_path, style="aastex")
     back = Table.read(tmp_path / "line_fluxes.mrt", format="ascii.mrt")
     assert list(back["l_Fhb"].filled("")) == ["", "", "<"]

@@ -220,7 +220,7 @@ def unit_latex(unit: u.UnitBase | None, exponent: int = 0) -> str:
 
 _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}"}
+            "^": r"\textasciicircum{}", "<": r"$<$", ">": r"$>$"}
 
 
 def latex_escape(text: str) -> str:

@@ -94,9 +94,10 @@ class ColumnSpec:
     text_values: list | None = None
     integer: bool = False
     errors_lo: object = None
+    header_unit: bool = True  # False: the unit is stated once for the table (latex_notes)
 
     def header_latex(self) -> str:
-        unit = unit_latex(self.unit, self.exponent)
+        unit = unit_latex(self.unit, self.exponent) if self.header_unit else ""
         return self.header + (f" ({unit})" if unit else "")
 
     def header_plain(self) -> str:
@@ -114,6 +115,11 @@ class PaperTable:
     columns: list
     notes: list = field(default_factory=list)
     omitted: list = field(default_factory=list)
+    latex_notes: list = field(default_factory=list)  # raw LaTeX appended to the notes
+    #: LaTeX only: the columns (keys) of each printed part when the table is too wide
+    #: for a page; the first column (name) starts every part. The MRT/ECSV stay whole.
+    column_groups: list | None = None
+    tabletypesize: str | None = None  # e.g. "scriptsize"
 
     @property
     def nrows(self) -> int:
@@ -121,34 +127,57 @@ class PaperTable:
 
     # ------------------------------------------------------------------ LaTeX
     def to_latex(self, style: str = "aastex") -> str:
-        """The table as LaTeX: ``aastex`` (deluxetable) or ``latex`` (table + tabular)."""
+        """The table as LaTeX: ``aastex`` (deluxetable) or ``latex`` (table + tabular).
+
+        A table with :attr:`column_groups` is printed as one LaTeX table per
+        group (labels ``<label>a``, ``<label>b``, ...), each starting with the
+        first (name) column.
+        """
         if style not in ("aastex", "latex"):
             raise InputError(f"unknown LaTeX style '{style}' (aastex or latex)")
+        if not self.column_groups:
+            return self._latex_part(self.columns, self.caption, self.label, style)
+        keys = {c.key: c for c in self.columns}
+        parts = []
+        groups = [[k for k in g if k in keys] for g in self.column_groups]
+        groups = [g for g in groups if g]
+        for j, group in enumerate(groups):
+            cols = [self.columns[0]] + [keys[k] for k in group if k != self.columns[0].key]
+            caption = self.caption + (f" ({j + 1} of {len(groups)})" if len(groups) > 1
+                                      else "")
+            parts.append(self._latex_part(cols, caption, f"{self.label}{chr(97 + j)}", style))
+        return "\n".join(parts)
+
+    def _latex_part(self, columns: list, caption: str, label: str, style: str) -> str:
         align = "".join("l" if c.kind == "text" and i == 0 else "c"
-                        for i, c in enumerate(self.columns))
-        rows = [" & ".join(c.cells[i].latex(style) for c in self.columns)
+                        for i, c in enumerate(columns))
+        rows = [" & ".join(c.cells[i].latex(style) for c in columns)
                 for i in range(self.nrows)]
-        notes = " ".join(latex_escape(n) for n in self.notes)
+        notes = " ".join([latex_escape(n) for n in self.notes] + list(self.latex_notes))
         if style == "aastex":
-            out = [f"\\begin{{deluxetable*}}{{{align}}}",
-                   "\\tablewidth{0pt}",
-                   f"\\tablecaption{{{latex_escape(self.caption)}\\label{{{self.label}}}}}",
-                   "\\tablehead{" + " & ".join(f"\\colhead{{{c.header_latex()}}}"
-                                               for c in self.columns) + "}",
-                   "\\startdata"]
+            out = [f"\\begin{{deluxetable*}}{{{align}}}"]
+            if self.tabletypesize:
+                out.append(f"\\tabletypesize{{\\{self.tabletypesize}}}")
+            out += ["\\tablewidth{0pt}",
+                    f"\\tablecaption{{{latex_escape(caption)}\\label{{{label}}}}}",
+                    "\\tablehead{" + " & ".join(f"\\colhead{{{c.header_latex()}}}"
+                                                for c in columns) + "}",
+                    "\\startdata"]
             out += [r + (" \\\\" if i < len(rows) - 1 else "") for i, r in enumerate(rows)]
             out.append("\\enddata")
             if notes:
                 out.append(f"\\tablecomments{{{notes}}}")
             out.append("\\end{deluxetable*}")
         else:
-            out = ["\\begin{table*}", "\\centering",
-                   f"\\caption{{{latex_escape(self.caption)}}}",
-                   f"\\label{{{self.label}}}",
-                   f"\\begin{{tabular}}{{{align}}}",
-                   "\\hline\\hline",
-                   " & ".join(c.header_latex() for c in self.columns) + " \\\\",
-                   "\\hline"]
+            out = ["\\begin{table*}", "\\centering"]
+            if self.tabletypesize:
+                out.append(f"\\{self.tabletypesize}")
+            out += [f"\\caption{{{latex_escape(caption)}}}",
+                    f"\\label{{{label}}}",
+                    f"\\begin{{tabular}}{{{align}}}",
+                    "\\hline\\hline",
+                    " & ".join(c.header_latex() for c in columns) + " \\\\",
+                    "\\hline"]
             out += [r + " \\\\" for r in rows]
             out.append("\\hline")
             out.append("\\end{tabular}")
@@ -814,8 +843,18 @@ def line_flux_table(ctx: Table, config: Config | None = None) -> PaperTable:
                          "measure): no line-flux table")
     notes = ["Observed fluxes, not corrected for extinction. Upper limits (2 sigma) are "
              "marked <; ... : line not covered or not measured."]
-    return PaperTable("line_fluxes", "Observed emission-line fluxes", "tab:fluxes", cols,
-                      notes=notes)
+    for c in cols[1:]:  # one unit for the whole table, stated in the notes
+        c.header_unit = False
+    unit_tex = unit_latex(cols[1].unit, cols[1].exponent)
+    table = PaperTable("line_fluxes", "Observed emission-line fluxes", "tab:fluxes", cols,
+                       notes=notes, latex_notes=[f"Fluxes in units of {unit_tex}."],
+                       tabletypesize="scriptsize")
+    # two printed parts (blue: [OII]..HeI, red: [OI]..[SII]) so that each fits a page
+    blue = [_mrt_label(k) for k, _, _ in FLUX_TABLE_LINES[:8]]
+    red = [_mrt_label(k) for k, _, _ in FLUX_TABLE_LINES[8:]]
+    if len(cols) > 7:
+        table.column_groups = [blue, red]
+    return table
 
 
 def derived_table(ctx: Table, config: Config | None = None) -> PaperTable:
