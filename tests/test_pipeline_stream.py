@@ -202,6 +202,16 @@ def test_night_measure_and_derive_step(night_files, tmp_path):
     derived = read_table(tmp_path / "derived.ecsv")
     assert "oh_n2" in derived.colnames and len(derived) == 2
     assert len(run.problems) == 1 and "broken.fits" in run.problems[0]
+    # the night's report (xmpspec run's last step) from what the night wrote
+    from xmpspec.workflows.night import write_night_report
+    write_night_report(run, tmp_path, CFG)
+    assert run.report == tmp_path / "report.html" and len(run.problems) == 1
+    page = run.report.read_text(encoding="utf-8")
+    assert "FAR2" in page and "OBS3" in page
+    empty = NightRun(setup=None, results=[], failures={})
+    (tmp_path / "empty").mkdir()
+    write_night_report(empty, tmp_path / "empty", CFG)   # nothing to report: a problem
+    assert empty.report is None and "report failed" in empty.problems[0]
     # a targets table without names is a reported problem, not a crash
     run2 = NightRun(setup=None, results=[], failures={})
     measure_and_derive(run2, [paths[0]], Table({"z": [0.02]}), tmp_path / "n2", plugin,

@@ -44,16 +44,17 @@ def run_cmd(
                                 help="Set-ups (PypeIt files) of the night reduced in parallel "
                                      "processes; no effect on a night with one set-up."),
 ):
-    """Chain setup -> reduce -> measure -> derive for one night.
+    """Chain setup -> reduce -> measure -> derive -> report for one night.
 
     Writes the PypeIt files (`pypeit_files/<instrument>/<night>/`), the
     reductions and coadds (`reductions/<instrument>/<night>/<setup>/`), and
-    `summary.ecsv`, `measurements.ecsv` and `derived.ecsv` in
-    `reductions/<instrument>/<night>/`. Exit code 0 when the night completed
-    (warnings, e.g. a missing QA page or an unfluxed night without standard,
-    are listed at the end), 1 when a set-up, a step or a target failed (the
-    rest of the night continues), 2 for bad input (no raw frames, unknown
-    instrument, missing reference files, unreadable targets table).
+    `summary.ecsv`, `measurements.ecsv`, `derived.ecsv` and the night's
+    HTML report `report.html` in `reductions/<instrument>/<night>/`. Exit
+    code 0 when the night completed (warnings, e.g. a missing QA page or an
+    unfluxed night without standard, are listed at the end), 1 when a
+    set-up, a step or a target failed (the rest of the night continues), 2
+    for bad input (no raw frames, unknown instrument, missing reference
+    files, unreadable targets table).
 
     Examples:
 
@@ -76,7 +77,7 @@ def run_cmd(
     for p in run.problems:
         err_console.print(f"[red]failed:[/] {p}", highlight=False)
     for label, p in (("summary", run.summary), ("measurements", run.measurements),
-                     ("derived", run.derived)):
+                     ("derived", run.derived), ("report", getattr(run, "report", None))):
         if p:
             console.print(f"wrote {label}: {p}")
     console.print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in run.timings.items()))

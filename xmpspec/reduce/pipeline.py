@@ -124,5 +124,6 @@ class NightRun:
     summary: Path | None = None
     measurements: Path | None = None
     derived: Path | None = None
+    report: Path | None = None
     timings: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)

@@ -1,11 +1,12 @@
-"""``xmpspec run``: one night from raw frames to reductions, measurements and derived table.
+"""``xmpspec run``: one night from raw frames to reductions, measurements, derived table, report.
 
 setup (PypeIt files) -> reduce (:func:`xmpspec.reduce.pipeline.reduce_files`,
 PypeIt files in parallel through the engine's executor) -> measure the
 coadds (:func:`xmpspec.workflows.measure.measure_to_tables`, the engine's
 one measurement path: the night's objects are matched to the targets table
 by name, then by position, exactly as by ``xmpspec measure``) -> derive
-(:func:`xmpspec.workflows.measure.derive_objects`).
+(:func:`xmpspec.workflows.measure.derive_objects`) -> the night's HTML report
+(:func:`xmpspec.products.report.write_report`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import XmpspecError
 from ..reduce.pipeline import NightRun, reduce_files, write_summary
 from .measure import derive_objects, measure_to_tables
 
-__all__ = ["NightRun", "measure_and_derive", "run_night"]
+__all__ = ["NightRun", "measure_and_derive", "run_night", "write_night_report"]
 
 log = logging.getLogger("xmpspec.workflows")
 
@@ -27,12 +28,12 @@ log = logging.getLogger("xmpspec.workflows")
 def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targets_path=None,
               reference_dirs=(), workers: int = 1, progress=None,
               config: Config | None = None) -> NightRun:
-    """setup -> reduce -> measure -> derive for one night.
+    """setup -> reduce -> measure -> derive -> report for one night.
 
     Writes ``summary.ecsv``, the measurements of every coadd
     (``measurements.{ecsv,fits}`` per object, ``lines.{ecsv,fits}`` per line,
-    as ``xmpspec measure`` writes them) and ``derived.{ecsv,fits}`` in
-    ``ROOT/reductions/<instrument>/<night>/``.
+    as ``xmpspec measure`` writes them), ``derived.{ecsv,fits}`` and
+    ``report.html`` in ``ROOT/reductions/<instrument>/<night>/``.
 
     Parameters
     ----------
@@ -85,8 +86,10 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
     coadds = [t.coadd for r in results for t in r.targets if t.coadd]
     t3 = measure_and_derive(run, coadds, targets, nightdir, plugin, night, progress,
                             config=cfg) if coadds else time.time()
+    t4 = time.time()
+    write_night_report(run, nightdir, cfg)
     run.timings = {"setup_s": t1 - t0, "reduce_s": t2 - t1, "measure_s": t3 - t2,
-                   "derive_s": time.time() - t3}
+                   "derive_s": t4 - t3, "report_s": time.time() - t4}
     return run
 
 
@@ -123,3 +126,14 @@ def measure_and_derive(run: NightRun, coadds, targets, nightdir: Path, plugin, n
         run.problems.append(f"derive failed: {exc}")
     return t3
 
+
+def write_night_report(run: NightRun, nightdir: Path, config: Config | None = None) -> None:
+    """The night's HTML report (:func:`xmpspec.products.report.write_report`) -> ``run.report``.
+
+    A report that cannot be written is one of the night's problems.
+    """
+    from ..products.report import write_report
+    try:
+        run.report = write_report(nightdir, config=config)
+    except XmpspecError as exc:
+        run.problems.append(f"report failed: {exc}")
