@@ -473,9 +473,11 @@ def bpt_plot(table: Table, path_stem: str | Path, config: Config | None = None,
                             marker="none", color=c, elinewidth=0.7, capsize=2.5, zorder=3)
         # legend proxies
         ax.plot([], [], "o", color=C_GOOD, ms=3.5, label=f"detected N2 ({(det).sum()})")
+        limit_label = None
         if (ok & xl).any():
+            limit_label = f"N2 upper limit ({(ok & xl).sum()})"
             ax.plot([], [], marker="o", mfc="white", ls="none", color=C_GOOD, ms=3.5,
-                    label=f"N2 upper limit, arrow ({(ok & xl).sum()})")
+                    label=limit_label)
         for name, c in (("composite", C_COMP), ("AGN", C_AGN)):
             if (ok & (colour == c)).any():
                 ax.plot([], [], "o", color=c, ms=3.5, label=f"{name} ({(ok & (colour == c)).sum()})")
@@ -491,8 +493,19 @@ def bpt_plot(table: Table, path_stem: str | Path, config: Config | None = None,
         ax.set_ylim(ymin, ymax)
         ax.set_xlabel(r"log([N II]$\lambda$6585/H$\alpha$)")
         ax.set_ylabel(r"log([O III]$\lambda$5008/H$\beta$)")
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.07), fontsize=6.5,
-                  handlelength=1.6, labelspacing=0.25)
+        handles, labels = ax.get_legend_handles_labels()
+        if limit_label is not None:  # the legend symbol of a limit: arrow + open circle
+            from matplotlib.legend_handler import HandlerTuple
+            from matplotlib.lines import Line2D
+            k = labels.index(limit_label)
+            arrow = Line2D([], [], marker=r"$\leftarrow$", ls="none", color=C_GOOD, ms=7)
+            handles[k] = (arrow, handles[k])
+            ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 0.07),
+                      fontsize=6.5, handlelength=1.6, labelspacing=0.25,
+                      handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)})
+        else:
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.07), fontsize=6.5,
+                      handlelength=1.6, labelspacing=0.25)
         n_missing = int((~ok).sum())
         if n_missing:
             ax.text(0.97, 0.04, f"{n_missing} without N2 or O3", transform=ax.transAxes,
