@@ -228,3 +228,34 @@ def test_a_bug_still_exits_3(monkeypatch, data, tmp_path, capsys):
     monkeypatch.setattr(derive_mod, "derive_table", broken)
     code, err = _run(["derive", data["objects"], "-o", tmp_path / "d"], capsys)
     assert code == 3 and "internal error" in err and "ValueError: a bug" in err
+
+
+@pytest.mark.parametrize("args", [["measur"], ["measure", "--no-such-option", "x.fits"],
+                                  ["measure", "x.fits", "--z", "-0.01", "-o", "out"],
+                                  ["measure", "x.fits", "--z", "abc", "-o", "out"]])
+def test_usage_errors_exit_2(args, capsys):
+    """Usage errors (typer's own or click's) and a negative --z: exit 2, not 3."""
+    code, err = _run(args, capsys)
+    assert code == 2, err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_usage_errors_exit_2_without_click(tmp_path):
+    """typer >= 0.20 does not need click: usage errors still exit 2 when it is absent."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "class _Hide:\n"
+            "    def __init__(self, f): self.f = f\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'click' or not hasattr(self.f, 'find_spec'):\n"
+            "            return None\n"
+            "        return self.f.find_spec(name, path, target)\n"
+            "sys.meta_path[:] = [_Hide(f) for f in sys.meta_path]\n"
+            "for m in [m for m in sys.modules if m.split('.')[0] == 'click']: del sys.modules[m]\n"
+            "from xmpspec.cli import main\n"
+            "sys.exit(main(['measur']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "internal error" not in proc.stderr

@@ -51,16 +51,14 @@ else:
     _ABORT = (*_ABORT, click.exceptions.Abort)
     _EXIT = (*_EXIT, click.exceptions.Exit)
     _CLICK_ERROR = (*_CLICK_ERROR, click.ClickException)
-try:
-    from typer._click.exceptions import Abort as _TyperAbort
-    from typer._click.exceptions import ClickException as _TyperClickException
-    from typer._click.exceptions import Exit as _TyperExit
+try:  # typer >= 0.20 vendors click as typer._click (its Abort/Exit are typer.Abort/Exit)
+    from typer._click import exceptions as _typer_click
 except ImportError:  # older typer uses click itself
     pass
 else:
-    _ABORT = (*_ABORT, _TyperAbort)
-    _EXIT = (*_EXIT, _TyperExit)
-    _CLICK_ERROR = (*_CLICK_ERROR, _TyperClickException)
+    _CLICK_ERROR = (*_CLICK_ERROR, _typer_click.ClickException)
+    _ABORT = (*_ABORT, *filter(None, [getattr(_typer_click, "Abort", None)]))
+    _EXIT = (*_EXIT, *filter(None, [getattr(_typer_click, "Exit", None)]))
 
 #: OSError numbers that mean "this path cannot be used" (a user error, exit 2)
 _PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR,

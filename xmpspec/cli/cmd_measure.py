@@ -21,7 +21,8 @@ def measure(
     output: Path = typer.Option(..., "--output", "-o",
                                 help="Output folder: lines.ecsv/.fits, objects.ecsv/.fits "
                                      "(+ plots/ with --plots)."),
-    z: float | None = typer.Option(None, "--z", help="Redshift of every spectrum (default: "
+    z: float | None = typer.Option(None, "--z", min=0.0,
+                                   help="Redshift of every spectrum (default: "
                                                       "targets table, file, or found from "
                                                       "the lines)."),
     targets: Path | None = typer.Option(None, "--targets", "-t",
