@@ -138,3 +138,16 @@ def test_bad_header_position_does_not_break_name_matching(caplog):
     with caplog.at_level(logging.WARNING, logger="xmpspec.targets"):
         assert m.match("B", "garbage", "1", "b.fits") is None
     assert "position not used" in caplog.text
+
+
+def test_non_ascii_names_match(tmp_path):
+    p = tmp_path / "cibles é.csv"
+    p.write_text("name,z\nLéo P,0.0009\nÜnïcødé 5,0.02\n", encoding="utf-8")
+    t = read_targets(p)
+    m = TargetMatcher(t, p)
+    assert m.match("léo p")["z"] == 0.0009
+    assert m.match(None, spec_file="odd dir/ünïcødé 5.fits")["name"] == "Ünïcødé 5"
+    bad = tmp_path / "mauvais é.csv"
+    bad.write_text("name,z\nLéo P,abc\n", encoding="utf-8")
+    with pytest.raises(InputError, match="mauvais é.csv: column 'z' row 1"):
+        read_targets(bad)
