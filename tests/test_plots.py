@@ -110,3 +110,74 @@ def test_cli_plots(tmp_path):
     rc = main(["-q", "plots", str(tmp_path / "empty.ecsv"), "-o", str(tmp_path / "figs2")])
     assert rc == 2
     assert not (tmp_path / "figs2").exists()
+
+
+def _capture_figures(monkeypatch):
+    import xmpspec.products.figures as figmod
+    figs = []
+
+    def fake_save(fig, path_stem, formats=("png", "pdf")):
+        figs.append(fig)
+        return []
+
+    monkeypatch.setattr(figmod, "save_figure", fake_save)
+    return figs
+
+
+def test_comparison_axes_hold_error_bars_and_legend_arrow(monkeypatch):
+    """Error bars stay inside the axes (long ones clipped with an edge arrow); a limit's
+    legend symbol is an arrow; labels follow the gate; weaker-than-gate cases framed."""
+    obs = Table({"name": ["A", "B", "C", "D"], "n2": [-2.51, -2.2, -1.5, -2.0],
+                 "n2_err": [0.33, 2.0, 0.0, 0.1], "n2_upper_limit": [False, False, True, False],
+                 "significance": [3.04, 2.5, 1.0, 5.0]})
+    cat = Table({"name": ["A", "B", "C", "D"], "ra": [1.0, 2.0, 3.0, 4.0],
+                 "dec": [0.0, 0.0, 0.0, 0.0], "n2_cnn": [-2.4, -2.0, -2.0, -2.1],
+                 "n2_cnn_err": [0.05, 0.05, 0.05, 1.5]})
+    r = compare_tables(obs, cat, config=default_config())
+    r.table["n2_flux_weaker_than_gate"] = [False, True, False, False]
+    figs = _capture_figures(monkeypatch)
+    comparison_plot(r, "unused")
+    ax = figs[0].axes[0]
+    lo, hi = ax.get_ylim()
+    assert lo <= -2.51 - 0.33 and hi >= -2.51 + 0.33      # XMP0231-like bar fully inside
+    assert lo > -2.2 - 2.0                                  # a 2-dex bar does not squash it
+    edge = [ln for ln in ax.lines if ln.get_marker() == "v"]
+    assert any(np.isclose(ln.get_ydata()[0], lo) for ln in edge)  # ... and gets an arrow
+    assert any(ln.get_marker() in ("<", ">") for ln in ax.lines)   # long CNN bar of D
+    handles, labels = ax.get_legend_handles_labels()
+    lim = [h for h, lab in zip(handles, labels, strict=True) if lab.startswith("limit")]
+    assert lim and lim[0].get_marker() == r"$\downarrow$"
+    assert any(lab.startswith("good, gate") for lab in labels)
+    assert any(lab.startswith("fair, 2") for lab in labels)
+    assert any("weaker than the gate (1)" in lab for lab in labels)
+
+
+def test_measure_figure_public_names_units_no_label_overlap():
+    from xmpspec.lines.measure import measure_spectrum
+    from xmpspec.lines.plots import measurement_figure
+    from xmpspec.simulate.spectra import simulate_spectrum
+    spec, _ = simulate_spectrum("sdss", 0.03, n2=-1.6, halpha_flux=800, seed=4, name="G")
+    meas = measure_spectrum(spec, z=0.03, keep_fits=True)
+    fig = measurement_figure(meas)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert any(t == r"[NII]6550 + H$\alpha$ + [NII]6585" for t in titles), titles
+    assert any("H$\\gamma$" in t and "[OIII]4364" in t for t in titles), titles
+    assert not any("_" in t or "tied" in t for t in titles)
+    ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel().startswith("flux")]
+    assert ylabels and all("$10^{-17}$ erg s$^{-1}$ cm$^{-2}$" in y and "1e-17" not in y
+                           for y in ylabels)
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text()]
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+                overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+                assert overlap_x <= 1 or overlap_y <= 1, (ax.get_title(loc="left"), i, j)
+        # labels inside the axes (not cut at the top)
+        top = ax.get_window_extent(renderer).y1
+        assert all(b.y1 <= top + 1 for b in boxes)
+    import matplotlib.pyplot as plt
+    plt.close(fig)

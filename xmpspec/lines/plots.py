@@ -8,7 +8,7 @@ import numpy as np
 
 from .measure import Measurement
 
-__all__ = ["plot_measurement", "plot_corner", "flux_unit_label", "line_label", "label_levels"]
+__all__ = ["plot_measurement", "measurement_figure", "plot_corner", "flux_unit_label", "line_label", "label_levels"]
 
 _GREEK = {"Halpha": r"H$\alpha$", "Hbeta": r"H$\beta$", "Hgamma": r"H$\gamma$",
           "Hdelta": r"H$\delta$", "Hepsilon": r"H$\epsilon$"}
@@ -93,7 +93,7 @@ def label_levels(positions, widths) -> list[int]:
 def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Path:
     """One figure per object: a panel per fitted group (data, 1-sigma error band,
     model, continuum, line labels with their states) and the normalised
-    residuals below.
+    residuals below (:func:`measurement_figure`, saved).
 
     Parameters
     ----------
@@ -105,6 +105,23 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
     Returns
     -------
     pathlib.Path
+    """
+    import matplotlib.pyplot as plt
+    fig = measurement_figure(meas)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def measurement_figure(meas: Measurement):
+    """The figure of :func:`plot_measurement` (a matplotlib Figure, Agg backend).
+
+    Panel titles are the public line names ("Hgamma + [OIII]4364"), the
+    kinematics in small print at the right; line labels are stacked so that
+    none overlaps another; the flux unit is written as mathtext
+    (:func:`flux_unit_label`).
     """
     import matplotlib
 
@@ -210,11 +227,7 @@ def plot_measurement(meas: Measurement, path: str | Path, dpi: int = 110) -> Pat
     else:  # one legend for all panels, below the title (never over data or labels)
         fig.legend(handles, hlabels, loc="upper center", ncol=len(handles), fontsize=7,
                    frameon=False, bbox_to_anchor=(0.5, 1.0 - 0.45 / height))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_corner(meas: Measurement, path: str | Path, group: str | None = None,
