@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -435,10 +436,59 @@ def _native_fits_columns(hdu):
 
 _FITS_CODES = {"L": "u1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
 _BLOCK = 2880
+_STRING_VALUE = re.compile(r"\s*'((?:[^']|'')*)'\s*(?:/.*)?$")
+_INT_VALUE = re.compile(r"[+-]?\d+$")
+
+
+class _Cards:
+    """Structural cards of one FITS header, parsed only as far as the fast reader needs.
+
+    Fixed-format values (logical, integer, short string) are read directly;
+    ``header()`` gives astropy's :class:`~astropy.io.fits.Header` of the same
+    text for anything else (long ``CONTINUE`` strings, floats, metadata).
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self.raw: dict[str, str] = {}
+        for i in range(0, len(text), 80):
+            card = text[i:i + 80]
+            key = card[:8].rstrip()
+            if key == "END":
+                break
+            if card[8:10] == "= " and key not in self.raw:
+                self.raw[key] = card[10:]
+        self._header = None
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.raw
+
+    def get(self, key: str, default=None):
+        """Value of a logical, integer or string card (ValueError for anything else)."""
+        text = self.raw.get(key)
+        if text is None:
+            return default
+        m = _STRING_VALUE.match(text)
+        if m:
+            if m.group(1).endswith("&"):
+                raise ValueError(f"{key}: long string")
+            return m.group(1).replace("''", "'").rstrip()
+        token = text.split("/", 1)[0].strip()
+        if token in ("T", "F"):
+            return token == "T"
+        if _INT_VALUE.match(token):
+            return int(token)
+        raise ValueError(f"{key}: not a logical, integer or string value")
+
+    def header(self) -> fits.Header:
+        """astropy's Header of these cards (parsed lazily by astropy)."""
+        if self._header is None:
+            self._header = fits.Header.fromstring(self.text)
+        return self._header
 
 
 def _fits_hdus(raw: bytes) -> list | None:
-    """(header, data offset, data bytes) of every HDU of a FITS file held in ``raw``.
+    """(cards, data offset, data bytes) of every HDU of a FITS file held in ``raw``.
 
     None unless the file is cleanly structured: every header ends with an
     ``END`` card, every data block is complete and nothing follows the last
@@ -460,18 +510,18 @@ def _fits_hdus(raw: bytes) -> list | None:
         if end is None:
             return None
         try:
-            header = fits.Header.fromstring(raw[pos:end].decode("ascii"))
-            naxis = int(header["NAXIS"])
+            cards = _Cards(raw[pos:end].decode("ascii"))
+            naxis = cards.get("NAXIS")
             size = 0
             if naxis:
-                size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
-                    int(header.get("PCOUNT", 0))
-                    + int(np.prod([int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)])))
+                size = abs(cards.get("BITPIX")) // 8 * cards.get("GCOUNT", 1) * (
+                    cards.get("PCOUNT", 0)
+                    + int(np.prod([cards.get(f"NAXIS{i}") for i in range(1, naxis + 1)])))
         except Exception:  # noqa: BLE001 - unusual header: astropy's reader decides
             return None
         if end + size > n:
             return None
-        hdus.append((header, end, size))
+        hdus.append((cards, end, size))
         pos = end + -(-size // _BLOCK) * _BLOCK
     return hdus if pos == n and hdus else None
 
@@ -479,14 +529,16 @@ def _fits_hdus(raw: bytes) -> list | None:
 def read_native_fits(path: Path, medium: str | None = None) -> Spectrum | None:
     """Fast reader of xmpspec's own FITS spectra (:func:`write_spectrum`'s layout).
 
-    The file is read once; its headers are parsed by astropy
-    (``fits.Header.fromstring``) and the binary table's rows are viewed as a
-    NumPy record array described by the ``TFORMn`` cards, skipping astropy's
-    ``FITS_rec`` machinery. Returns None (and the caller uses the general
-    readers, with their checks and messages) for anything else: not FITS,
-    compressed, PypeIt/SDSS layouts, truncated or trailing bytes, another
-    first binary table, scaled/null/multi-dimensional columns. The spectrum is
-    the same, to the bit, as the general reader's (tests/test_io.py).
+    The file is read once; the structural header cards (sizes, column
+    formats and units) are read directly from the fixed-format card images,
+    the metadata cards by astropy (``fits.Header.fromstring``), and the binary
+    table's rows are viewed as a NumPy record array described by the
+    ``TFORMn`` cards, skipping astropy's ``FITS_rec`` machinery. Returns None
+    (and the caller uses the general readers, with their checks and messages)
+    for anything else: not FITS, compressed, PypeIt/SDSS layouts, truncated or
+    trailing bytes, another first binary table, scaled/null/multi-dimensional
+    columns, unusual card values. The spectrum is the same, to the bit, as the
+    general reader's (tests/test_io.py).
 
     Parameters
     ----------
@@ -502,6 +554,13 @@ def read_native_fits(path: Path, medium: str | None = None) -> Spectrum | None:
     hdus = _fits_hdus(raw)
     if hdus is None:
         return None
+    try:
+        return _native_from_hdus(hdus, raw, path, medium)
+    except (ValueError, TypeError):  # a card the fast path does not parse: general reader
+        return None
+
+
+def _native_from_hdus(hdus: list, raw: bytes, path: Path, medium: str | None):
     headers = [h for h, _, _ in hdus]
     if any("DMODCLS" in h for h in headers) or any(
             str(h.get("EXTNAME", "")).strip().upper() == "COADD" for h in headers[1:]):
@@ -513,10 +572,10 @@ def read_native_fits(path: Path, medium: str | None = None) -> Spectrum | None:
     header, offset, size = hdus[tables[0]]
     if str(header.get("XTENSION", "")).strip() != "BINTABLE" \
             or str(header.get(NATIVE_KEY, "")).strip() != NATIVE_VALUE \
-            or int(header.get("PCOUNT", 0)) or int(header.get("GCOUNT", 1)) != 1:
+            or header.get("PCOUNT", 0) or header.get("GCOUNT", 1) != 1:
         return None
     names, formats, units = [], [], {}
-    for i in range(1, int(header["TFIELDS"]) + 1):
+    for i in range(1, header.get("TFIELDS") + 1):
         name = str(header.get(f"TTYPE{i}", "")).strip()
         form = str(header.get(f"TFORM{i}", "")).strip()
         repeat, code = form[:-1] or "1", form[-1:]
@@ -533,16 +592,19 @@ def read_native_fits(path: Path, medium: str | None = None) -> Spectrum | None:
     if set(_NATIVE_FORMS) - set(names) or len(set(names)) != len(names):
         return None
     dtype = np.dtype({"names": names, "formats": formats})
-    nrows = int(header["NAXIS2"])
-    if dtype.itemsize != int(header["NAXIS1"]) or dtype.itemsize * nrows != size:
+    nrows = header.get("NAXIS2")
+    if dtype.itemsize != header.get("NAXIS1") or dtype.itemsize * nrows != size:
         return None
     rows = np.frombuffer(raw, dtype=dtype, count=nrows, offset=offset)
     cols = [(rows[c], _fits_unit(units[c]) if units[c] else None)
             for c in ("wavelength", "flux", "error")]
     cols.append((rows["mask"] == ord("T"), None))
-    primary = headers[0]
-    meta = {k: h[k] for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM")
-            for h in (primary, header) if k in h}  # table HDU wins
+    meta = {}
+    for cards in (headers[0], header):  # the table HDU wins over the primary
+        keys = [k for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM") if k in cards]
+        if keys:
+            h = cards.header()
+            meta.update({k: h[k] for k in keys})
     return _native_spectrum(*cols, meta, path, medium, "fits-table")
 
 
