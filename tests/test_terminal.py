@@ -105,3 +105,12 @@ def test_pypeit_log_colours_stripped_when_piped(stream):
     assert "checking the colours" in both and "second" in both
     assert ESC not in both
     assert re.search(r"\[WARNING\]", both)
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(tmp_path):
+    """`xmpspec ... | head -3`: the reader leaves early; no internal error, no traceback."""
+    res = subprocess.run("xmpspec tables --help | head -3", shell=True, capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "COLUMNS": "80"})
+    assert "Usage: xmpspec tables" in res.stdout
+    assert "internal error" not in res.stderr and "Traceback" not in res.stderr, res.stderr

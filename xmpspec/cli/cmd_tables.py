@@ -29,12 +29,16 @@ def tables(
 ):
     """Paper tables: observing log, line fluxes, derived properties.
 
-    Each table NAME (observing_log, line_measurements, derived_properties) is
-    written as OUTDIR/NAME.tex (AASTeX deluxetable or plain LaTeX), NAME.mrt
-    (CDS/AAS machine-readable), NAME.txt (aligned text), NAME.ecsv and
-    NAME.fits (full precision, with provenance).
+    Each table NAME (observing_log, line_measurements, line_fluxes: every
+    measured line with its limits, derived_properties) is written as
+    OUTDIR/NAME.tex (AASTeX deluxetable or plain LaTeX), NAME.mrt (AAS/CDS
+    machine-readable, read back by astropy's `ascii.mrt` reader), NAME.txt
+    (aligned text), NAME.ecsv and NAME.fits (full precision, with provenance).
     Values are rounded to the significant digits of their errors, upper
-    limits are written <-1.50, missing values ... (\\nodata in AASTeX).
+    limits are written <-1.50, missing values ... (\\nodata in AASTeX);
+    asymmetric N2 intervals are shown where the table has n2_p16/n2_p84.
+    The MRT Title and Authors lines come from the configuration
+    (`[tables] title`, `authors`: `--config` or `xmpspec.toml`).
 
     Examples:
 

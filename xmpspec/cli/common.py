@@ -7,7 +7,6 @@ call the library, print.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import sys
@@ -52,8 +51,13 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-class _AnsiStripped(io.TextIOBase):
-    """A text stream that drops ANSI escape codes and forwards everything else."""
+class _AnsiStripped:
+    """A text stream that drops ANSI escape codes and forwards everything else.
+
+    Not a subclass of :class:`io.TextIOBase` on purpose: every attribute but
+    ``write``/``writelines`` (``fileno``, ``buffer``, ``encoding``...) is the
+    wrapped stream's own.
+    """
 
     def __init__(self, stream):
         self._stream = stream
@@ -61,11 +65,9 @@ class _AnsiStripped(io.TextIOBase):
     def write(self, text):
         return self._stream.write(strip_ansi(text))
 
-    def flush(self):
-        return self._stream.flush()
-
-    def isatty(self):
-        return False
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
