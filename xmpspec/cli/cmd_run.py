@@ -44,7 +44,7 @@ def run_cmd(
                                 help="Set-ups (PypeIt files) of the night reduced in parallel "
                                      "processes; no effect on a night with one set-up."),
 ):
-    """Chain setup -> reduce -> measure -> derive -> report for one night.
+    """One night: setup -> reduce -> measure -> derive -> HTML report.
 
     Writes the PypeIt files (`pypeit_files/<instrument>/<night>/`), the
     reductions and coadds (`reductions/<instrument>/<night>/<setup>/`), and
