@@ -327,6 +327,8 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
         raise InputError(f"chunk size must be >= 1, not {chunk}")
     run = MeasureRun()
     first_unit = []
+    # the progress wrapper of the commands, advanced as each spectrum is done
+    bar = _Progress(progress, len(spectra)) if progress is not None else None
 
     def on_result(path, meas):
         if meas.line_flux_unit is not None:
@@ -344,8 +346,12 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
                                 **{k: meas.row.get(k) for k in _SUMMARY_KEYS}})
         if keep_measurements:
             run.measurements.append(meas)
+        if bar is not None:
+            bar.advance(1)
 
     def on_error(path, exc):
+        if bar is not None:
+            bar.advance(1)
         if on_failure is not None:
             on_failure(str(path), exc)
         else:
@@ -360,15 +366,11 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
         extra.update(provenance_extra or {})
         return provenance_record(inputs=inputs, config=cfg, step="measure", extra=extra)
 
-    bar = None
-    if progress is not None:   # the progress wrapper of the commands: advanced per chunk
-        bar = _ChunkProgress(progress, len(spectra))
     try:
         res = run_stream(spectra, outdir, "measure", context=ctx,
                          names={"lines": lines_name, "objects": objects_name},
                          chunk_size=chunk, formats=formats, provenance=provenance,
-                         on_result=on_result, on_error=on_error,
-                         progress=bar.advance if bar else None, command="measure")
+                         on_result=on_result, on_error=on_error, command="measure")
     finally:
         if bar is not None:
             bar.close()
@@ -383,15 +385,16 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
     return run
 
 
-class _ChunkProgress:
-    """Drives a ``progress(iterable, description, total)`` wrapper from chunk counts."""
+class _Progress:
+    """Drives a ``progress(iterable, description, total)`` wrapper from the engine's callbacks."""
 
     def __init__(self, progress: Callable, total: int):
         self._it = iter(progress(range(total), "measuring", total))
         self._left = total
+        next(self._it, None)   # a generator wrapper advances its bar when resumed
 
-    def advance(self, n_done: int, n_failed: int) -> None:
-        for _ in range(min(n_done + n_failed, self._left)):
+    def advance(self, n: int) -> None:
+        for _ in range(min(n, self._left)):
             next(self._it, None)
             self._left -= 1
 
