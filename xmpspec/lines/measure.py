@@ -777,6 +777,9 @@ def _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes
             notes.append("MCMC chains shorter than 50 autocorrelation times")
     from .broad import broad_columns
     row.update(broad_columns(gfits, mcfg))
+    from .gatebias import n2_gate_bias  # expected N2 offset of a detection at its significance
+    row["n2_gate_bias"] = n2_gate_bias(row.get("significance"), row.get("setup"),
+                                       str(row.get("n2_state")))
     row["notes"] = "; ".join(notes)
     if extra:
         for k, v in extra.items():
@@ -1033,7 +1036,7 @@ _BOOL_COLS = ("n2_upper_limit", "o3_upper_limit", "o3n2_upper_limit", "mcmc_conv
               "n2_flux_weaker_than_gate", "error_scale_applied")
 _FLOAT_COLS = ("z_err", "n2", "n2_err", "o3", "o3_err", "o3n2", "o3n2_err", "significance", "ra",
                "dec", "n2_gaussian", "n2_integrated", "n2_p16", "n2_p50", "n2_p84", "n2_p977",
-               "nii6585_snr_reported", "error_scale")
+               "nii6585_snr_reported", "error_scale", "n2_gate_bias")
 
 
 def objects_table(measurements: list[Measurement]) -> QTable:
