@@ -250,7 +250,7 @@ def check_wavelength_scale(wave_aa: np.ndarray, path: Path | None) -> None:
     if w.size < 2:
         return
     lo, hi = float(w.min()), float(w.max())
-    step = float(np.median(np.abs(np.diff(w))))
+    step = (hi - lo) / (w.size - 1)
     win_lo, win_hi = _GROUND_WINDOW_AA
     guess = None
     if hi < 1100.0:
@@ -269,7 +269,7 @@ def check_wavelength_scale(wave_aa: np.ndarray, path: Path | None) -> None:
             if factor > 1 else f"they look like {unit} ({lo * factor:.0f}-{hi * factor:.0f} A)")
     raise InputError(
         f"wavelength unit looks wrong: the wavelengths read as {lo:.6g}-{hi:.6g} Angstrom "
-        f"(pixel spacing {step:.3g} A), outside the ground-based optical/near-IR range "
+        f"(mean pixel spacing {step:.3g} A), outside the ground-based optical/near-IR range "
         f"({win_lo:.0f}-{win_hi:.0f} A); {what}. Declare the wavelength unit in the file "
         "(ECSV column unit, FITS TUNITn or CUNIT1)", path)
 
@@ -435,14 +435,6 @@ def position_deg(ra, dec, path: Path | None) -> tuple[float, float]:
     if pos is None:
         raise InputError(f"cannot understand position RA={ra!r} Dec={dec!r} (empty)", path)
     return pos
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def angular_sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:

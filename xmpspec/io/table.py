@@ -444,13 +444,14 @@ class _Cards:
     """Structural cards of one FITS header, parsed only as far as the fast reader needs.
 
     Fixed-format values (logical, integer, short string) are read directly;
-    ``header()`` gives astropy's :class:`~astropy.io.fits.Header` of the same
-    text for anything else (long ``CONTINUE`` strings, floats, metadata).
+    ``header(keys)`` gives astropy's :class:`~astropy.io.fits.Header` of some
+    cards for anything else (long ``CONTINUE`` strings, floats, metadata).
     """
 
     def __init__(self, text: str):
         self.text = text
         self.raw: dict[str, str] = {}
+        self.pos: dict[str, int] = {}
         for i in range(0, len(text), 80):
             card = text[i:i + 80]
             key = card[:8].rstrip()
@@ -458,7 +459,7 @@ class _Cards:
                 break
             if card[8:10] == "= " and key not in self.raw:
                 self.raw[key] = card[10:]
-        self._header = None
+                self.pos[key] = i
 
     def __contains__(self, key: str) -> bool:
         return key in self.raw
@@ -480,11 +481,17 @@ class _Cards:
             return int(token)
         raise ValueError(f"{key}: not a logical, integer or string value")
 
-    def header(self) -> fits.Header:
-        """astropy's Header of these cards (parsed lazily by astropy)."""
-        if self._header is None:
-            self._header = fits.Header.fromstring(self.text)
-        return self._header
+    def header(self, keys) -> fits.Header:
+        """astropy's Header of the cards ``keys`` (with their ``CONTINUE`` cards)."""
+        images = []
+        for key in keys:
+            i = self.pos[key]
+            images.append(self.text[i:i + 80])
+            i += 80
+            while self.text.startswith("CONTINUE", i):
+                images.append(self.text[i:i + 80])
+                i += 80
+        return fits.Header.fromstring("".join(images))
 
 
 def _fits_hdus(raw: bytes) -> list | None:
@@ -603,7 +610,7 @@ def _native_from_hdus(hdus: list, raw: bytes, path: Path, medium: str | None):
     for cards in (headers[0], header):  # the table HDU wins over the primary
         keys = [k for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM") if k in cards]
         if keys:
-            h = cards.header()
+            h = cards.header(keys)
             meta.update({k: h[k] for k in keys})
     return _native_spectrum(*cols, meta, path, medium, "fits-table")
 
