@@ -390,8 +390,9 @@ def map_inputs(func: Callable[[Any], Any], items: Sequence[Any], workers: int = 
     -------
     list of (result, exception)
         In the order of ``items``: ``(result, None)``, or ``(None, exc)`` for
-        an item whose call raised (a worker that died gives
-        :class:`WorkerDiedError`).
+        an item whose call raised. Jobs lost with a dying worker run again,
+        each alone; one that kills its worker again gives
+        :class:`WorkerDiedError`.
     """
     items = list(items)
     out: list[tuple[Any, BaseException | None]] = [(None, None)] * len(items)
@@ -408,25 +409,41 @@ def map_inputs(func: Callable[[Any], Any], items: Sequence[Any], workers: int = 
     if context is None:
         cfg = get_active_config()
         context = BatchContext(config=cfg.to_dict(), config_sources=list(cfg.sources))
-    ex = LocalExecutor(min(workers, len(items)), context)
+    crashed = _map_in_pool(func, items, list(range(len(items))), min(workers, len(items)),
+                           context, out, progress, description)
+    # a worker's death fails every job on its pool: each of those runs again alone, so only
+    # the job that kills its worker again is failed (as the batch run splits a chunk)
+    for i in crashed:
+        again = _map_in_pool(func, items, [i], 1, context, out, None, description)
+        if again:
+            out[i] = (None, WorkerDiedError("the worker process died while running this job, "
+                                            "twice (crash or out of memory)"))
+    return out
+
+
+def _map_in_pool(func, items, keys, workers, context, out, progress, description) -> list[int]:
+    """Run ``items[k]`` for ``k`` in ``keys`` on a pool; returns the keys lost with a worker."""
+    ex = LocalExecutor(workers, context)
+    crashed: list[int] = []
     aborted = True
     try:
-        for i, item in enumerate(items):
-            ex.submit_call(i, _call, func, item)
+        for k in keys:
+            ex.submit_call(k, _call, func, items[k])
 
         def completed():
-            for _ in range(len(items)):
+            for _ in range(len(keys)):
                 yield ex.next_completed()
 
         it = completed()
-        for key, result, exc, fut in (progress(it, description, len(items)) if progress
+        for key, result, exc, fut in (progress(it, description, len(keys)) if progress
                                       else it):
             if exc is not None and is_worker_crash(exc):
                 ex.handle_crash(fut)
+                crashed.append(key)
                 exc = WorkerDiedError(f"the worker process died ({type(exc).__name__}; "
                                       "crash or out of memory)")
             out[key] = (result, exc)
         aborted = False
     finally:
         ex.shutdown(abort=aborted)
-    return out
+    return sorted(crashed)
