@@ -84,6 +84,13 @@ def night_folder(tmp_path_factory):
     ax.plot([0, 1], [0, 1])
     fig.savefig(red / "soar_goodman_blue_A" / "QA" / "PNGs" / "Arc_1dfit_A_0_DET01_S0100.png")
     plt.close(fig)
+    # a sensitivity function in PypeIt's SensFunc layout (WAVE, ZEROPOINT, THROUGHPUT)
+    from astropy.io import fits
+    w = np.linspace(3500, 7000, 200)[:, None]
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(w, name="WAVE"),
+                  fits.ImageHDU(17 + np.sin(w / 900.0), name="ZEROPOINT"),
+                  fits.ImageHDU(0.1 + 0 * w, name="THROUGHPUT")]).writeto(
+        red / "soar_goodman_blue_A" / "sens_std-LTT3864.fits")
     Table({"input": ["bad.fits"], "error": ["InputError"],
            "reason": ["bad.fits: not a spectrum"]}).write(root / "measure" / "failed.ecsv")
     return root, names
@@ -94,7 +101,7 @@ def test_report_finds_night_and_measure_parts(night_folder):
     inp = find_report_inputs(root)
     assert len(inp.night_logs) == 1 and len(inp.summaries) == 1
     assert inp.objects is not None and inp.lines is not None
-    assert len(inp.wave_qa) == 1 and len(inp.failed) == 1
+    assert len(inp.wave_qa) == 1 and len(inp.failed) == 1 and len(inp.sens_files) == 1
     # a reductions/<instrument>/<night> folder finds its night log in pypeit_files/
     inp = find_report_inputs(root / "reductions" / "goodman" / "n1")
     assert [p.name for p in inp.night_logs] == ["night_log.ecsv"]
@@ -120,15 +127,30 @@ def test_report_renders_offline_in_chromium(night_folder, tmp_path):
         assert name in heads
     assert "no standard star: not flux calibrated" in dom       # night-log flag
     assert "wavelength solution RMS: 0.081 pixels" in dom       # calibration QA
+    assert "Sensitivity function" in dom and "sens_std-LTT3864.fits" in dom
     assert "bad.fits: not a spectrum" in dom                     # failures
     assert dom.count("data:image/png;base64,") >= len(names) + 1  # spectra + QA
     assert (tmp_path / "night.png").stat().st_size > 10000
     # a measure folder alone
     out = write_report(root / "measure")
     assert out == root / "measure" / "report.html"
-    dom, requests = render(out, tmp_path)
-    assert requests == []
-    assert all(n in dom for n in names)
+    html = out.read_text()
+    assert all(f"<h3>{n}</h3>" in html for n in names)
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:|//|file:)", html)
+
+
+def test_report_of_a_run_night_folder(night_folder, tmp_path):
+    """xmpspec run writes measurements.ecsv + derived.ecsv beside summary.ecsv."""
+    import shutil as sh
+    root, names = night_folder
+    night = tmp_path / "reductions" / "goodman" / "n1"
+    sh.copytree(root / "reductions" / "goodman" / "n1", night)
+    sh.copy(root / "measure" / "objects.ecsv", night / "measurements.ecsv")
+    sh.copy(root / "measure" / "lines.ecsv", night / "lines.ecsv")
+    inp = find_report_inputs(night)
+    assert inp.objects == night / "measurements.ecsv" and inp.lines == night / "lines.ecsv"
+    html = write_report(night).read_text()
+    assert all(f"<h3>{n}</h3>" in html for n in names)
 
 
 def test_report_n2_text_states():

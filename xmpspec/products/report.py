@@ -47,6 +47,7 @@ h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #999;margin-top:1
 h3{font-size:1.1em;margin-bottom:.3em}
 table{border-collapse:collapse;font-size:.85em;margin:.4em 0}
 th,td{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}
+th{white-space:nowrap}td.long{overflow-wrap:anywhere;min-width:16em}
 th{background:#eee}td.num{text-align:right;font-family:DejaVu Sans Mono,monospace}
 .flag{color:#a40000;font-weight:bold}.ok{color:#1a6b1a}.muted{color:#666}
 .panel{border:1px solid #ccc;border-radius:4px;padding:.5em .8em;margin:.8em 0}
@@ -66,6 +67,7 @@ class ReportInputs:
     summaries: list = field(default_factory=list)
     wave_qa: list = field(default_factory=list)
     sens_qa: list = field(default_factory=list)
+    sens_files: list = field(default_factory=list)
     objects: Path | None = None
     lines: Path | None = None
     derived: Path | None = None
@@ -127,7 +129,10 @@ def find_report_inputs(folder: str | Path) -> ReportInputs:
     inp.wave_qa = sorted(p for p in qa if p.name.startswith(("Arc_1dfit", "Arc_2dfit")))
     inp.sens_qa = sorted(p for p in folder.rglob("*.png")
                          if "sens" in p.name.lower() and "QA" in p.parts)
-    inp.objects = _first(_walk(folder, "objects.ecsv"))
+    inp.sens_files = sorted(p for p in folder.rglob("sens_*.fits")
+                            if not any(part.startswith(".") for part in p.parts))
+    # measure/batch write objects.ecsv; xmpspec run writes measurements.ecsv
+    inp.objects = _first(_walk(folder, "objects.ecsv") or _walk(folder, "measurements.ecsv"))
     inp.lines = _first(_walk(folder, "lines.ecsv"))
     inp.derived = _first(_walk(folder, "derived.ecsv"))
     inp.comparison = _first(_walk(folder, "comparison.ecsv"))
@@ -190,8 +195,9 @@ def _html_table(t: Table, columns=None, max_rows: int = 500) -> str:
             v = row[c]
             num = isinstance(v, (int, float, np.integer, np.floating)) \
                 and not isinstance(v, (bool, np.bool_))
-            cls = ' class="num"' if num else ""
-            cells.append(f"<td{cls}>{_e(_cell(v))}</td>")
+            text = _cell(v)
+            cls = ' class="num"' if num else (' class="long"' if len(text) > 40 else "")
+            cells.append(f"<td{cls}>{_e(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = (f'<p class="muted">{len(t) - max_rows} more rows in the table file</p>'
             if len(t) > max_rows else "")
@@ -330,6 +336,50 @@ def _target_figure(spec, lines: Table | None, name: str) -> str:
         return _fig_img(fig, f"spectrum of {name}")
 
 
+def _sensfunc_figure(path: Path, folder: Path) -> str:
+    """Zero point and throughput of a PypeIt sensitivity-function file (``sens_*.fits``).
+
+    Read from the HDUs of PypeIt's SensFunc data model (``WAVE``,
+    ``ZEROPOINT``, ``THROUGHPUT``: one column per order or detector);
+    a file without them is named with the reason instead.
+    """
+    from astropy.io import fits
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            wave = np.atleast_2d(np.asarray(hdul["WAVE"].data, float).T)
+            zp = np.atleast_2d(np.asarray(hdul["ZEROPOINT"].data, float).T)
+            thr = (np.atleast_2d(np.asarray(hdul["THROUGHPUT"].data, float).T)
+                   if "THROUGHPUT" in hdul else None)
+    except Exception as exc:  # not PypeIt's layout / unreadable: say so, go on
+        return f"<p class='muted'>{_e(_rel(path, folder))}: not shown ({_e(exc)})</p>"
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .figures import figure_style
+    with figure_style():
+        fig, axes = plt.subplots(1, 2 if thr is not None else 1, figsize=(9, 2.6),
+                                 squeeze=False)
+        for k in range(wave.shape[0]):
+            # PypeIt pads each order/detector beyond its range (wave 0, throughput -1)
+            good = (wave[k] > 0) & np.isfinite(zp[k])
+            if thr is not None:
+                good &= thr[k] > 0
+            if good.sum() < 2:
+                continue
+            axes[0, 0].plot(wave[k][good], zp[k][good], lw=0.8)
+            if thr is not None:
+                axes[0, 1].plot(wave[k][good], thr[k][good], lw=0.8)
+        axes[0, 0].set_ylabel("zero point (AB mag)")
+        if thr is not None:
+            axes[0, 1].set_ylabel("throughput")
+        for ax in axes[0]:
+            ax.set_xlabel(r"wavelength ($\mathrm{\AA}$)")
+        fig.suptitle(path.name, fontsize=8)
+        fig.tight_layout()
+        return _fig_img(fig, f"sensitivity function {path.name}")
+
+
 # ----------------------------------------------------------------------------- sections
 
 def _night_section(inputs: ReportInputs) -> str:
@@ -378,7 +428,14 @@ def _calibration_section(inputs: ReportInputs, max_images: int) -> str:
             if rms.size:
                 parts.append(f"<p class='facts'>wavelength solution RMS: "
                              f"{_e(', '.join(f'{x:.3f}' for x in np.unique(rms)))} pixels</p>")
+        for col in ("coadd", "spec1d", "file"):  # file names, not machine paths
+            if col in t.colnames and t[col].dtype.kind in "US":
+                t[col] = [Path(str(v)).name if str(v) else "" for v in t[col]]
         parts.append(_html_table(t))
+    sens = [_sensfunc_figure(p, inputs.folder) for p in inputs.sens_files[:max_images]]
+    sens = [x for x in sens if x]
+    if sens:
+        parts.append("<h3>Sensitivity function</h3>" + "".join(sens))
     for title, pngs in (("Wavelength solution (PypeIt QA)", inputs.wave_qa),
                         ("Sensitivity function (PypeIt QA)", inputs.sens_qa)):
         if pngs:
