@@ -69,14 +69,25 @@ def test_print_table_plain_when_piped_and_rich_in_terminal(tmp_path):
     res = subprocess.run([sys.executable, "-c",
                           "import xmpspec.cli.common as c\n"
                           "from rich.console import Console\n"
-                          "c.console = Console(force_terminal=True, width=80)\n" + code.replace(
+                          "c.console = Console(force_terminal=True, width=80, soft_wrap=True)\n" + code.replace(
                               "from xmpspec.cli.common import print_table\n", "")
                           .replace("print_table(", "c.print_table(")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     text = strip_ansi(res.stdout)
     body = [line for line in text.splitlines() if "very/long" in line or "frame_0001" in line]
-    assert len(body) == 1  # one line per file (cut with an ellipsis if too long)
+    # too wide for 80 columns: one block per row, the file name whole on one line
+    assert body == ["very/long/path/" * 6 + "frame_0001.fits"]
+    assert "  frametype  science" in text and "  saturated  yes" in text
+    # a table that fits: a rich table, one line per row
+    res = subprocess.run([sys.executable, "-c",
+                          "import xmpspec.cli.common as c\n"
+                          "from rich.console import Console\n"
+                          "c.console = Console(force_terminal=True, width=80, soft_wrap=True)\n"
+                          "c.print_table(('file', 'type'), [('a_file_name.fits', 'arc')],"
+                          " nowrap=('file',))\n"], capture_output=True, text=True, timeout=120)
+    text = strip_ansi(res.stdout)
+    assert "│ a_file_name.fits │ arc  │" in text
 
 
 def test_flags_and_ansi_helpers():

@@ -71,11 +71,10 @@ def status_cmd(instrument: str = typer.Option(None, "--instrument", "-i",
         xmpspec cache status --instrument goodman
         xmpspec cache status -i shane_kast_blue --raw raw/2015-05-20
     """
-    from rich.table import Table
-
     from ..errors import InputError
     from ..reduce.cache import reference_status
     from ..reduce.registry import all_instruments, get_instrument
+    from .common import print_table
 
     if raw is not None and not instrument:
         raise InputError("--raw needs --instrument")
@@ -88,19 +87,20 @@ def status_cmd(instrument: str = typer.Option(None, "--instrument", "-i",
         if not raw_files:
             raise InputError("no raw FITS frames in this folder", raw)
     plugins = [get_instrument(instrument)] if instrument else all_instruments()
-    table = Table(title="reference data for offline reductions")
-    for col in ("instrument", "file", "state", "purpose", "where"):
-        table.add_column(col, overflow="fold")
+    rows, styles = [], []
     n_missing = 0
     for p in plugins:
         for s in reference_status(p.name, raw_files):
             required = s.ref.required
             n_missing += required and not s.present
-            style = "green" if s.present else ("red" if required else "yellow")
+            styles.append(None if s.present else ("red" if required else "yellow"))
             state = s.state if required else f"{s.state} (optional)"
-            table.add_row(p.name, f"{s.ref.package}:{s.ref.relpath}",
-                          f"[{style}]{state}[/]", s.ref.purpose, s.where)
-    console.print(table)
+            rows.append((p.name, f"{s.ref.package}:{s.ref.relpath}", state, s.ref.purpose,
+                         s.where))
+    # file names and cache locations never folded over lines (80 columns; plain when piped)
+    print_table(("instrument", "file", "state", "purpose", "where"), rows,
+                title="reference data for offline reductions", nowrap=("file", "where"),
+                styles=styles)
     if n_missing:
         console.print(f"[red]{n_missing} file(s) missing[/]: `xmpspec cache import FOLDER`")
     raise typer.Exit(EXIT_PARTIAL if n_missing else EXIT_OK)

@@ -109,9 +109,11 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence], *, title: str 
     """Print a table readable at any width, in a terminal and when piped.
 
     In a terminal: a rich table whose ``nowrap`` columns (file names, paths)
-    are never folded over several lines (they are cut with an ellipsis only if
-    the terminal is too narrow); other columns wrap at spaces. Not a terminal
-    (pipe, file): plain aligned text, full values, no colour codes.
+    are never folded over several lines, other columns wrapping at spaces;
+    when the table would not fit the terminal, one block per row (first
+    column as heading, then ``column  value`` lines) instead, so that nothing
+    is folded or cut. Not a terminal (pipe, file): plain aligned text, full
+    values, no colour codes.
 
     Parameters
     ----------
@@ -131,6 +133,23 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence], *, title: str 
     body = [["" if v is None else (flag(v) if isinstance(v, bool) else str(v)) for v in r]
             for r in rows]
     nowrap = set(nowrap)
+    widths = [max([len(c)] + [len(r[k]) for r in body]) for k, c in enumerate(columns)]
+    if out.is_terminal and sum(widths) + 3 * len(columns) + 1 > out.width:
+        # too wide for this terminal: one block per row (first column as its heading,
+        # then "column: value" lines), so that nothing is folded or cut
+        from rich.markup import escape
+        if title:
+            out.print(f"[italic]{escape(title)}[/]", highlight=False)
+        key_w = max(len(c) for c in columns[1:]) if len(columns) > 1 else 0
+        for i, r in enumerate(body):
+            style = styles[i] if styles and styles[i] else None
+            head = escape(r[0])
+            out.print(f"[bold]{head}[/]" if not style else f"[bold {style}]{head}[/]",
+                      highlight=False)
+            for c, v in zip(columns[1:], r[1:], strict=True):
+                if v:
+                    out.print(f"  {escape(c.ljust(key_w))}  {escape(v)}", highlight=False)
+        return
     if out.is_terminal:
         from rich.table import Table
         tab = Table(title=title)
@@ -143,7 +162,6 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence], *, title: str 
             tab.add_row(*r, style=styles[i] if styles else None)
         out.print(tab)
         return
-    widths = [max([len(c)] + [len(r[k]) for r in body]) for k, c in enumerate(columns)]
     lines = [title] if title else []
     lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     lines.append("  ".join("-" * w for w in widths))
