@@ -122,11 +122,9 @@ def measure_path(path: str | Path, targets=None, config: Config | None = None, *
     Returns
     -------
     xmpspec.lines.measure.Measurement
-
-    Raises
-    ------
-    XmpspecError
-        The file cannot be read or the spectrum cannot be measured.
+        As :func:`~xmpspec.engine.tasks.measure_input` returns it (which
+        raises :class:`~xmpspec.errors.XmpspecError` for a file that cannot
+        be read or measured).
     """
     ctx = measure_context(targets, config, z=z, setup=setup, format=format, obj=obj,
                           ignore_bad_errors=ignore_bad_errors, mcmc=mcmc, seed=seed,
