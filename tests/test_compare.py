@@ -361,6 +361,9 @@ def test_published_sample_paper_numbers_and_km(shared_dir):
     # the Kaplan-Meier estimate uses all 45 objects, the 18 limits left-censored
     assert r.km["n"] == 45 and r.km["n_censored"] == 18
     assert r.km["km_mean_lo"] <= r.km["km_mean"] <= r.km["km_mean_hi"]
+    # the band is undefined before the first event (S = 1): it must not open the interval
+    assert r.km["km_median_lo"] <= r.km["km_median"] <= r.km["km_median_hi"]
+    assert r.km["km_median_hi"] - r.km["km_median_lo"] < 0.5
 
 
 def test_non_numeric_n2_cnn_is_an_input_error(tmp_path):

@@ -588,10 +588,13 @@ def censored_statistics(delta, upper_limit, confidence: float = 0.95, n_boot: in
             warnings.simplefilter("ignore", RuntimeWarning)
             band = res.sf.confidence_interval(confidence_level=confidence, method="log-log")
         q = res.sf.quantiles
-        lo_c, hi_c = band.low.evaluate(q), band.high.evaluate(q)
+        # undefined where S is 0 or 1 (no information on its error there): the estimate itself
+        est = res.sf.evaluate(q)
+        lo_c = np.where(np.isfinite(band.low.evaluate(q)), band.low.evaluate(q), est)
+        hi_c = np.where(np.isfinite(band.high.evaluate(q)), band.high.evaluate(q), est)
         # S(-d) = P(-d > x) = P(d < -x): the band on S gives a band on the median of d
-        above = q[np.nan_to_num(hi_c, nan=1.0) <= 0.5]
-        below = q[np.nan_to_num(lo_c, nan=0.0) <= 0.5]
+        above = q[hi_c <= 0.5]
+        below = q[lo_c <= 0.5]
         out["km_median_lo"] = float(-above[0]) if above.size else None
         out["km_median_hi"] = float(-below[0]) if below.size else None
         if out["km_median_lo"] is not None and out["km_median_hi"] is not None \
