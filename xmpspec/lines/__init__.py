@@ -7,7 +7,11 @@ Public entry points (imported lazily, so ``xmpspec.lines.catalog`` stays light):
 - :func:`group_lmfit_model`, :func:`fit_group_lmfit` (:mod:`xmpspec.lines.lmfit_model`):
   the same group model as an :class:`lmfit.Model` for custom fits;
 - :func:`find_redshift` (:mod:`xmpspec.lines.redshift`);
-- :func:`plot_measurement`, :func:`plot_corner` (:mod:`xmpspec.lines.plots`).
+- :func:`plot_measurement`, :func:`plot_corner` (:mod:`xmpspec.lines.plots`);
+- :mod:`xmpspec.lines.ratios` (catalogue layer): the censored-ratio rules of N2, O3,
+  O3N2 shared by ``measure`` and ``derive``; :func:`n2_posterior`
+  (:mod:`xmpspec.lines.posterior`): the N2 posterior; :func:`error_scale`
+  (:mod:`xmpspec.lines.noise`): the per-spectrum error scale (docs/n2.md).
 
 Examples
 --------
@@ -25,7 +29,7 @@ _LAZY = {
     "lines_table": "measure", "objects_table": "measure", "LINE_KEYS": "measure",
     "group_lmfit_model": "lmfit_model", "fit_group_lmfit": "lmfit_model",
     "find_redshift": "redshift", "plot_measurement": "plots", "plot_corner": "plots",
-    "line_catalog": "catalog",
+    "line_catalog": "catalog", "n2_posterior": "posterior", "error_scale": "noise",
 }
 
 __all__ = list(_LAZY)

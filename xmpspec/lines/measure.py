@@ -17,13 +17,23 @@ engine call it; it keeps no global state and its result pickles). Steps:
    (The S/N that decides is the one of a first linear fit at the starting
    redshift.)
    The redshift is the weighted mean of the free-kinematics groups.
+   Before the fits the error spectrum is scaled by ``error_scale``, the robust
+   scatter of the line-free continuum residuals (:mod:`~xmpspec.lines.noise`,
+   ``[measure] apply_error_scale``).
 5. States: S/N = F / sigma_F; ``detected`` if >= the gate, else a 2-sigma
    ``upper_limit`` = max(F, 0) + 2 sigma_F. The N2 gate is the amplitude
-   ratio A([NII]6585)/A(Halpha) over its error; at or above the gate the
-   Halpha and [NII]6585 fluxes are the integrated ones
-   (:mod:`~xmpspec.lines.integrated`).
-6. Ratios N2, O3, O3N2 with errors and censoring; equivalent widths.
-7. Optionally an emcee posterior per group (:mod:`~xmpspec.lines.mcmc`).
+   ratio A([NII]6585)/A(Halpha) over its error (``significance``, graded
+   ``n2_label`` good/fair/limit); at or above the gate the Halpha and
+   [NII]6585 fluxes are the integrated ones (:mod:`~xmpspec.lines.integrated`;
+   ``[measure] n2_flux = "gaussian"`` keeps the Gaussian ones), and
+   ``nii6585_snr_reported`` / ``n2_flux_weaker_than_gate`` say whether the
+   reported flux is as significant as the gate (docs/n2.md).
+6. Ratios N2, O3, O3N2 with errors and censoring by the rules of
+   :mod:`~xmpspec.lines.ratios` (the ones ``xmpspec derive`` applies to a
+   lines table); equivalent widths. The N2 posterior of every object
+   (``n2_p16``, ``n2_p50``, ``n2_p84``, ``n2_p977``; :mod:`~xmpspec.lines.posterior`).
+7. Optionally an emcee posterior per group (:mod:`~xmpspec.lines.mcmc`); it
+   then also gives N2, ``n2_err`` and the N2 percentiles.
 """
 
 from __future__ import annotations

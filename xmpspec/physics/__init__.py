@@ -3,9 +3,11 @@
 Modules
 -------
 strong_line
-    N2/O3/O3N2 line ratios with censoring; Yin et al. 2007 and Pettini & Pagel
-    2004 calibrations (limits propagate; the calibration scatter is reported
-    separately, see the module docstring).
+    N2/O3/O3N2 line ratios with censoring (the rules of
+    :mod:`xmpspec.lines.ratios`, shared with ``measure``); Yin et al. 2007 and
+    Pettini & Pagel 2004 calibrations (limits propagate; the calibration
+    scatter is reported separately, see the module docstring); O/H percentiles
+    from the N2 posterior.
 direct_te
     Te([OIII]), ne, Te([OII]), O+/H+, O++/H+ and 12+log(O/H) with PyNeb
     emissivities tabulated on a Te-ne grid (cached on disk), Monte Carlo errors;

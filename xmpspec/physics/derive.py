@@ -8,8 +8,10 @@ was missing. Order of the chain:
 
 1. Galactic extinction (CCM89, R_V = 3.1) of every line flux at its observed
    wavelength, when an E(B-V) column is present.
-2. N2 and O3 (given columns, else from the fluxes with the measurement gate),
-   O3N2; strong-line O/H (Yin 2007 / PP04) with censoring.
+2. N2 and O3 (given columns, else from the observed line fluxes and their
+   states by the rules of :mod:`xmpspec.lines.ratios`, as ``xmpspec measure``
+   computes them), O3N2; strong-line O/H (Yin 2007 / PP04) with censoring;
+   ``oh_n2_p16`` ... from the N2 posterior percentiles when given.
 3. Luminosity distance (and the corrected distance when given).
 4. Direct method (Te, ne, O+/H+, O++/H+, O/H) when [OIII]4364 is detected,
    iterated with the Balmer decrement (intrinsic ratios from PyNeb at the
