@@ -31,7 +31,9 @@ def night_outcome(run) -> tuple[int, list[str], list[str]]:
 @app.command("run")
 def run_cmd(
     raw_dir: Path = typer.Argument(..., help="Folder of the night's raw frames."),
-    instrument: str = typer.Option(..., "--instrument", "-i", help="goodman, int_ids or mage."),
+    instrument: str = typer.Option(..., "--instrument", "-i",
+                                   help="goodman, goodman_red, int_ids, mage or any PypeIt "
+                                        "spectrograph name (shane_kast_blue, ...)."),
     targets: Path = typer.Option(None, "--targets", "-t",
                                  help="Targets table (name, z, ...; science.md)."),
     night: str = typer.Option(None, "--night", help="Night name (default: the folder's name)."),

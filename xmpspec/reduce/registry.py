@@ -1,10 +1,14 @@
 """Registry of the instruments xmpspec reduces with PypeIt.
 
-Each instrument is described by an :class:`InstrumentPlugin` living in its own
-module under :mod:`xmpspec.reduce.spectrographs` (``goodman.py``,
-``int_ids.py``, ``mage.py``, ...). A module registers its plug-in at import
-with :func:`register`; :func:`get_instrument` imports every module of that
-package once, so a new instrument is added by dropping a module there.
+Each tuned instrument is described by an :class:`InstrumentPlugin` living in
+its own module under :mod:`xmpspec.reduce.spectrographs` (``goodman.py``,
+``goodman_red.py``, ``int_ids.py``, ``mage.py``, ...). A module registers its
+plug-in at import with :func:`register`; :func:`get_instrument` imports every
+module of that package once, so a new instrument is added by dropping a module
+there. Any other PypeIt spectrograph name resolves to a generic plug-in built
+from PypeIt's own class (:mod:`xmpspec.reduce.spectrographs.generic`), so
+``setup``, ``reduce``, ``run`` and ``cache status`` take every PypeIt name; the
+commands only pass the name here.
 
 A plug-in knows:
 
