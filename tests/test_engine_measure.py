@@ -169,17 +169,17 @@ def test_measure_refuses_a_folder_locked_by_another_run_and_takes_over_a_dead_on
                                                      "objects.ecsv", "objects.fits"]
 
 
-def test_killed_measure_leftovers_removed_by_the_next_run(sim40, tmp_path):
+def test_killed_measure_leftovers_removed_by_the_next_run(sim4, tmp_path):
     import signal
     import subprocess
     import sys
     import time
-    spectra, _ = sim40
+    spectra, _ = sim4
     out = tmp_path / "out"
     cfg = tmp_path / "small_chunks.toml"
     cfg.write_text("[batch]\nchunk_size = 1\n")
     proc = subprocess.Popen([sys.executable, "-c", "from xmpspec.cli import main; main()", "-q",
-                             "-c", str(cfg), "measure", *map(str, spectra[:12]), "-o", str(out)],
+                             "-c", str(cfg), "measure", *map(str, spectra), "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -208,3 +208,8 @@ def test_killed_measure_leftovers_removed_by_the_next_run(sim40, tmp_path):
     assert cli_main(["-q", "batch", *map(str, spectra[:2]), "-w", "1", "-o", str(b)]) == 0
     assert not [p.name for p in b.iterdir() if p.name.startswith(".")]
     assert (b / "notes.txt").read_text() == "mine"
+    # a batch killed in its merge with derive leaves parts/.derive: the next run removes it
+    (b / "parts" / ".derive").mkdir()
+    (b / "parts" / ".derive" / "measured.parquet").write_bytes(b"partial")
+    assert cli_main(["-q", "batch", *map(str, spectra[:2]), "-w", "1", "-o", str(b)]) == 0
+    assert not [p.name for p in (b / "parts").iterdir() if p.name.startswith(".")]

@@ -65,6 +65,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections import deque
@@ -351,13 +352,17 @@ class BatchRun:
                     f.unlink()
 
     def _clean_orphans(self) -> None:
-        """Delete temporary files and parts the manifest does not reference."""
+        """Delete temporary files and folders and parts the manifest does not reference."""
         parts = self.outdir / PARTS_DIR
         if not parts.is_dir():
             return
         referenced = self.manifest.referenced_parts()
         n = 0
         for f in parts.iterdir():
+            if f.is_dir() and f.name.startswith("."):   # e.g. .derive of a killed merge
+                shutil.rmtree(f, ignore_errors=True)
+                n += 1
+                continue
             if not f.is_file():
                 continue
             rel = f"{PARTS_DIR}/{f.name}"
