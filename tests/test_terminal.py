@@ -125,3 +125,21 @@ def test_output_into_a_closed_pipe_is_not_an_error(tmp_path):
                          env={**os.environ, "COLUMNS": "80"})
     assert "Usage: xmpspec tables" in res.stdout
     assert "internal error" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_log_messages_plain_one_line_when_piped(tmp_path):
+    """Warnings in a pipe/CI log: one unwrapped 'warning: ...' line each, no rich layout."""
+    from xmpspec.io import write_spectrum
+    from xmpspec.simulate.spectra import simulate_spectrum
+    spec, _ = simulate_spectrum("sdss", 0.03, seed=2, name="ALONG-NAME-THAT-MATCHES-NOTHING")
+    folder = tmp_path / ("deep_folder_name_" * 4)
+    folder.mkdir()
+    write_spectrum(spec, folder / "s.fits")
+    (tmp_path / "targets.csv").write_text("name,z\nOTHER,0.03\n")
+    res = _run(["measure", str(folder / "s.fits"), "--targets", "targets.csv", "-o", "out"],
+               tmp_path)
+    assert res.returncode == 0, res.stderr
+    warn = [line for line in res.stderr.splitlines() if "no row of" in line]
+    assert len(warn) == 1 and warn[0].startswith("warning: ") and len(warn[0]) > 80
+    assert str(folder / "s.fits") in warn[0]
+    assert ESC not in res.stderr

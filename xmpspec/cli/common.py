@@ -224,16 +224,43 @@ class CLIState:
 state = CLIState()
 
 
+class _PlainFormatter(logging.Formatter):
+    """``warning: message`` (``--verbose``: with the logger name)."""
+
+    def __init__(self, verbose: bool):
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record):
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if self.verbose:
+            text = f"{record.name}: {text}"
+            if record.exc_info:
+                text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
 def setup_logging(verbose: bool, quiet: bool) -> None:
-    """Route xmpspec's logging through rich on stderr at the chosen verbosity."""
+    """Route xmpspec's logging to stderr at the chosen verbosity.
+
+    In a terminal through rich; otherwise (pipe, file, CI log) one plain line
+    per message, ``warning: <message>``, never wrapped.
+    """
     _strip_ansi_when_not_a_terminal()
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
-    handler = RichHandler(console=err_console, show_time=False, show_path=verbose,
-                          markup=False, rich_tracebacks=verbose)
+    if err_console.is_terminal:
+        handler = RichHandler(console=err_console, show_time=False, show_path=verbose,
+                              markup=False, rich_tracebacks=verbose)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_PlainFormatter(verbose))
     root = logging.getLogger("xmpspec")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    root.propagate = False
+    # records still reach the root logger's handlers when someone installed any (pytest's
+    # caplog, an application embedding the CLI); the root logger has none by default, so
+    # nothing is printed twice
+    root.propagate = True
 
 
 def progress_bar(transient: bool = False) -> Progress:
