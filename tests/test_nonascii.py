@@ -68,3 +68,10 @@ def test_measure_non_ascii_paths_and_names(tmp_path, monkeypatch):
     prov = read_provenance(out / "objects.fits")     # UTF-8 JSON keeps the paths as given
     assert f"{ODD_DIR}/{ODD_FILE}" in "\n".join(prov["inputs"])
     assert read_provenance(out / "objects.ecsv")["inputs"] == prov["inputs"]
+    # the batch engine's merge writes the same tables (issue 14: it failed on every rerun)
+    rc = main(["-q", "batch", "good.fits", f"{ODD_DIR}/{ODD_FILE}", "-o", "batch é"])
+    assert rc == 0
+    bobjs = read_table(tmp_path / "batch é" / "objects.ecsv")
+    assert sorted(bobjs["name"]) == sorted(["good", "Łódź-Ærø 天体"])
+    assert "Lodz-AEro \\u5929\\u4f53" in list(Table.read(tmp_path / "batch é" / "objects.fits")
+                                             ["name"])
