@@ -199,3 +199,21 @@ def test_kast_setup_night_log_lists_overrides(shared_dir, tmp_path):
     pfile = next(night.glob("*.pypeit")).read_text()
     assert "spectrograph = shane_kast_blue" in pfile
     assert np.sum(["b1.fits.gz" in line and "arc" in line for line in pfile.splitlines()]) == 1
+
+
+def test_missing_calibrations_say_what_is_left_and_how():
+    from types import SimpleNamespace
+
+    from xmpspec.reduce.nightlog import missing_calibration_flags
+    plugin = SimpleNamespace(generic=True)
+    types = {"science", "arc"}
+    flags = " ".join(missing_calibration_flags(lambda k: k in types, plugin))
+    assert "no flat-field frames" in flags and "'trace'" in flags and "add_slits" in flags
+    assert "no flux standard" in flags and "N2, O3N2" in flags and "not flux-calibrated" in flags
+    assert "no bias frames" in flags
+    assert "no arc frames" not in flags
+    types = {"science", "pixelflat", "trace", "standard", "bias"}
+    flags = " ".join(missing_calibration_flags(lambda k: k in types, plugin))
+    assert "no arc frames" in flags and "nothing can be reduced" in flags
+    types |= {"arc"}
+    assert missing_calibration_flags(lambda k: k in types, plugin) == []
