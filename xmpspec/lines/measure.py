@@ -445,6 +445,7 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     mcfg = _measure_cfg(cfg)
     if fitter not in ("fast", "lmfit"):
         raise InputError(f"unknown fitter '{fitter}' (use 'fast' or 'lmfit')")
+    _n2_flux_choice(mcfg)
     spec = spectrum.copy()
     spec.validate_errors(allow_nonpositive=ignore_bad_errors)
     spec = spec.to_vacuum()
@@ -907,9 +908,7 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
     out["significance"] = sig_n2
     out["n2_label"] = str(snr_label(sig_n2, float(mcfg["good_significance"]), gate)[0])
     out["n2_gaussian"] = math.log10(fn / fh) if fn > 0 else None
-    n2_flux = str(mcfg.get("n2_flux", "integrated")).lower()
-    if n2_flux not in ("integrated", "gaussian"):
-        raise ConfigError(f"[measure] n2_flux must be 'integrated' or 'gaussian', not '{n2_flux}'")
+    n2_flux = _n2_flux_choice(mcfg)
     if np.isfinite(sig_n2) and sig_n2 >= gate:
         method = "gaussian"
         if n2_flux == "integrated":
@@ -958,6 +957,14 @@ def _n2(rows, covmaps, gfits, mcfg, gate, ulsig, mcmc, notes) -> dict:
     out["nii6585_snr_reported"] = nii["flux"] / nii["flux_err"] if nii["flux_err"] else None
     out["n2_flux_weaker_than_gate"] = False
     return out
+
+
+def _n2_flux_choice(mcfg: dict) -> str:
+    """``[measure] n2_flux``: ``integrated`` or ``gaussian`` (else a ConfigError)."""
+    n2_flux = str(mcfg.get("n2_flux", "integrated")).strip().lower()
+    if n2_flux not in ("integrated", "gaussian"):
+        raise ConfigError(f"[measure] n2_flux must be 'integrated' or 'gaussian', not '{n2_flux}'")
+    return n2_flux
 
 
 def _integrated_n2(gf, F, sig, mcfg, notes):
