@@ -77,7 +77,8 @@ def compare(
     result, files = run_comparison(observed, selection, outdir, config=cfg, radius=radius,
                                    band=band, exclude_flag=exclude_flag)
     if not no_figure:
-        files += comparison_plot(result, Path(outdir) / "comparison", background=bg)
+        files += comparison_plot(result, Path(outdir) / "comparison", background=bg,
+                                 observed=observed)
     if not state.quiet:
         console.print(summary_text(result, observed, selection), highlight=False,
                       markup=False, soft_wrap=True)

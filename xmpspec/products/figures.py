@@ -122,8 +122,28 @@ def _padded(lo, hi, frac=0.08, min_span=0.2):
 
 # ----------------------------------------------------------------------------- comparison
 
+FLAG_WEAKER = "n2_flux_weaker_than_gate"
+
+
+def _weaker_than_gate(t: Table, observed=None) -> np.ndarray:
+    """Per row of the comparison table: reported [NII] flux weaker than the gate said."""
+    if FLAG_WEAKER in t.colnames:
+        return _flag(t, FLAG_WEAKER)
+    out = np.zeros(len(t), bool)
+    if observed is None:
+        return out
+    if not isinstance(observed, Table):
+        from ..tableio import read_table
+        observed = read_table(observed)
+    if FLAG_WEAKER not in observed.colnames or "name" not in observed.colnames:
+        return out
+    flags = dict(zip([str(n) for n in observed["name"]], _flag(observed, FLAG_WEAKER),
+                     strict=True))
+    return np.array([bool(flags.get(str(n), False)) for n in t["name"]])
+
+
 def comparison_plot(result, path_stem: str | Path, background: Table | None = None,
-                    formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+                    formats: Sequence[str] = ("png", "pdf"), observed=None) -> list[Path]:
     """Observed versus CNN-predicted N2 for a :class:`~xmpspec.compare.ComparisonResult`.
 
     Labels follow the N2 gate (its significance, ``significance``): good
@@ -131,7 +151,9 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     circles, limits (gate < 2) downward arrows (an arrow in the legend too).
     Objects whose reported [NII] flux is weaker than the gate said
     (``n2_flux_weaker_than_gate`` in the result table, when present) are
-    framed by a red square. The axes take in the error bars up to 0.5 dex;
+    framed by a red square (read from ``observed``, the measured/derived table or its
+    file, by name, when the result table does not carry the column). The axes take in
+    the error bars up to 0.5 dex;
     longer ones are clipped with an arrow at the edge. The one-to-one line and the band
     of +-``result.band`` dex are drawn. ``background`` (columns ``n2`` and
     ``n2_cnn``, e.g. the CNN's training or test set) is shown as a grey
@@ -163,8 +185,7 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     x = np.ma.getdata(cnn)
     y = np.ma.getdata(n2)
 
-    weaker = (_flag(t, "n2_flux_weaker_than_gate") if "n2_flux_weaker_than_gate" in t.colnames
-              else np.zeros(len(t), bool))
+    weaker = _weaker_than_gate(t, observed)
 
     # range from the points and their error bars; a few huge error bars must not squash
     # the plot: bars are counted up to MAX_BAR dex and the rest is clipped with an arrow

@@ -202,7 +202,8 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
                 res.derived, selection, outdir / "comparison", config=cfg)
             from ..products.figures import comparison_plot  # compare: numbers only
             res.comparison_files += comparison_plot(res.comparison,
-                                                    outdir / "comparison" / "comparison")
+                                                    outdir / "comparison" / "comparison",
+                                                    observed=res.derived_table)
         except XmpspecError as exc:
             res.problems.append(f"compare: {exc}")
     done("compare", t)
