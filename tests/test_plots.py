@@ -149,13 +149,13 @@ def test_comparison_axes_hold_error_bars_and_legend_arrow(monkeypatch):
     assert lim and lim[0].get_marker() == r"$\downarrow$"
     assert any(lab.startswith("good, gate") for lab in labels)
     assert any(lab.startswith("fair, 2") for lab in labels)
-    assert any("weaker than the gate (1)" in lab for lab in labels)
+    assert any("weaker than gate (1)" in lab for lab in labels)
     # the flag read from the observed table (measure/derive output) by name
     r = compare_tables(obs, cat, config=default_config())
     obs["n2_flux_weaker_than_gate"] = [True, True, False, False]
     comparison_plot(r, "unused", observed=obs)
     labels = figs[-1].axes[0].get_legend_handles_labels()[1]
-    assert any("weaker than the gate (2)" in lab for lab in labels)
+    assert any("weaker than gate (2)" in lab for lab in labels)
 
 
 def test_measure_figure_public_names_units_no_label_overlap():

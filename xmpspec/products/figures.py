@@ -250,12 +250,12 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
                         capsize=2, zorder=3)
             # legend entry: an arrow, as drawn (not an error-bar cap)
             ax.plot([], [], ls="none", marker=r"$\downarrow$", ms=8, color=C_LIMIT,
-                    label=rf"limit, gate < 2: 2$\sigma$ upper limit ({sel_lim.sum()})")
+                    label=rf"limit (2$\sigma$), gate < 2 ({sel_lim.sum()})")
         sel_weak = ok & weaker & ~excl
         if sel_weak.any():
             ax.scatter(x[sel_weak], y[sel_weak], marker="s", s=55, facecolors="none",
                        edgecolors="C3", lw=0.9, zorder=7,
-                       label=f"reported flux weaker than the gate ({sel_weak.sum()})")
+                       label=f"[N II] flux weaker than gate ({sel_weak.sum()})")
         # error bars running off the axes: clipped there, an arrow shows they continue
         clip = dict(ls="none", ms=3.5, zorder=5, clip_on=False)
         sel_det = ok & ~excl & ~limit
