@@ -132,8 +132,10 @@ def find_report_inputs(folder: str | Path) -> ReportInputs:
     inp.sens_files = sorted(p for p in folder.rglob("sens_*.fits")
                             if not any(part.startswith(".") for part in p.parts))
     # measure/batch write objects.ecsv; xmpspec run writes measurements.ecsv
-    inp.objects = _first(_walk(folder, "objects.ecsv") or _walk(folder, "measurements.ecsv"))
-    inp.lines = _first(_walk(folder, "lines.ecsv"))
+    # (batch runs above [batch] merge_text_max_rows write Parquet only)
+    inp.objects = _first(_walk(folder, "objects.ecsv") or _walk(folder, "measurements.ecsv")
+                         or _walk(folder, "objects.parquet"))
+    inp.lines = _first(_walk(folder, "lines.ecsv") or _walk(folder, "lines.parquet"))
     inp.derived = _first(_walk(folder, "derived.ecsv"))
     inp.comparison = _first(_walk(folder, "comparison.ecsv"))
     inp.comparison_png = _first(_walk(folder, "comparison.png"))
