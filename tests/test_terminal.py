@@ -101,11 +101,20 @@ def test_flags_and_ansi_helpers():
 @pytest.mark.parametrize("stream", ["stderr", "stdout"])
 def test_pypeit_log_colours_stripped_when_piped(stream):
     """PypeIt colours its log; through xmpspec's CLI set-up a pipe gets plain text."""
+    # PypeIt's own logger when PypeIt is installed (the 'reduce' extra), else a stand-in
+    # that colours the same way (a core-only install has no PypeIt to leak colours)
     code = ("import logging, sys\n"
             "from xmpspec.cli.common import setup_logging\n"
             "setup_logging(False, False)\n"
-            "from pypeit import log\n"
-            f"log.warning('checking the colours')\n"
+            "try:\n"
+            "    from pypeit import log\n"
+            "except ImportError:\n"
+            "    log = logging.getLogger('pypeit-stand-in')\n"
+            "    _h = logging.StreamHandler()\n"
+            "    _h.setFormatter(logging.Formatter("
+            "'\\x1b[1;33m [%(levelname)s]\\x1b[0m - %(message)s'))\n"
+            "    log.addHandler(_h)\n"
+            "log.warning('checking the colours')\n"
             f"h = logging.StreamHandler(sys.{stream})\n"
             "h.setFormatter(logging.Formatter('\\x1b[1;31m%(message)s\\x1b[0m'))\n"
             "lg = logging.getLogger('other'); lg.addHandler(h); lg.warning('second')\n")
