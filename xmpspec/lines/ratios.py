@@ -247,18 +247,21 @@ def log_ratio(num, num_err, den, den_err, *, gate: float, k: float, num_state=No
     sn, sd = _states(num_state, m), _states(den_state, m)
     nl = None if num_limit is None else _arr(num_limit, m)
     dl = None if den_limit is None else _arr(den_limit, m)
-    value = np.full(m, np.nan)
-    err = np.full(m, np.nan)
-    state = np.full(m, FAILED, dtype="U16")
-    reason = np.full(m, "", dtype=object)
-    for i in range(m):
-        value[i], err[i], state[i], reason[i] = ratio_one(
-            float(n_[i]), float(ne[i]), float(d[i]), float(de[i]), gate=gate, k=k,
-            num_state=None if sn is None or not sn[i] else sn[i],
-            den_state=None if sd is None or not sd[i] else sd[i],
-            num_limit=None if nl is None else float(nl[i]),
-            den_limit=None if dl is None else float(dl[i]), lower_limits=lower_limits)
-    return RatioResult(value, err, state, reason)
+    return _result([ratio_one(
+        float(n_[i]), float(ne[i]), float(d[i]), float(de[i]), gate=gate, k=k,
+        num_state=None if sn is None or not sn[i] else sn[i],
+        den_state=None if sd is None or not sd[i] else sd[i],
+        num_limit=None if nl is None else float(nl[i]),
+        den_limit=None if dl is None else float(dl[i]), lower_limits=lower_limits)
+        for i in range(m)])
+
+
+def _result(rows: list[tuple[float, float, str, str]]) -> RatioResult:
+    """Per-row ``(value, err, state, reason)`` tuples as a :class:`RatioResult`."""
+    return RatioResult(np.array([r[0] for r in rows], float).reshape(-1),
+                       np.array([r[1] for r in rows], float).reshape(-1),
+                       np.array([r[2] for r in rows], dtype="U16").reshape(-1),
+                       np.array([r[3] for r in rows], dtype=object).reshape(-1))
 
 
 def difference_one(a_value: float, a_err: float, a_state: str, b_value: float, b_err: float,
@@ -296,14 +299,8 @@ def combine_difference(a_value, a_err, a_state, b_value, b_err, b_state) -> Rati
     m = av.size
     ae, bv, be = _arr(a_err, m), _arr(b_value, m), _arr(b_err, m)
     sa, sb = _states(a_state, m), _states(b_state, m)
-    value = np.full(m, np.nan)
-    err = np.full(m, np.nan)
-    state = np.full(m, FAILED, dtype="U16")
-    reason = np.full(m, "", dtype=object)
-    for i in range(m):
-        value[i], err[i], state[i], reason[i] = difference_one(
-            float(av[i]), float(ae[i]), str(sa[i]), float(bv[i]), float(be[i]), str(sb[i]))
-    return RatioResult(value, err, state, reason)
+    return _result([difference_one(float(av[i]), float(ae[i]), str(sa[i]), float(bv[i]),
+                                   float(be[i]), str(sb[i])) for i in range(m)])
 
 
 def snr_label(significance, good: float, gate: float) -> np.ndarray:
