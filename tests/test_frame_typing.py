@@ -176,7 +176,20 @@ def test_ids_plugin_types_by_lamps(shared_dir, tmp_path):
 @pytest.mark.slow
 def test_kast_setup_night_log_lists_overrides(shared_dir, tmp_path):
     env = offline_env(tmp_path, shared_dir)
-    r = subprocess.run(["xmpspec", "setup", str(shared_dir / KAST), "-i", "shane_kast_blue",
+    # the real frames, two of them under other FITS names: .fit (plain) and .fits.bz2
+    import bz2
+    import gzip
+    import shutil
+    raw = tmp_path / "shane_kast_blue_2015-05-20"
+    raw.mkdir()
+    for f in (shared_dir / KAST).glob("*.fits.gz"):
+        if f.name == "b27.fits.gz":
+            (raw / "b27.fit").write_bytes(gzip.decompress(f.read_bytes()))
+        elif f.name == "b24.fits.gz":
+            (raw / "b24.fits.bz2").write_bytes(bz2.compress(gzip.decompress(f.read_bytes())))
+        else:
+            shutil.copy(f, raw / f.name)
+    r = subprocess.run(["xmpspec", "setup", str(raw), "-i", "shane_kast_blue",
                         "--root", str(tmp_path)], env=env, capture_output=True, text=True,
                        timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -194,8 +207,8 @@ def test_kast_setup_night_log_lists_overrides(shared_dir, tmp_path):
         assert "continuum lamp" in row[f][1]
     for f in ("b21.fits.gz", "b22.fits.gz", "b23.fits.gz"):
         assert row[f][0] == "bias" and "OBSTYPE = 'DARK'" in row[f][1]
-    assert row["b24.fits.gz"] == ("standard", "")
-    assert row["b27.fits.gz"] == ("science", "")
+    assert row["b24.fits.bz2"] == ("standard", "")
+    assert row["b27.fit"] == ("science", "")
     pfile = next(night.glob("*.pypeit")).read_text()
     assert "spectrograph = shane_kast_blue" in pfile
     assert np.sum(["b1.fits.gz" in line and "arc" in line for line in pfile.splitlines()]) == 1

@@ -385,11 +385,13 @@ def _science_targets(tbl, spec1d_of: dict[Path, str]) -> dict[Path, tuple[str, s
 
 
 def _raw_stem(filename) -> str:
-    """Raw file name without folder and FITS suffixes (the start of PypeIt's output names)."""
-    stem = Path(str(filename)).name
-    for suf in (".fits.fz", ".fits.gz", ".fits", ".fz", ".fit"):
-        stem = stem.removesuffix(suf)
-    return stem
+    """The start of PypeIt's output names for a raw file.
+
+    PypeIt (``PypeItMetaData.construct_basename``) cuts the file name at its
+    first ``.fits``: ``b1.fits.gz`` -> ``b1``, but ``r1234567.fit.gz`` stays
+    ``r1234567.fit.gz`` (``spec1d_r1234567.fit.gz-...``).
+    """
+    return Path(str(filename)).name.split(".fits")[0]
 
 
 def _science_rows(table):

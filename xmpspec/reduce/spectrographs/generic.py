@@ -31,7 +31,7 @@ from pathlib import Path
 from ..registry import InstrumentPlugin, ReferenceFile
 
 __all__ = ["GenericPlugin", "generic_plugin", "pypeit_spectrograph_names",
-           "GENERIC_RESOLUTION", "nearest_standard_file"]
+           "GENERIC_RESOLUTION", "nearest_standard_file", "ALL_RAW_EXTENSIONS"]
 
 #: Resolving power assumed for the sky-protection windows of an instrument
 #: without an xmpspec set-up (low on purpose: the windows are then wide).
@@ -97,13 +97,40 @@ def nearest_standard_file(ra, dec, tol_arcmin: float = STANDARD_TOL_ARCMIN):
     return None
 
 
+#: Raw-file endings every plain-FITS reader of PypeIt is given (issue 13: ``.fit``,
+#: ``.fits``, ``.fts``, plain or ``.gz``/``.bz2``). fpack ``.fz`` files are raw files
+#: too, but their image sits in extension 1, where a plain-FITS reader does not look:
+#: the night log names them (``funpack`` them first).
+ALL_RAW_EXTENSIONS = tuple(f".{a}{b}" for a in ("fits", "fit", "fts")
+                           for b in ("", ".gz", ".bz2"))
+
+
+def _extended_extensions(cls) -> list[str]:
+    """The suffixes xmpspec lets PypeIt's class read.
+
+    A class that reads plain FITS (``.fits`` among its ``allowed_extensions``)
+    reads every FITS suffix and compression (astropy opens them all, the
+    layout is the same); a class restricted to other files (e.g. fpack-only
+    ``.fz`` readers, whose image sits in extension 1) keeps its own list.
+    """
+    own = list(cls.allowed_extensions or [".fits", ".fits.gz"])
+    if ".fits" not in own:
+        return own
+    return list(dict.fromkeys(own + list(ALL_RAW_EXTENSIONS)))
+
+
 class GenericPlugin(InstrumentPlugin):
     """A PypeIt spectrograph reduced with PypeIt's defaults and xmpspec's generic steps."""
 
+    def register_pypeit(self) -> None:
+        """Let PypeIt's class read every FITS suffix (see :func:`_extended_extensions`)."""
+        from pypeit.spectrographs.util import load_spectrograph
+        cls = type(load_spectrograph(self.pypeit_name))
+        cls.allowed_extensions = _extended_extensions(cls)
+
     def raw_suffixes(self) -> tuple[str, ...]:
-        """PypeIt's ``allowed_extensions`` of the spectrograph."""
-        cls = type(_spectrograph(self.pypeit_name))
-        return tuple(cls.allowed_extensions or (".fits", ".fits.gz"))
+        """The suffixes PypeIt's class reads once registered."""
+        return tuple(_extended_extensions(type(_spectrograph(self.pypeit_name))))
 
     def check_raw_files(self, raw_dir: Path) -> list[str]:
         """Raw FITS files PypeIt's reader for this spectrograph would refuse (by suffix)."""
@@ -115,8 +142,8 @@ class GenericPlugin(InstrumentPlugin):
             return []
         return [f"{len(other)} raw file(s) ({', '.join(other[:5])}{', ...' if len(other) > 5 else ''}"
                 f") have a suffix PypeIt's {self.pypeit_name} does not read (it reads "
-                f"{', '.join(ok)}): they are left out; rename or recompress them (e.g. "
-                "`bunzip2 x.fits.bz2; gzip x.fits`)"]
+                f"{', '.join(ok)}): they are left out; convert them (fpack files: "
+                "`funpack x.fits.fz`)"]
 
     def night_reference_files(self, raw_files) -> tuple[ReferenceFile, ...]:
         """The templates and standards this night needs (see module docstring)."""
@@ -189,7 +216,6 @@ def generic_plugin(pypeit_name: str) -> GenericPlugin:
     return GenericPlugin(
         name=pypeit_name, setup_name=None, pypeit_name=pypeit_name,
         reference_files=tuple(refs),
-        raw_patterns=tuple(f"*{e}" for e in (type(spec).allowed_extensions
-                                             or (".fits", ".fits.gz"))),
+        raw_patterns=tuple(f"*{e}" for e in _extended_extensions(type(spec))),
         echelle=spec.pypeline == "Echelle", generic=True,
         boxcar_radius=4.0, extraction="boxcar")
