@@ -49,6 +49,15 @@ def test_header_spellings_are_normalised():
     assert normalise_mode("400 m1") == "400_M1" and normalise_mode("400_M2") == "400_M2"
 
 
+def test_camera_mixup_and_old_spellings_are_named(shared_dir):
+    from xmpspec.reduce.registry import get_instrument
+    w = " ".join(get_instrument("goodman").check_raw_files(shared_dir / ARCS))
+    assert "red camera" in w and "--instrument goodman_red" in w
+    w = " ".join(get_instrument("goodman_red").check_raw_files(shared_dir / ARCS))
+    assert "2 frame(s) spell the grating the old way" in w and "read as GRATING = '400_SYZY'" in w
+    assert "blue camera" not in w
+
+
 SOLVE = textwrap.dedent("""
     import json, sys
     import numpy as np

@@ -33,6 +33,21 @@ class GoodmanPlugin(InstrumentPlugin):
                        f"{', ...' if len(plain) > 5 else ''}) will be ignored by PypeIt, which "
                        "reads only fpack-compressed Goodman frames (.fz): compress them with "
                        "`fpack` (or astropy.io.fits.CompImageHDU)")
+        from ..frametype import is_raw_name, read_headers
+        red = []
+        for p in sorted(Path(raw_dir).iterdir()):
+            if not (p.is_file() and is_raw_name(p.name)):
+                continue
+            try:
+                hdrs = read_headers(p)
+            except Exception:  # noqa: BLE001 - reported as unreadable by the night log
+                continue
+            if any(str(h.get("INSTCONF", "")).strip().lower() == "red" for h in hdrs):
+                red.append(p.name)
+        if red:
+            out.append(f"{len(red)} frame(s) from the red camera (INSTCONF = 'Red': "
+                       f"{', '.join(red[:4])}{', ...' if len(red) > 4 else ''}): reduce them "
+                       "with --instrument goodman_red (this set-up is the blue camera)")
         for p in sorted(Path(raw_dir).glob("*.fz")):
             try:
                 hdr = fits.getheader(p, 1)

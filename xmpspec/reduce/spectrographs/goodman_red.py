@@ -160,7 +160,7 @@ class GoodmanRedPlugin(InstrumentPlugin):
     def check_raw_files(self, raw_dir: Path) -> list[str]:
         """Report old GRATING/WAVMODE spellings (normalised) and gratings without a template."""
         from ..frametype import read_headers
-        notes, other = [], []
+        notes, other, blue = [], [], []
         for p in sorted(Path(raw_dir).iterdir()):
             if not (p.is_file() and p.name.lower().endswith(RAW_EXTENSIONS)):
                 continue
@@ -168,6 +168,8 @@ class GoodmanRedPlugin(InstrumentPlugin):
                 hdrs = read_headers(p)
             except Exception:  # noqa: BLE001 - reported as unreadable by the screen
                 continue
+            if any(str(h.get("INSTCONF", "")).strip().lower() == "blue" for h in hdrs):
+                blue.append(p.name)
             h = hdrs[1] if len(hdrs) > 1 and "GRATING" in hdrs[1] else hdrs[0]
             grat = str(h.get("GRATING", "")).strip()
             if not grat:
@@ -178,6 +180,10 @@ class GoodmanRedPlugin(InstrumentPlugin):
             elif grat != norm:
                 notes.append(p.name)
         out = []
+        if blue:
+            out.append(f"{len(blue)} frame(s) from the blue camera (INSTCONF = 'Blue': "
+                       f"{', '.join(blue[:4])}{', ...' if len(blue) > 4 else ''}): reduce them "
+                       "with --instrument goodman")
         if notes:
             out.append(f"{len(notes)} frame(s) spell the grating the old way "
                        f"({', '.join(notes[:4])}{', ...' if len(notes) > 4 else ''}): "
