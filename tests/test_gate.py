@@ -125,7 +125,7 @@ def test_error_scale_white_noise_and_lines_masked():
 
 
 @pytest.mark.parametrize("factor", [0.7, 1.0])
-def test_error_scale_in_measure(factor):
+def test_error_scale_in_measure(factor, caplog):
     spec, truth = simulate_spectrum("int_ids_r632v", 0.02, n2=-1.8, halpha_flux=300.0,
                                     rng=np.random.default_rng(3), name="E")
     ref = measure_spectrum(spec, z=0.02, keep_fits=False, config=CFG).row
@@ -137,6 +137,8 @@ def test_error_scale_in_measure(factor):
     # applied: the line errors are those of the correct error spectrum
     assert row["f_ha_err"] == pytest.approx(ref["f_ha_err"], rel=1e-6)
     assert row["significance"] == pytest.approx(ref["significance"], rel=1e-6)
+    warned = [r for r in caplog.records if "off the continuum scatter" in r.getMessage()]
+    assert bool(warned) == (factor != 1.0)
     if factor != 1.0:
         assert "error spectrum x1.4" in row["notes"]
         off = load_config(search_cwd=False, overrides={"measure": {"apply_error_scale": False}})

@@ -38,6 +38,7 @@ engine call it; it keeps no global state and its result pickles). Steps:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ from astropy.table import MaskedColumn, QTable, Table
 from ..config import Config, get_active_config
 from ..errors import ConfigError, CoverageError, InputError
 from ..instruments import C_KMS, Setup, get_setup
-from ..spectrum import FLUX_UNIT, Spectrum
+from ..spectrum import FLUX_UNIT, Spectrum, as_spectrum
 from .catalog import GROUPS, OPTIONAL_LINE_DEFS, line_catalog
 from .fitcore import FitResult, fit_free, fit_linear
 from .integrated import integrate_halpha_nii
@@ -64,6 +65,7 @@ __all__ = ["Measurement", "GroupFit", "measure_spectrum", "measure_file", "lines
            "objects_table", "LINE_KEYS", "STATES"]
 
 LN10 = math.log(10.0)
+log = logging.getLogger("xmpspec.lines.measure")
 OPTIONAL_KEYS = tuple(d[0] for d in OPTIONAL_LINE_DEFS)
 STATES = ("detected", "upper_limit", "lower_limit", "not_covered", "failed")
 BALMER = ("ha", "hb", "hg", "hd")
@@ -368,9 +370,10 @@ def _do_fit(model: GroupModel, z: float, sv: float, free: bool, mcfg: dict, fitt
     return fit_linear(model, z, sv)
 
 
-def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes):
+def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes, src=None):
     """Error scale of the spectrum (:func:`~xmpspec.lines.noise.error_scale`) and whether
-    it is applied (``[measure] apply_error_scale``); a note when outside ``error_scale_warn``."""
+    it is applied (``[measure] apply_error_scale``); a note and a logged warning when
+    outside ``error_scale_warn``."""
     mus = [ln.rest * (1.0 + z) for ln in lines] + [w * (1.0 + z) for w in nuisance]
     free = line_free_mask(wv, mus, lambda w: sig_a + sig_b * w,
                           float(mcfg.get("error_scale_line_halfwidth_sigma", 5.0)),
@@ -382,8 +385,10 @@ def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes
     lo, hi = (float(v) for v in mcfg.get("error_scale_warn", (0.8, 1.25)))
     apply = bool(mcfg.get("apply_error_scale", True))
     if not lo <= s <= hi:
-        notes.append(f"error spectrum x{s:.2f} off the continuum scatter (outside {lo:g}-{hi:g})"
-                     + ("; line errors scaled by it" if apply else "; not applied"))
+        msg = (f"error spectrum x{s:.2f} off the continuum scatter (outside {lo:g}-{hi:g})"
+               + ("; line errors scaled by it" if apply else "; not applied"))
+        notes.append(msg)
+        log.warning("%s: %s", src or "spectrum", msg)
     return float(s), apply
 
 
@@ -446,7 +451,7 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     if fitter not in ("fast", "lmfit"):
         raise InputError(f"unknown fitter '{fitter}' (use 'fast' or 'lmfit')")
     _n2_flux_choice(mcfg)
-    spec = spectrum.copy()
+    spec = as_spectrum(spectrum).copy()  # specutils spectra are converted at the entry
     spec.validate_errors(allow_nonpositive=ignore_bad_errors)
     spec = spec.to_vacuum()
     spec, funit, lunit = _flux_units(spec)
@@ -494,7 +499,7 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     # ---- error scale from the continuum residuals away from the lines (lines/noise.py)
     nuisance = [float(v) for v in mcfg.get("nuisance_lines", [])]
     escale, escale_applied = _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b,
-                                          mcfg, notes)
+                                          mcfg, notes, src)
     if escale_applied:
         er = er * escale
 
