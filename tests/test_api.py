@@ -63,6 +63,10 @@ def test_measure_spectrum_types_agree(tmp_path):
             assert float(vt) == pytest.approx(float(va), rel=1e-9), col
         assert t["n2_state"][0] == a["n2_state"][0]
     assert str(c["name"][0]) == "S1"
+    # the line-fitting core itself takes a specutils spectrum (converted at its entry)
+    from xmpspec.lines.measure import measure_spectrum
+    m = measure_spectrum(spec.to_specutils(), z=0.02)
+    assert m.row["n2"] == pytest.approx(float(a["n2"][0]), rel=1e-12)
     objs, lines = xmpspec.measure(spec, z=0.02, lines=True)
     assert set(lines["object"]) == {"S1"} and "flux" in lines.colnames
     with pytest.raises(InputError, match="targets table"):

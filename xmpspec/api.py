@@ -76,12 +76,11 @@ def as_spectrum(obj) -> Spectrum:
     InputError
         ``obj`` is none of these (or a specutils spectrum without uncertainty).
     """
-    if isinstance(obj, Spectrum):
-        return obj
-    if _is_specutils(obj):
-        return Spectrum.from_specutils(obj)
+    from .spectrum import as_spectrum as _as_spectrum
     if isinstance(obj, (str, Path)):
         return read_spectrum(obj)
+    if isinstance(obj, Spectrum) or _is_specutils(obj):
+        return _as_spectrum(obj)
     raise InputError(f"cannot make a spectrum from a {type(obj).__name__}: give a file, an "
                      "xmpspec Spectrum or a specutils spectrum")
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Spectrum", "FLUX_UNIT", "LINE_FLUX_UNIT", "air_to_vacuum", "vacuum_to_air"]
+__all__ = ["Spectrum", "FLUX_UNIT", "LINE_FLUX_UNIT", "air_to_vacuum", "vacuum_to_air",
+           "as_spectrum"]
 
 FLUX_UNIT = u.Unit(1e-17 * u.erg / u.s / u.cm**2 / u.AA)
 """Default flux-density unit (a scaled astropy unit, not a Quantity)."""
@@ -276,3 +277,23 @@ class Spectrum:
         wv = self.wavelength.value
         return (f"Spectrum(name={self.name!r}, {wv.size} px, {wv[0]:.1f}-{wv[-1]:.1f} A "
                 f"{self.medium}, z={self.redshift}, unit={self.flux.unit})")
+
+
+def as_spectrum(obj, source=None) -> Spectrum:
+    """An xmpspec :class:`Spectrum` from a Spectrum or a specutils spectrum.
+
+    The entry conversion of the measuring code (``measure_spectrum``,
+    ``xmpspec.measure``): specutils ``Spectrum``/``Spectrum1D`` go through
+    :meth:`Spectrum.from_specutils`; a Spectrum is returned as it is.
+
+    Raises
+    ------
+    InputError
+        ``obj`` is neither (the message names its type and ``source``).
+    """
+    if isinstance(obj, Spectrum):
+        return obj
+    if hasattr(obj, "spectral_axis") and hasattr(obj, "flux"):
+        return Spectrum.from_specutils(obj)
+    raise InputError(f"not a spectrum: a {type(obj).__name__} (give an xmpspec Spectrum or a "
+                     "specutils spectrum)", source)

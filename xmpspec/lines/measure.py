@@ -403,7 +403,7 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
 
     Parameters
     ----------
-    spectrum : Spectrum
+    spectrum : Spectrum or specutils spectrum
         The 1D spectrum (any medium; air wavelengths are converted to vacuum).
     z : float, optional
         Redshift. If omitted, ``spectrum.redshift`` is used, else the redshift
