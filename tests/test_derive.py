@@ -256,3 +256,31 @@ def test_photometry_merge_overlapping_columns_writes_fits(cfg, tmp_path):
     dup = Table({"name": ["A", "A"], "r": [1.0, 2.0]})
     with pytest.raises(Exception, match="more than once"):
         derive_table(t, cfg, photometry=dup)
+
+
+def test_oh_percentiles_from_the_n2_posterior(cfg):
+    t = Table({"name": ["a", "b"], "z": [0.02, 0.02], "n2": [-2.0, -1.9], "n2_err": [0.1, np.nan],
+               "n2_state": ["detected", "upper_limit"], "n2_p16": [-2.12, -2.9],
+               "n2_p50": [-2.01, -2.4], "n2_p84": [-1.9, -2.1], "n2_p977": [-1.8, -1.95]})
+    out = derive_table(t, cfg, mc_draws=0)
+    ab = cfg["abundances"]
+    for k in ("p16", "p50", "p84", "p977"):
+        expect = float(ab["y07_intercept"]) + float(ab["y07_slope"]) * np.asarray(t[f"n2_{k}"])
+        assert np.allclose(out[f"oh_n2_{k}"], expect)
+    # without posterior columns they are masked, never invented
+    plain = derive_table(Table({"name": ["c"], "z": [0.02], "n2": [-2.0], "n2_err": [0.1]}), cfg,
+                         mc_draws=0)
+    assert plain["oh_n2_p16"].mask[0] and plain["oh_n2_p977"].mask[0]
+
+
+def test_states_from_measure_decide_in_a_lines_table(cfg):
+    """A [NII]6585 detected by the gate stays detected although its flux S/N is < 2."""
+    t = Table({"name": ["g"], "z": [0.02], "f_ha": [100.0], "f_ha_err": [2.0],
+               "ha_state": ["detected"], "f_nii6585": [1.0], "f_nii6585_err": [0.8],
+               "nii6585_state": ["detected"], "f_oiii5008": [30.0], "f_oiii5008_err": [1.0],
+               "oiii5008_state": ["detected"], "f_hb": [3.0], "f_hb_err": [2.0],
+               "hb_state": ["upper_limit"], "f_hb_limit": [7.0]})
+    out = derive_table(t, cfg, mc_draws=0)
+    assert out["n2_state"][0] == "detected" and out["n2"][0] == pytest.approx(-2.0)
+    # O3 over an undetected Hbeta: a lower limit at the measured Hbeta limit
+    assert out["o3_state"][0] == "lower_limit" and out["o3"][0] == pytest.approx(np.log10(30 / 7))
