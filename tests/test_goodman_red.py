@@ -163,3 +163,23 @@ def test_binned_fpack_arc_calibrates(solutions):
     # the same wavelengths at the same raw columns (binned pixel k covers 2k, 2k+1)
     raw = 2 * np.arange(w2.size) + 0.5
     assert np.median(np.abs(w2 - np.interp(raw, np.arange(w1.size), w1))) < 0.3
+
+
+def test_setup_of_the_real_red_arcs(shared_dir, tmp_path):
+    """`xmpspec setup -i goodman_red`: single-extension .fits read, spellings normalised."""
+    env = offline_env(tmp_path, shared_dir)
+    env["COLUMNS"] = "300"
+    r = subprocess.run(["xmpspec", "setup", str(shared_dir / ARCS), "-i", "goodman_red",
+                        "--root", str(tmp_path)], env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = " ".join((r.stdout + r.stderr).split())
+    assert "OBSTYPE = 'FOCUS' but arc lamp(s) HgAr, Ne on" in out
+    assert "no flat-field frames" in out and "[calibrations][slitedges] add_slits" in out
+    files = sorted((tmp_path / "pypeit_files" / "goodman_red" / "goodman_red_real_arcs")
+                   .glob("*.pypeit"))
+    assert len(files) == 2                        # M1 and M2 are two configurations
+    text = " ".join(f.read_text() for f in files)
+    assert "spectrograph = soar_goodman_red_xmpspec" in text
+    assert "dispname: 400_SYZY" in text and "mode: 400_M1" in text and "mode: 400_M2" in text
+    assert text.count("arc,tilt") == 2

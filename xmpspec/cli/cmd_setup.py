@@ -25,8 +25,9 @@ def print_night_log(result) -> None:
     # file names are never folded over lines (80 columns, pipes: plain text)
     print_table(cols, rows, title="night log", nowrap=("file", "frametype", "object"),
                 styles=styles)
+    from rich.markup import escape
     for f in result.flags:
-        err_console.print(f"[yellow]warning:[/] {f}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(str(f))}", highlight=False)
 
 
 @app.command("setup")
