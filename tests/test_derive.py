@@ -267,6 +267,8 @@ def test_oh_percentiles_from_the_n2_posterior(cfg):
     for k in ("p16", "p50", "p84", "p977"):
         expect = float(ab["y07_intercept"]) + float(ab["y07_slope"]) * np.asarray(t[f"n2_{k}"])
         assert np.allclose(out[f"oh_n2_{k}"], expect)
+        pp = float(ab["pp04_n2_intercept"]) + float(ab["pp04_n2_slope"]) * np.asarray(t[f"n2_{k}"])
+        assert np.allclose(out[f"oh_pp04_n2_{k}"], pp)
     # without posterior columns they are masked, never invented
     plain = derive_table(Table({"name": ["c"], "z": [0.02], "n2": [-2.0], "n2_err": [0.1]}), cfg,
                          mc_draws=0)

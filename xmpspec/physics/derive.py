@@ -69,7 +69,8 @@ DERIVED_COLUMNS = (
     "dl_source", "l_halpha", "l_halpha_err", "l_halpha_dust", "l_halpha_flag", "sfr", "sfr_err",
     "sfr_flag", "oh_n2", "oh_n2_err", "oh_n2_err_cal", "oh_n2_upper_limit", "oh_n2_flag",
     "oh_pp04_n2", "oh_pp04_n2_err", "oh_pp04_n2_err_cal", "oh_pp04_n2_upper_limit",
-    "oh_pp04_n2_flag", "oh_n2_p16", "oh_n2_p50", "oh_n2_p84", "oh_n2_p977", "oh_pp04_o3n2", "oh_pp04_o3n2_err", "oh_pp04_o3n2_err_cal",
+    "oh_pp04_n2_flag", "oh_n2_p16", "oh_n2_p50", "oh_n2_p84", "oh_n2_p977", "oh_pp04_n2_p16",
+    "oh_pp04_n2_p50", "oh_pp04_n2_p84", "oh_pp04_n2_p977", "oh_pp04_o3n2", "oh_pp04_o3n2_err", "oh_pp04_o3n2_err_cal",
     "oh_pp04_o3n2_upper_limit", "oh_pp04_o3n2_lower_limit", "oh_pp04_o3n2_flag",
     "te_oiii", "te_oiii_err", "ne", "ne_err", "ne_source", "te_oii", "te_oii_err",
     "oplus_h", "oplus_h_err", "oplusplus_h", "oplusplus_h_err", "oh_direct", "oh_direct_err",
@@ -434,10 +435,11 @@ def derive_table(table: Table, config: Config | None = None, *,
                         f"12+log(O/H) from N2 ({strong_line.N2_CALIBRATIONS[calib][3]})")
     # asymmetric intervals: the N2 posterior percentiles of xmpspec measure (n2_p16 ...)
     n2_pct = {k: column_float(t, f"n2_{k}", source=source) for k in ("p16", "p50", "p84", "p977")}
-    for k, v in strong_line.n2_percentiles_to_oh(n2_pct, calib, cfg).items():
-        out[f"oh_n2_{k}"] = _masked(v, description=f"12+log(O/H) from the N2 posterior {k} "
-                                                    f"({calib}; calibration scatter not "
-                                                    "included)")
+    for col, cal_name in (("oh_n2", calib), ("oh_pp04_n2", "PP04")):
+        for k, v in strong_line.n2_percentiles_to_oh(n2_pct, cal_name, cfg).items():
+            out[f"{col}_{k}"] = _masked(v, description=f"12+log(O/H) from the N2 posterior {k} "
+                                                        f"({cal_name}; calibration scatter not "
+                                                        "included)")
     oh_pp, cal_pp = strong_line.oh_n2(n2, "PP04", cfg)
     _put_limit_quantity(out, "oh_pp04_n2", oh_pp, cal_pp, "12+log(O/H), PP04 N2")
     o3n2 = strong_line.o3n2_index(o3, n2)
