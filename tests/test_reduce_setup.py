@@ -117,3 +117,26 @@ def test_cfg_lines_follow_context():
     assert "skip_optimal" not in opt and "extr = OPT" in opt and "no_local_sky" not in opt
 
 
+
+
+def test_generic_instrument_protects_with_wide_windows():
+    """A PypeIt spectrograph without an xmpspec set-up: windows assume R = 1000."""
+    from astropy.table import Table
+
+    from xmpspec.reduce.pypeitfile import protect_windows_for_targets
+    from xmpspec.reduce.registry import InstrumentPlugin
+    from xmpspec.reduce.spectrographs.generic import GENERIC_RESOLUTION
+
+    plugin = InstrumentPlugin(name="shane_kast_blue", setup_name=None,
+                              pypeit_name="shane_kast_blue", generic=True)
+    st = plugin.instrument_setup()
+    assert st.resolution == GENERIC_RESOLUTION and st.constant == "R"
+    z = 0.02
+    wins = protect_windows_for_targets(Table({"name": ["g"], "z": [z]}), st)
+    ha = 6564.61 * (1 + z)
+    lo, hi = next((a, b) for a, b in wins if a < ha < b)
+    # 3 FWHM (= 3 lambda / R) + 300 km/s on each side
+    assert (hi - lo) / 2 == pytest.approx(3 * ha / GENERIC_RESOLUTION + ha * 300 / 299792.458,
+                                          abs=0.02)
+    # a tuned set-up keeps its own resolution
+    assert get_instrument("goodman").instrument_setup().name == "goodman_400"
