@@ -460,6 +460,10 @@ def _targets_section(inputs: ReportInputs, max_panels: int) -> tuple[str, list[s
     if base is None or "name" not in base.colnames:
         return "", []
     lines = _read(inputs.lines) if inputs.lines else None
+    cmp_rows = {}
+    comp = _read(inputs.comparison) if inputs.comparison else None
+    if comp is not None and "name" in comp.colnames:
+        cmp_rows = {str(r["name"]): r for r in comp}
     dmap = {}
     if derived is not None and "name" in derived.colnames:
         dmap = {str(n): i for i, n in enumerate(derived["name"])}
@@ -490,6 +494,13 @@ def _targets_section(inputs: ReportInputs, max_panels: int) -> tuple[str, list[s
             bpt = _val(drow, "bpt_class")
             if bpt:
                 facts.append(f"BPT: {_e(bpt)}")
+        crow = cmp_rows.get(name)
+        if crow is not None and _val(crow, "n2_cnn") is not None:
+            cnn = f"N2<sub>CNN</sub> {_fmt(_val(crow, 'n2_cnn'))}"
+            if _val(crow, "n2_cnn_err") is not None:
+                cnn += f" &plusmn; {_fmt(_val(crow, 'n2_cnn_err'))}"
+            outcome = _val(crow, "outcome")
+            facts.append(cnn + (f" ({_e(outcome)})" if outcome else ""))
         # warnings: the measurement's notes and flags on N2 itself (what an observer acts
         # on); the other derived-property flags (why a quantity is missing) in small print
         warn_txt, info_txt = [], []
