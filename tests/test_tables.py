@@ -398,13 +398,13 @@ def test_line_flux_table_every_line_and_limits(tmp_path):
     byname = {x.name: x for x in tabs}
     flux = byname["line_fluxes"]
     keys = [c.key for c in flux.columns]
-    assert keys == ["Name", "Foiiblend", "Fhb", "Foiii4364", "Foiii4960", "Foiii5008",
-                    "Fhei5877", "Foi6302", "Fha", "Fnii6585", "Fsii6718", "Fsii6733"]
-    col = flux.columns[keys.index("Fhb")]
+    assert keys == ["Name", "FOII", "FHb", "FOIII4364", "FOIII4960", "FOIII5008",
+                    "FHeI5877", "FOI6302", "FHa", "FNII6585", "FSII6718", "FSII6733"]
+    col = flux.columns[keys.index("FHb")]
     assert [c.kind for c in col.cells] == ["value_err", "value_err", "upper"]
     # the limit is f_<key>_limit, not the flux
     assert col.cells[2].value == pytest.approx(float(t["f_hb_limit"][2]), abs=0.6)
-    oii = flux.columns[keys.index("Foiiblend")]
+    oii = flux.columns[keys.index("FOII")]
     assert [c.kind for c in oii.cells] == ["value_err", "missing", "missing"]
     tex = flux.to_latex("aastex")
     assert "H$\\beta$" in tex and "Fluxes in units of $10^{-17}$ erg s$^{-1}$ cm$^{-2}$" in tex
@@ -416,7 +416,7 @@ def test_line_flux_table_every_line_and_limits(tmp_path):
     assert flux.to_latex("latex").count("\\begin{tabular}") == 2
     write_paper_table(flux, tmp_path, style="aastex")
     back = Table.read(tmp_path / "line_fluxes.mrt", format="ascii.mrt")
-    assert list(back["l_Fhb"].filled("")) == ["", "", "<"]
+    assert list(back["l_FHb"].filled("")) == ["", "", "<"]
     _check_mrt_limits(tmp_path / "line_fluxes.mrt")
     # asymmetric N2 interval from the posterior columns
     lines = byname["line_measurements"]

@@ -789,8 +789,24 @@ FLUX_TABLE_LINES = (
 )
 
 
+_MRT_LABELS = {"oii_blend": "FOII", "hb": "FHb", "ha": "FHa"}
+
+
 def _mrt_label(key: str) -> str:
-    return "F" + key.replace("_", "")
+    """MRT/ECSV column label of a line flux: ``FHb``, ``FOIII5008``, ``FOII`` (blend)..."""
+    if key in _MRT_LABELS:
+        return _MRT_LABELS[key]
+    ion = key.rstrip("0123456789")
+    return "F" + _ion_name(ion) + key[len(ion):]
+
+
+def _ion_name(ion: str) -> str:
+    """``oiii`` -> ``OIII``, ``hei`` -> ``HeI``, ``sii`` -> ``SII``."""
+    elements = ("he", "ne", "fe", "o", "n", "s", "h")
+    for el in elements:
+        if ion.startswith(el):
+            return el.capitalize() + ion[len(el):].upper()
+    return ion.upper()
 
 
 def line_flux_table(ctx: Table, config: Config | None = None) -> PaperTable:
