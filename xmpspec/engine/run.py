@@ -256,7 +256,8 @@ class BatchRun:
         self.targets = None
         if targets is not None:
             if isinstance(targets, Table):
-                self.targets = targets
+                from ..lines.targets import validate_targets
+                self.targets = validate_targets(targets)
             else:
                 from ..lines.targets import read_targets
                 self.targets_path = Path(targets)

@@ -179,7 +179,7 @@ def measure_input(path: str | Path, context: BatchContext):
     if targets is not None:
         radius = float(cfg["measure"]["target_match_arcsec"])
         row = match_target(spec.name, spec.meta.get("ra"), spec.meta.get("dec"), str(path),
-                           targets, radius)
+                           targets, radius, source=opts.get("targets_source"))
         if row is None:
             log.warning("%s: no row of %s matches (name '%s' or position); the redshift "
                         "is %s", path, opts.get("targets_source") or "the targets table",

@@ -48,14 +48,15 @@ def load_targets(targets, source: str | None = None):
     Raises
     ------
     InputError
-        Unreadable file, or no ``name`` column.
+        Unreadable file, or a table that fails
+        :func:`xmpspec.lines.targets.validate_targets` (no ``name`` column,
+        bad ``z``, duplicate names with different ``z``, unreadable coordinates).
     """
-    from ..lines.targets import read_targets
-    from ..tableio import require_columns
+    from ..lines.targets import read_targets, validate_targets
     if targets is None:
         return None, None
     if hasattr(targets, "colnames"):
-        require_columns(targets, ["name"], source or "targets table")
+        validate_targets(targets, source or "targets table")
         return targets, source or "the targets table"
     return read_targets(targets), source or str(targets)
 
