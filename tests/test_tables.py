@@ -427,6 +427,18 @@ def test_line_flux_table_every_line_and_limits(tmp_path):
     back = Table.read(tmp_path / "line_measurements.mrt", format="ascii.mrt")
     assert back["E_N2"][0] == pytest.approx(0.08) and back["e_N2"][0] == pytest.approx(0.15)
     assert np.ma.is_masked(back["e_N2"][1])
+    # the same for O/H from N2 (derive's oh_n2_p16/p84)
+    d = t.copy()
+    d["oh_n2"] = [7.6, 7.9, 7.4]
+    d["oh_n2_err"] = [0.05, 0.0, 0.1]
+    d["oh_n2_upper_limit"] = [False, True, False]
+    d["oh_n2_p16"] = [7.5, 7.0, np.nan]
+    d["oh_n2_p84"] = [7.62, 7.95, np.nan]
+    tabs, _ = build_tables(d, config=default_config())
+    der = {x.name: x for x in tabs}["derived_properties"]
+    oh = der.columns[[c.key for c in der.columns].index("OH_N2")]
+    assert [c.kind for c in oh.cells] == ["value_asym", "upper", "value_err"]
+    assert oh.cells[0].plain() == "7.600 +0.020/-0.100"
 
 
 def test_aastex_tables_compile_with_pdflatex(tmp_path, shared_dir):

@@ -753,22 +753,37 @@ def line_table(ctx: Table, config: Config | None = None) -> PaperTable:
             vals = np.ma.masked_where(~np.isin(st, ["detected", "upper_limit"]), vals)
         if vals.count() == 0:
             continue
-        errs, errs_lo = _col_float(ctx, f"{key}_err"), None
-        if f"{key}_p16" in ctx.colnames and f"{key}_p84" in ctx.colnames:
-            # asymmetric 68% interval of the posterior (detections only)
-            hi = _col_float(ctx, f"{key}_p84") - vals
-            lo = vals - _col_float(ctx, f"{key}_p16")
-            ok = ~upper & ~np.ma.getmaskarray(hi) & ~np.ma.getmaskarray(lo) \
-                & (np.ma.filled(hi, 0) > 0) & (np.ma.filled(lo, 0) > 0)
-            errs = np.ma.where(ok, hi, errs)
-            errs_lo = np.ma.masked_where(~ok, lo)
-            desc += " (68% interval of its posterior where given)"
+        errs, errs_lo, note = _interval(ctx, key, vals, _col_float(ctx, f"{key}_err"), upper)
+        desc += note
         cols.append(value_column(key.upper(), head, vals, errs, errors_lo=errs_lo,
                                  upper=upper, description=desc + " (upper limits flagged)",
                                  exponent=0, sig=sig))
     notes = ["Upper limits (2 sigma) are marked <."]
     return PaperTable("line_measurements", "Emission-line measurements", "tab:lines", cols,
                       notes=notes)
+
+
+def _interval(ctx: Table, key: str, vals, errs, upper):
+    """Upper and lower errors from ``<key>_p16``/``<key>_p84`` where the table has them.
+
+    The 68% interval of the posterior (H-gate's columns of ``measure`` and
+    ``derive``) replaces the symmetric error of detections whose interval
+    brackets the value; elsewhere the symmetric error stays.
+
+    Returns
+    -------
+    errors (upper where asymmetric), errors_lo (masked where symmetric) or None, note
+    """
+    if f"{key}_p16" not in ctx.colnames or f"{key}_p84" not in ctx.colnames:
+        return errs, None, ""
+    hi = _col_float(ctx, f"{key}_p84") - vals
+    lo = vals - _col_float(ctx, f"{key}_p16")
+    ok = ~np.asarray(upper, bool) & ~np.ma.getmaskarray(hi) & ~np.ma.getmaskarray(lo) \
+        & (np.ma.filled(hi, 0) > 0) & (np.ma.filled(lo, 0) > 0)
+    if not ok.any():
+        return errs, None, ""
+    return (np.ma.where(ok, hi, errs), np.ma.masked_where(~ok, lo),
+            " (68% interval of its posterior where given)")
 
 
 #: Lines of the line-flux table: (key, LaTeX header, plain name), blue to red.
@@ -889,10 +904,12 @@ def derived_table(ctx: Table, config: Config | None = None) -> PaperTable:
 
     if "oh_n2" in ctx.colnames:
         calib = str(ctx.meta.get("oh_n2_calibration", "Y07"))
-        add(value_column("OH_N2", r"12+log(O/H)$_{\rm N2}$", _col_float(ctx, "oh_n2"),
-                         _col_float(ctx, "oh_n2_err"), upper=_flags(ctx, "oh_n2_upper_limit"),
-                         description=f"Oxygen abundance from N2 ({calib}; statistical error)",
-                         exponent=0, sig=sig))
+        oh, oh_up = _col_float(ctx, "oh_n2"), _flags(ctx, "oh_n2_upper_limit")
+        errs, errs_lo, note = _interval(ctx, "oh_n2", oh, _col_float(ctx, "oh_n2_err"), oh_up)
+        add(value_column("OH_N2", r"12+log(O/H)$_{\rm N2}$", oh, errs, errors_lo=errs_lo,
+                         upper=oh_up,
+                         description=f"Oxygen abundance from N2 ({calib}; statistical "
+                                     f"error{note})", exponent=0, sig=sig))
     if "oh_direct" in ctx.colnames:
         add(value_column("OH_Te", r"12+log(O/H)$_{T_e}$", _col_float(ctx, "oh_direct"),
                          _col_float(ctx, "oh_direct_err"),
