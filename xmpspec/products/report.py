@@ -596,7 +596,7 @@ def _bpt_section(inputs: ReportInputs, config: Config) -> str:
             if png.exists():
                 return "<h2 id='bpt'>BPT</h2>" + _file_img(png, "BPT diagram")
     except Exception as exc:  # e.g. no object with both ratios (not the temporary path)
-        why = getattr(exc, "problem", None) or str(exc)
+        why = str(getattr(exc, "problem", None) or exc).removesuffix(": no BPT diagram")
         return f"<h2 id='bpt'>BPT</h2><p class='muted'>no BPT diagram: {_e(why)}</p>"
     return ""
 
