@@ -136,10 +136,11 @@ def _unwritable(folder: Path, monkeypatch):
     yield
 
 
-@pytest.mark.parametrize("command", ["measure", "derive", "compare"])
+@pytest.mark.parametrize("command", ["measure", "derive", "compare", "batch"])
 def test_unwritable_output_folder(data, command, tmp_path, monkeypatch, capsys):
     out = tmp_path / "locked"
     args = {"measure": ["measure", data["spec"], "-o", out],
+            "batch": ["batch", data["spec"], "-o", out],
             "derive": ["derive", data["objects"], "-o", out / "derived"],
             "compare": ["compare", data["derived"], "--selection", data["selection"],
                         "-o", out]}[command]
