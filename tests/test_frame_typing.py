@@ -230,3 +230,52 @@ def test_missing_calibrations_say_what_is_left_and_how():
     assert "no arc frames" in flags and "nothing can be reduced" in flags
     types |= {"arc"}
     assert missing_calibration_flags(lambda k: k in types, plugin) == []
+
+
+SIM_ING = textwrap.dedent("""
+    import gzip, sys
+    from pathlib import Path
+    from astropy.io import fits
+    from xmpspec.simulate.night_ids import simulate_night
+    from xmpspec.simulate.night import NightPlan
+    sim, out = Path(sys.argv[1]), Path(sys.argv[2])
+    simulate_night(str(sim), seed=2, plan=NightPlan(n_science=1))
+    out.mkdir()
+    for i, f in enumerate(sorted(sim.glob("int_ids_*.fits"))):
+        with fits.open(f) as hdul:
+            if "arc" in f.name:          # a real ING arc: IMAGETYP='object', OBSTYPE='TARGET'
+                hdul[0].header["IMAGETYP"] = "object"
+                hdul[0].header["OBSTYPE"] = "TARGET"
+                hdul[0].header["CAGLAMPS"] = "CuNe+CuAr"
+            name = out / f"r{1234560 + i}.fit"
+            hdul.writeto(name)
+        if i % 2 == 0:                   # ING files often arrive gzip-compressed
+            (out / (name.name + ".gz")).write_bytes(gzip.compress(name.read_bytes()))
+            name.unlink()
+        print(name.name, f.name)
+""")
+
+
+@pytest.mark.slow
+def test_ids_night_with_ing_style_arcs_and_fit_gz(shared_dir, tmp_path):
+    """An IDS night named r*.fit(.gz) whose arc says IMAGETYP='object': typed by CAGLAMPS."""
+    env = offline_env(tmp_path, shared_dir)
+    env["COLUMNS"] = "300"
+    r = subprocess.run([sys.executable, "-c", SIM_ING, str(tmp_path / "sim"),
+                        str(tmp_path / "ing")], env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    arc_file = next(line.split()[0] for line in r.stdout.splitlines() if "arc" in line)
+    r = subprocess.run(["xmpspec", "setup", str(tmp_path / "ing"), "-i", "int_ids",
+                        "--root", str(tmp_path)], env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = Table.read(tmp_path / "pypeit_files" / "int_ids" / "ing" / "night_log.ecsv")
+    assert len(log) == 5 and all(str(f).startswith("r123456") for f in log["file"])
+    assert sum(str(f).endswith(".fit.gz") for f in log["file"]) == 3
+    row = log[[str(f).startswith(arc_file) for f in log["file"]]][0]   # r*.fit or r*.fit.gz
+    assert set(str(row["frametype"]).split(",")) == {"arc", "tilt"}
+    assert "IMAGETYP = 'object' but arc lamp(s) CuNe, CuAr on" in str(row["typing"])
+    types = sorted(str(t) for t in log["frametype"])
+    assert types.count("science") == 1 and types.count("standard") == 1
+    assert "bias" in types
