@@ -75,3 +75,19 @@ def test_measure_non_ascii_paths_and_names(tmp_path, monkeypatch):
     assert sorted(bobjs["name"]) == sorted(["good", "Łódź-Ærø 天体"])
     assert "Lodz-AEro \\u5929\\u4f53" in list(Table.read(tmp_path / "batch é" / "objects.fits")
                                              ["name"])
+
+
+def test_paper_tables_non_ascii_name(tmp_path):
+    """derive and tables keep the name in ECSV/LaTeX/text; the MRT gets the ASCII form."""
+    spec = _simulate(tmp_path / "s é", "Léo-P", seed=5)
+    assert main(["-q", "measure", str(spec), "-o", str(tmp_path / "m")]) == 0
+    assert main(["-q", "derive", str(tmp_path / "m" / "objects.ecsv"),
+                 "-o", str(tmp_path / "d.ecsv")]) == 0
+    assert main(["-q", "tables", str(tmp_path / "d.ecsv"), "-o", str(tmp_path / "t")]) == 0
+    assert read_table(tmp_path / "d.ecsv")["name"][0] == "Léo-P"
+    for mrt in (tmp_path / "t").glob("*.mrt"):
+        text = mrt.read_bytes()
+        assert text.isascii() and b"Leo-P" in text
+        assert Table.read(mrt, format="ascii.mrt")[0][0] == "Leo-P"   # first cell: name
+    assert "Léo-P" in (tmp_path / "t" / "derived_properties.tex").read_text("utf-8")
+    assert read_table(tmp_path / "t" / "derived_properties.ecsv")[0][0] == "Léo-P"

@@ -29,6 +29,7 @@ from .io._write import (  # noqa: F401 - writers live in the spectrum layer, re-
     _fits_provenance_cards,
     _suffix,
     _write_fits_table,
+    ascii_table,
     atomic_path,
     ecsv_data_lines,
     ecsv_fast_supported,
@@ -39,6 +40,7 @@ from .io._write import (  # noqa: F401 - writers live in the spectrum layer, re-
 )
 
 __all__ = [
+    "ascii_table",
     "atomic_path",
     "ensure_output_dir",
     "fits_ascii",

@@ -16,7 +16,8 @@ table layer above them.
   formats masked columns element by element. UTF-8, non-ASCII text kept.
 * FITS: ``XMP*`` summary cards, the provenance record as UTF-8 JSON bytes in
   a ``PROVENANCE`` image extension; character columns and header values in
-  the ASCII form of :func:`fits_ascii` (FITS strings are ASCII).
+  the ASCII form of :func:`fits_ascii` (FITS strings are ASCII; the MRT writer of
+  :mod:`xmpspec.products.tables` uses the same rule through :func:`ascii_table`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from astropy.table import Column, MaskedColumn, Table
 
 from ..errors import InputError
 
-__all__ = ["TABLE_FORMATS", "atomic_path", "ensure_output_dir", "fits_ascii", "write_table",
+__all__ = ["TABLE_FORMATS", "ascii_table", "atomic_path", "ensure_output_dir", "fits_ascii",
+           "write_table",
            "write_ecsv", "ecsv_data_lines", "ecsv_fast_supported"]
 
 TABLE_FORMATS = {
@@ -156,9 +158,9 @@ _SPELLED_OUT = {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø"
 
 
 def fits_ascii(text: str) -> str:
-    """ASCII form of ``text`` for FITS header values and character columns.
+    """ASCII form of ``text`` for FITS header values and character columns, and MRT tables.
 
-    FITS strings are ASCII. Accents are dropped (Unicode NFKD decomposition
+    FITS strings and AAS/CDS machine-readable tables are ASCII. Accents are dropped (Unicode NFKD decomposition
     without the combining marks: ``Léo-P`` -> ``Leo-P``, ``ü`` -> ``u``), a few
     letters without a decomposition are spelled out (``ß`` -> ``ss``,
     ``ø`` -> ``o``, ``æ`` -> ``ae``, ``ł`` -> ``l``; typographic dashes and
@@ -204,6 +206,30 @@ def _fits_ascii_column(col):
                             description=col.description, format=col.format, meta=col.meta)
     return Column(values, name=col.name, unit=col.unit, description=col.description,
                   format=col.format, meta=col.meta)
+
+
+def ascii_table(table: Table) -> Table:
+    """``table`` with every unicode column in the ASCII form of :func:`fits_ascii`.
+
+    For formats whose text must be ASCII (FITS character columns, the AAS/CDS
+    machine-readable tables); the data are shared with ``table`` where nothing
+    changes.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+
+    Returns
+    -------
+    astropy.table.Table
+        A shallow copy (``table`` itself is not modified).
+    """
+    out = table.copy(copy_data=False)
+    for name in out.colnames:
+        col = _fits_ascii_column(out[name])
+        if col is not out[name]:
+            out[name] = col
+    return out
 
 
 _ECSV_QUOTE_CHARS = (" ", '"', "\r", "\n")

@@ -1100,8 +1100,9 @@ def _mrt_text(mrt: Table, table: PaperTable, config: Config | None = None) -> st
     cfg = config if config is not None else get_active_config()
     title = str(cfg.get("tables.title", "") or "").strip() or table.caption
     authors = str(cfg.get("tables.authors", "") or "").strip()
+    from ..tableio import ascii_table
     buf = io.StringIO()
-    mrt.write(buf, format="ascii.mrt")
+    ascii_table(mrt).write(buf, format="ascii.mrt")  # MRT is ASCII: names transliterated
     lines = buf.getvalue().split("\n")
     out: list[str] = []
     i = 0
