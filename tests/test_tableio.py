@@ -126,6 +126,8 @@ def _awkward_table():
     t["mi"] = np.ma.MaskedArray([1, 2, 3, 4, 5, 6], mask=[1, 0, 0, 0, 0, 1])
     t["f32"] = np.array([0.1, 1 / 3, np.nan, 2.5, -1e-8, 3e38], dtype=np.float32)
     t["x"].unit = "Angstrom"
+    t["tiny"].format = ".3f"                     # ECSV ignores display formats
+    t["n"].unit = "s"
     t["m"].description = "a masked float"
     t.meta["provenance"] = {"inputs": ["odd dir/ünïcødé spéc/spec ü 5.fits"], "step": "t"}
     return t
