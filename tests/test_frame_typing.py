@@ -279,3 +279,15 @@ def test_ids_night_with_ing_style_arcs_and_fit_gz(shared_dir, tmp_path):
     types = sorted(str(t) for t in log["frametype"])
     assert types.count("science") == 1 and types.count("standard") == 1
     assert "bias" in types
+
+
+def test_pypeit_typing_that_agrees_with_the_lamps_is_kept(tmp_path):
+    files = {"a.fits": _ing("object", "CuAr"), "f.fits": _ing("object", "W"),
+             "s.fits": _ing("object", "W")}
+    table = Table({"filename": list(files), "directory": [str(tmp_path)] * 3,
+                   "frametype": ["arc", "pixelflat,trace", "pixelflat,science"],
+                   "exptime": [30.0, 10.0, 10.0]})
+    reasons, notes = apply_lamp_rules(table, headers_of=lambda p: files[p.name])
+    # PypeIt's own combinations stand; a lamp-on frame loses its science type
+    assert list(table["frametype"]) == ["arc", "pixelflat,trace", "pixelflat,illumflat,trace"]
+    assert len(reasons) == 3 and len(notes) == 1 and "s.fits" in notes[0]

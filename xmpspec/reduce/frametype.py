@@ -332,6 +332,19 @@ def set_frametypes(table, new: list[str]) -> None:
                              if ft and ft != "None" else zero for ft in new]
 
 
+#: PypeIt frame types that make a frame count as each kind (PypeIt's own
+#: combinations, e.g. ``arc`` without ``tilt``, are kept when they agree).
+_KIND_TYPES = {"arc": {"arc"}, "flat": {"pixelflat", "trace", "illumflat"}, "bias": {"bias"}}
+_OTHER_USES = {"science", "standard", "sky", "dark", "pinhole", "align", "lampoffflats",
+               "slitless_pixflat", "scattlight"}
+
+
+def _agrees(old: str, kind: str) -> bool:
+    """PypeIt's types already make the frame a ``kind`` and nothing the lamps exclude."""
+    types = {t for t in old.split(",") if t and t != "None"}
+    return bool(types & _KIND_TYPES[kind]) and not (types & _OTHER_USES)
+
+
 def apply_lamp_rules(table, headers_of=None,
                      kinds=("arc", "flat", "bias")) -> tuple[dict[str, str], list[str]]:
     """Retype the frames of PypeIt's metadata table by the lamp rules, in place.
@@ -345,6 +358,11 @@ def apply_lamp_rules(table, headers_of=None,
     kinds : tuple of str
         Kinds the rules may retype to (leave out ``bias`` for spectrographs
         whose reduction uses no bias frames, e.g. Goodman: overscan only).
+
+    PypeIt's own typing is kept when it already makes the frame that kind
+    (e.g. ``arc`` alone, or ``pixelflat,trace`` without ``illumflat``) and
+    gives it no use the lamps exclude (science, standard, sky, ...); otherwise
+    the frame gets :data:`FRAMETYPES` of its kind.
 
     Returns
     -------
@@ -380,7 +398,7 @@ def apply_lamp_rules(table, headers_of=None,
         if d.reason:
             reasons[name] = d.reason
         ft = old
-        if d.frametype is not None and set(old.split(",")) != set(d.frametype.split(",")):
+        if d.frametype is not None and not _agrees(old, d.kind):
             ft = d.frametype
             changed = True
             warnings.append(f"{name}: PypeIt typed it '{old}', the lamp rules '{ft}'"
