@@ -691,6 +691,8 @@ def install_pypeit_hook(windows, method: str = "refit",
     """
     from pypeit import extraction, find_objects
 
+    from .skyvar import install_pypeit_hook as install_sky_variance
+
     if method not in METHODS:
         from ..errors import InputError
         raise InputError(f"sky protection method must be one of {', '.join(METHODS)}, "
@@ -699,6 +701,9 @@ def install_pypeit_hook(windows, method: str = "refit",
                   radius_arcsec=radius_arcsec, fallback_slits=set(), fwhm=fwhm,
                   lines=None if lines is None else [float(w) for w in lines],
                   overlaps=set())
+    # the sky model's noise in the boxcar errors (xmpspec.reduce.skyvar): installed first,
+    # so that its wrapper of Extract.extract sits inside this module's
+    install_sky_variance()
 
     ext = extraction.Extract
     if (ext, "extract") not in _ORIGINAL:
@@ -828,9 +833,12 @@ def _refit_windows(findobj, sky, skymask, previous_sky):
 
 
 def uninstall_pypeit_hook() -> None:
-    """Restore PypeIt's original methods."""
+    """Restore PypeIt's original methods (and remove the sky-variance hook)."""
+    from .skyvar import uninstall_pypeit_hook as uninstall_sky_variance
+
     for (cls, name), orig in list(_ORIGINAL.items()):
         setattr(cls, name, orig)
         del _ORIGINAL[(cls, name)]
+    uninstall_sky_variance()
     _STATE.update(windows=[], method="refit", radius_arcsec=None, fallback_slits=set(),
                   fwhm=None, lines=None)
