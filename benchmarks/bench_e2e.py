@@ -81,6 +81,11 @@ def child_xmpspec(files: list[str], targets: str, out: str) -> dict:
             importlib.import_module(name)
         except ImportError:  # layout of another version: imported during the run instead
             pass
+    try:  # pyarrow imports pandas (if installed) on its first array conversion: one-off
+        import pyarrow
+        pyarrow.array([0.0])
+    except ImportError:
+        pass
     t_import = _cpu() - t0
     acc = dict.fromkeys(PARTS, 0.0)
 
@@ -292,7 +297,7 @@ def report(r) -> str:
         "parts, 'write' = the final lines/objects tables (merge of the parts, ECSV + FITS "
         "with provenance), 'other' = the rest (CLI, input expansion, lock, provenance, "
         "progress). LiMe: 'write' = `save_frame` per spectrum. One-off costs not in the "
-        f"table: xmpspec "
+        "table (imports, and pyarrow's import of pandas at its first conversion): xmpspec "
         f"imports {x['import']:.2f} s CPU, LiMe imports {lm['import']:.2f} s. Including its "
         f"imports, xmpspec takes {1e3 * (x['total'] + x['import']) / x['n']:.1f} ms per "
         f"spectrum on {x['n']} spectra ({(lper['total'] + 1e3 * lm['import'] / lm['n']) / (1e3 * (x['total'] + x['import']) / x['n']):.1f}x LiMe with its imports).",
