@@ -133,6 +133,11 @@ def test_error_scale_in_measure(factor, caplog):
     small.error = small.error * factor
     row = measure_spectrum(small, z=0.02, keep_fits=False, config=CFG).row
     assert row["error_scale"] == pytest.approx(ref["error_scale"] / factor, rel=1e-6)
+    # the simulator's errors are right: the reference scale (~1) is applied only above 1
+    assert ref["error_scale_applied"] is (ref["error_scale"] > 1.0)
+    if ref["error_scale_applied"] is False:
+        ref = measure_spectrum(spec, z=0.02, keep_fits=False, config=load_config(
+            search_cwd=False, overrides={"measure": {"error_scale_min_applied": 0.0}})).row
     assert row["error_scale_applied"] is True
     # applied: the line errors are those of the correct error spectrum
     assert row["f_ha_err"] == pytest.approx(ref["f_ha_err"], rel=1e-6)
@@ -145,3 +150,21 @@ def test_error_scale_in_measure(factor, caplog):
         raw = measure_spectrum(small, z=0.02, keep_fits=False, config=off).row
         assert raw["error_scale_applied"] is False
         assert raw["f_ha_err"] < 0.8 * ref["f_ha_err"]
+
+
+def test_error_scale_never_shrinks_errors_by_default():
+    """Errors too large (scale < 1) leave the errors
+    as given unless ``error_scale_min_applied`` is lowered."""
+    spec, _ = simulate_spectrum("goodman_400", 0.02, n2=-1.8, halpha_flux=300.0,
+                                rng=np.random.default_rng(4), name="E2")
+    big = spec.copy()
+    big.error = big.error * 2.0
+    row = measure_spectrum(big, z=0.02, keep_fits=False, config=CFG).row
+    assert row["error_scale"] == pytest.approx(0.5, rel=0.1)
+    assert row["error_scale_applied"] is False
+    both = load_config(search_cwd=False, overrides={"measure": {"error_scale_min_applied": 0.0}})
+    shrunk = measure_spectrum(big, z=0.02, keep_fits=False, config=both).row
+    assert shrunk["error_scale_applied"] is True
+    assert shrunk["f_ha_err"] < row["f_ha_err"]
+    assert shrunk["significance"] == pytest.approx(row["significance"] / row["error_scale"],
+                                                   rel=0.05)

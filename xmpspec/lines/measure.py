@@ -383,10 +383,14 @@ def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes
         notes.append(f"error scale not measurable ({npix} line-free pixels): errors as given")
         return float("nan"), False
     lo, hi = (float(v) for v in mcfg.get("error_scale_warn", (0.8, 1.25)))
-    apply = bool(mcfg.get("apply_error_scale", True))
+    # never shrink the errors below error_scale_min_applied (default 1: a continuum scatter
+    # below the error spectrum - noise-free or smoothed/resampled spectra - does not make
+    # the lines more significant); only a larger scatter inflates them
+    apply = (bool(mcfg.get("apply_error_scale", True))
+             and s > float(mcfg.get("error_scale_min_applied", 1.0)))
     if not lo <= s <= hi:
         msg = (f"error spectrum x{s:.2f} off the continuum scatter (outside {lo:g}-{hi:g})"
-               + ("; line errors scaled by it" if apply else "; not applied"))
+               + ("; line errors scaled by it" if apply else "; errors as given"))
         notes.append(msg)
         log.warning("%s: %s", src or "spectrum", msg)
     return float(s), apply
