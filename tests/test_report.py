@@ -176,3 +176,15 @@ def test_report_of_the_demo(tmp_path):
     heads = re.findall(r"<h3[^>]*>(.*?)</h3>", dom)
     assert set(map(str, truth["name"])) <= set(heads)
     assert "N2 against the CNN" in dom and "id=\"bpt\"" in dom
+
+
+def test_report_caps_panels_for_big_runs(night_folder, tmp_path):
+    """[report] max_panels (figures) and max_text_panels (panels) keep big batch pages small."""
+    from xmpspec.config import default_config
+    root, names = night_folder
+    cfg = default_config().updated({"report.max_panels": 1, "report.max_text_panels": 2})
+    html = write_report(root / "measure", tmp_path / "cap.html", config=cfg).read_text()
+    heads = re.findall(r"<h3[^>]*>(.*?)</h3>", html)
+    assert sum(h in names for h in heads) == 2
+    assert html.count("alt=\"spectrum of ") == 1
+    assert "1 more targets in objects.ecsv" in html

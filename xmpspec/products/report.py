@@ -39,6 +39,7 @@ __all__ = ["write_report", "find_report_inputs", "render_report", "ReportInputs"
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
+_MAX_WARNINGS = 500  # warnings listed on the page (the tables hold every note)
 _SKIP_DIRS = {"QA", "Calibrations", "Science", "Masters", "raw", ".git"}
 
 _CSS = """
@@ -453,7 +454,8 @@ def _calibration_section(inputs: ReportInputs, max_images: int) -> str:
     return "<h2 id='calibration'>Calibration QA</h2>" + "".join(parts)
 
 
-def _targets_section(inputs: ReportInputs, max_panels: int) -> tuple[str, list[str]]:
+def _targets_section(inputs: ReportInputs, max_panels: int,
+                     max_text: int = 2000) -> tuple[str, list[str]]:
     objects = _read(inputs.objects) if inputs.objects else None
     derived = _read(inputs.derived) if inputs.derived else None
     base = objects if objects is not None else derived
@@ -474,6 +476,11 @@ def _targets_section(inputs: ReportInputs, max_panels: int) -> tuple[str, list[s
     warnings = []
     from ..io import read_spectrum
     for i, row in enumerate(base):
+        if i >= max_text:  # big batch runs: the tables hold the rest
+            parts.append(f"<p class='muted'>{len(base) - max_text} more targets in "
+                         f"{_e(_rel(inputs.objects or inputs.derived, inputs.folder))} "
+                         "([report] max_text_panels)</p>")
+            break
         name = names[i]
         anchor = "t-" + "".join(ch if ch.isalnum() else "-" for ch in name)
         facts = [n2_text(row)]
@@ -615,8 +622,11 @@ def _failures_section(inputs: ReportInputs, warnings: list[str]) -> str:
                             and not np.ma.is_masked(p)})
             warnings = [f"reduction: {p}" for p in probs] + warnings
     if warnings:
-        parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings)
-                     + "</ul>")
+        shown = warnings[:_MAX_WARNINGS]
+        more = (f"<p class='muted'>{len(warnings) - len(shown)} more</p>"
+                if len(warnings) > len(shown) else "")
+        parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in shown)
+                     + "</ul>" + more)
     body = "".join(parts) if parts else "<p class='ok'>no failures or warnings</p>"
     return "<h2 id='failures'>Failures and warnings</h2>" + body
 
@@ -628,9 +638,10 @@ def render_report(inputs: ReportInputs, title: str | None = None,
     cfg = config if config is not None else get_active_config()
     max_panels = int(cfg.get("report.max_panels", 100))
     max_images = int(cfg.get("report.max_qa_images", 4))
+    max_text = int(cfg.get("report.max_text_panels", 2000))
     title = title or f"xmpspec report: {inputs.folder.resolve().name}"
     sections = [_night_section(inputs), _calibration_section(inputs, max_images)]
-    targets, warnings = _targets_section(inputs, max_panels)
+    targets, warnings = _targets_section(inputs, max_panels, max_text)
     sections += [targets, _comparison_section(inputs), _bpt_section(inputs, cfg),
                  _failures_section(inputs, warnings)]
     nav = []
