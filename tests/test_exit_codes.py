@@ -157,9 +157,10 @@ def _targets(tmp_path, text) -> Path:
     return p
 
 
-def test_targets_with_non_numeric_z(data, tmp_path, capsys):
+@pytest.mark.parametrize("command", ["measure", "batch"])
+def test_targets_with_non_numeric_z(data, command, tmp_path, capsys):
     t = _targets(tmp_path, "name,z\nother,0.01\nXMPE1,abc\n")
-    code, err = _run(["measure", data["spec"], "--targets", t, "-o", tmp_path / "o"], capsys)
+    code, err = _run([command, data["spec"], "--targets", t, "-o", tmp_path / "o"], capsys)
     _assert_user_error(code, err, "targets.csv", "column 'z'", "row 2", "abc")
 
 
