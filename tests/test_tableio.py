@@ -228,3 +228,21 @@ def test_unwritable_outputs_are_input_errors(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="dir: output folder is not writable"):
         write_table(_table(), folder / "x.fits")
     assert not list(folder.glob(".*part*"))
+
+
+@pytest.mark.parametrize("drop", [[], ["mi"]])
+def test_streamed_fits_rows_are_astropys_bytes(tmp_path, drop):
+    """Rows packed with NumPy (tablestream._encode_rows) = the bytes astropy writes."""
+    from astropy.io import fits
+
+    from xmpspec.tablestream import write_table_stream
+
+    t = _awkward_table()
+    t.remove_columns(drop)
+    write_table(t, tmp_path / "whole.fits")
+    write_table_stream(lambda: [t[:2], t[2:5], t[5:]], tmp_path / "parts", formats=("fits",))
+    with fits.open(tmp_path / "whole.fits") as a, fits.open(tmp_path / "parts.fits") as b:
+        assert a[1].data.tobytes() == b[1].data.tobytes()
+        ha, hb = a[1].header, b[1].header
+        assert [(c.keyword, c.value) for c in ha.cards] == \
+            [(c.keyword, c.value) for c in hb.cards if c.keyword in ha]

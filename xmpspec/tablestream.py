@@ -226,8 +226,8 @@ def _fits_layout(chunks) -> tuple[int, dict, list]:
     return nrows, widths, masked_bools
 
 
-def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header, bytes]:
-    """(header, raw row bytes) of a chunk encoded as a FITS binary table."""
+def _fits_ready(t: Table, widths: dict, masked_bools: list) -> Table:
+    """The chunk as written to FITS: ASCII strings of the file's widths, masked bools False."""
     t = t.copy(copy_data=False)
     t.meta.clear()
     for name in _string_columns(t):
@@ -245,6 +245,11 @@ def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header
         col = t[name]
         t[name] = Column(np.ma.filled(col, False) if isinstance(col, np.ma.MaskedArray)
                          else np.asarray(col), unit=col.unit, description=col.description)
+    return t
+
+
+def _fits_hdu_bytes(t: Table) -> tuple[fits.Header, bytes]:
+    """(header, raw row bytes) of a FITS-ready chunk, encoded by astropy."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hdu = fits.table_to_hdu(t)
@@ -256,6 +261,78 @@ def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header
         start = hdul.fileinfo(1)["datLoc"]
     size = header["NAXIS1"] * header["NAXIS2"]
     return header, raw[start:start + size]
+
+
+def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header, bytes]:
+    """(header, raw row bytes) of a chunk encoded as a FITS binary table by astropy."""
+    return _fits_hdu_bytes(_fits_ready(t, widths, masked_bools))
+
+
+_ROW_CODES = {"D": ">f8", "E": ">f4", "K": ">i8", "J": ">i4", "I": ">i2", "B": "u1"}
+
+
+def _fits_signature(t: Table) -> list:
+    """What the FITS header of a FITS-ready chunk depends on (names, types, units, formats)."""
+    return [(n, t[n].dtype.str, str(t[n].unit), t[n].format) for n in t.colnames]
+
+
+def _encode_rows(t: Table, header: fits.Header) -> bytes | None:
+    """Rows of a FITS-ready chunk as the binary-table bytes astropy writes for ``header``.
+
+    Floats (masked values as NaN), unmasked integers, booleans (``T``/``F``)
+    and ASCII strings (masked as empty) are packed into a NumPy record array;
+    None for anything else (scaled or null-valued columns, masked integers,
+    arrays), which astropy then encodes. tests/test_tableio.py checks the
+    bytes against astropy's.
+    """
+    n = len(t)
+    if header.get("TFIELDS") != len(t.colnames):
+        return None
+    names, arrays = [], []
+    for i, name in enumerate(t.colnames, 1):
+        form = str(header.get(f"TFORM{i}", ""))
+        repeat, code = form[:-1] or "1", form[-1:]
+        if header.get(f"TTYPE{i}") != name or not repeat.isdigit() or any(
+                f"{k}{i}" in header for k in ("TSCAL", "TZERO", "TNULL", "TDIM")):
+            return None
+        col = t[name]
+        data = np.ma.getdata(col)
+        mask = np.ma.getmaskarray(col) if isinstance(col, np.ma.MaskedArray) else None
+        if data.ndim != 1:
+            return None
+        if code in ("D", "E") and repeat == "1" and data.dtype.kind == "f":
+            v = data.astype(_ROW_CODES[code])
+            if mask is not None and mask.any():
+                v[mask] = np.nan
+        elif code in ("K", "J", "I", "B") and repeat == "1" and data.dtype.kind in "iu":
+            if mask is not None and mask.any():
+                return None
+            v = data.astype(_ROW_CODES[code])
+        elif code == "L" and repeat == "1" and data.dtype == bool:
+            if mask is not None and mask.any():
+                return None
+            v = np.where(data, b"T", b"F").astype("S1")
+        elif code == "A" and data.dtype.kind == "S" and data.dtype.itemsize == int(repeat):
+            v = data.copy()
+            if mask is not None and mask.any():
+                v[mask] = b""
+        elif code == "A" and data.dtype.kind == "U" and data.dtype.itemsize // 4 == int(repeat):
+            try:
+                v = np.char.encode(data, "ascii").astype(f"S{repeat}")
+            except UnicodeEncodeError:
+                return None
+            if mask is not None and mask.any():
+                v[mask] = b""
+        else:
+            return None
+        names.append(f"c{i}")
+        arrays.append(v)
+    rows = np.empty(n, dtype=[(nm, a.dtype) for nm, a in zip(names, arrays, strict=True)])
+    if rows.dtype.itemsize != header.get("NAXIS1"):
+        return None
+    for nm, a in zip(names, arrays, strict=True):
+        rows[nm] = a
+    return rows.tobytes()
 
 
 def _structure(header: fits.Header) -> list:
@@ -277,8 +354,16 @@ class _FitsWriter:
         fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
 
     def write(self, t: Table) -> None:
-        header, data = _fits_chunk(t, self.widths, self.masked_bools)
+        ready = _fits_ready(t, self.widths, self.masked_bools)
+        signature = _fits_signature(ready)
         if self.reference is None:
+            # the header from the columns alone (astropy), the rows packed with NumPy
+            # (_encode_rows: the bytes astropy writes); astropy encodes what it cannot pack
+            header = _fits_hdu_bytes(ready[:0])[0]
+            data = _encode_rows(ready, header)
+            if data is None:
+                header, data = _fits_hdu_bytes(ready)
+            self.signature, self.header = signature, header.copy()
             self.reference, self.rowlen = _structure(header), header["NAXIS1"]
             header["NAXIS2"] = self.nrows
             if self.masked_bools:
@@ -288,9 +373,14 @@ class _FitsWriter:
                 for key, value, comment in _fits_provenance_cards(self.provenance):
                     header[key] = (value[:68], comment)
             self.fh.write(header.tostring().encode("ascii"))
-        elif _structure(header) != self.reference:
-            raise ValueError(f"{self.target}: a chunk's columns differ from the first "
-                             "chunk's (FITS header)")
+        else:
+            # same columns (names, types, units, formats) -> same header: pack the rows
+            data = _encode_rows(ready, self.header) if signature == self.signature else None
+            if data is None:
+                header, data = _fits_hdu_bytes(ready)
+                if _structure(header) != self.reference:
+                    raise ValueError(f"{self.target}: a chunk's columns differ from the first "
+                                     "chunk's (FITS header)")
         self.fh.write(data)
         self.n_data += len(data)
 
