@@ -631,6 +631,21 @@ def _failures_section(inputs: ReportInputs, warnings: list[str]) -> str:
     return "<h2 id='failures'>Failures and warnings</h2>" + body
 
 
+def _provenance_section(inputs: ReportInputs, config: Config) -> str:
+    """The page's provenance: xmpspec and library versions, configuration, files shown."""
+    import json
+
+    from ..provenance import provenance_record
+    files = [*inputs.night_logs, *inputs.summaries, *inputs.sens_files, inputs.objects,
+             inputs.lines, inputs.derived, inputs.comparison, *inputs.failed]
+    rel = [_rel(p, inputs.folder) for p in files if p is not None]
+    record = provenance_record(rel, config, step="report",
+                               extra={"folder": inputs.folder.resolve().name})
+    text = json.dumps(record, indent=1, default=str)
+    return ("<h2 id='provenance'>Provenance</h2><details><summary>versions, configuration "
+            f"and the files shown</summary><pre class='small'>{_e(text)}</pre></details>")
+
+
 def render_report(inputs: ReportInputs, title: str | None = None,
                   config: Config | None = None) -> str:
     """The HTML text of the report (see :func:`write_report`)."""
@@ -651,6 +666,7 @@ def render_report(inputs: ReportInputs, title: str | None = None,
         if any(f"id='{anchor}'" in s for s in sections):
             nav.append(f"<a href='#{anchor}'>{label}</a>")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sections.append(_provenance_section(inputs, cfg))
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
             f"<h1>{_e(title)}</h1><p class='muted'>written {stamp} by xmpspec {__version__} "
