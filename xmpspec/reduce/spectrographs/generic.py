@@ -147,15 +147,17 @@ class GenericPlugin(InstrumentPlugin):
 
     def night_reference_files(self, raw_files) -> tuple[ReferenceFile, ...]:
         """The templates and standards this night needs (see module docstring)."""
-        from ..frametype import decide_frame_type, read_headers
+        from ..frametype import decide_frame_type
+        self.register_pypeit()          # every FITS suffix readable
         spec = _spectrograph(self.pypeit_name)
         out: list[ReferenceFile] = []
         seen_cfg: set = set()
         for f in raw_files:
             f = Path(f)
             try:
-                hdrs = read_headers(f, 4)
-                cfg = tuple(str(spec.get_meta_value(str(f), k, required=False))
+                headarr = spec.get_headarr(str(f))
+                hdrs = headarr[:4]
+                cfg = tuple(str(spec.get_meta_value(headarr, k, required=False))
                             for k in spec.configuration_keys())
             except Exception:  # noqa: BLE001 - unreadable: reported by the screen
                 continue
@@ -172,8 +174,8 @@ class GenericPlugin(InstrumentPlugin):
             if decide_frame_type(hdrs).kind is not None:
                 continue            # a lamp or bias frame: not a standard
             try:
-                ra = spec.get_meta_value(str(f), "ra", required=False)
-                dec = spec.get_meta_value(str(f), "dec", required=False)
+                ra = spec.get_meta_value(headarr, "ra", required=False)
+                dec = spec.get_meta_value(headarr, "dec", required=False)
                 std = nearest_standard_file(ra, dec)
             except Exception:  # noqa: BLE001
                 std = None
