@@ -164,16 +164,13 @@ def measure_input(path: str | Path, context: BatchContext):
     XmpspecError
         The file cannot be read or the spectrum cannot be measured.
     """
-    from ..lines.measure import measure_spectrum
+    from ..lines.measure import measure_for_target
     from ..lines.targets import match_target
 
     opts = context.options
     cfg = context.config_obj
     spec = _read(str(path), context)
-    if not spec.meta.get("source_file"):
-        spec.meta["source_file"] = str(path)
     z = opts.get("z")
-    z_source = "argument" if z is not None else None
     row = None
     targets = context.targets
     if targets is not None:
@@ -185,24 +182,11 @@ def measure_input(path: str | Path, context: BatchContext):
                         "is %s", path, opts.get("targets_source") or "the targets table",
                         spec.name, "the one given" if z is not None
                         else "from the file or the lines")
-    extra = name = None
-    if row is not None:
-        extra = {k: v for k, v in row.items() if k != "z"}
-        name = str(row.get("name") or "") or None
-        tz = row.get("z")
-        if z is None and tz is not None and np.isfinite(float(tz)):
-            z, z_source = float(tz), "targets"
-    if z is None and spec.redshift is None:
-        log.info("%s: no redshift given: finding it from the lines", path)
-    meas = measure_spectrum(spec, z=z, setup=opts.get("setup"), config=cfg,
-                            mcmc=bool(opts.get("mcmc")),
-                            ignore_bad_errors=bool(opts.get("ignore_bad_errors")), name=name,
-                            z_source=z_source, fitter=opts.get("fitter") or "fast",
-                            seed=opts.get("seed"), extra=extra,
-                            keep_fits=bool(opts.get("keep_fits")))
-    if targets is not None and row is None:
-        meas.row["notes"] = "; ".join(filter(None, [meas.row.get("notes"), "no targets row"]))
-    return meas
+    return measure_for_target(spec, path, row, z=z, targets_given=targets is not None,
+                              config=cfg, setup=opts.get("setup"), mcmc=bool(opts.get("mcmc")),
+                              ignore_bad_errors=bool(opts.get("ignore_bad_errors")),
+                              fitter=opts.get("fitter") or "fast", seed=opts.get("seed"),
+                              keep_fits=bool(opts.get("keep_fits")))
 
 
 def measure_task(path: str, context: BatchContext):

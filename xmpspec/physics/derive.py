@@ -23,23 +23,25 @@ Monte Carlo errors are reproducible per object: each row draws from its own
 random stream, seeded from the base seed (``abundances.mc_seed`` or
 ``seed``) and the row's ``name`` (:func:`object_rng`). A row therefore gets
 the same result alone, in any order and in any table or batch chunk.
+
+The inputs (random streams, joins, the lines-table pivot, column builders)
+are in :mod:`~xmpspec.physics.derive_inputs` and the direct method with the
+Balmer decrement in :mod:`~xmpspec.physics.derive_direct`; their public
+names are importable from here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import Counter
 from collections.abc import Callable
 
 import astropy.units as u
 import numpy as np
-from astropy.table import MaskedColumn, Table, join
+from astropy.table import MaskedColumn, Table
 
 from ..config import Config, get_active_config
 from ..errors import ConfigError, InputError
 from ..lines import ratios
-from ..lines.catalog import LINE_DEFS
 from ..spectrum import LINE_FLUX_UNIT
 from . import bpt, distances, dust, strong_line
 from ._columns import (
@@ -54,6 +56,17 @@ from ._columns import (
     flux_column,
     read_measured,
 )
+from .derive_direct import _direct_and_dust
+from .derive_inputs import (
+    LINE_KEYS,
+    _bool_col,
+    _line_wave,
+    _masked,
+    _str_col,
+    merge_by_name,
+    object_rng,
+    pivot_line_table,
+)
 
 __all__ = ["derive_table", "REQUIRED_COLUMNS", "DERIVED_COLUMNS", "merge_by_name",
            "pivot_line_table", "object_rng"]
@@ -61,9 +74,6 @@ __all__ = ["derive_table", "REQUIRED_COLUMNS", "DERIVED_COLUMNS", "merge_by_name
 log = logging.getLogger("xmpspec.physics.derive")
 
 REQUIRED_COLUMNS = ("name", "z")
-LINE_KEYS = [d[0] for d in LINE_DEFS] + ["oii_blend"]
-_CONFIG_WAVE = {d[0]: d[1] for d in LINE_DEFS}
-
 DERIVED_COLUMNS = (
     "ebv_mw_used", "dl_mpc", "dl_mpc_err", "dl_flag", "dl_used_mpc", "dl_used_mpc_err",
     "dl_source", "l_halpha", "l_halpha_err", "l_halpha_dust", "l_halpha_flag", "sfr", "sfr_err",
@@ -78,208 +88,6 @@ DERIVED_COLUMNS = (
     "ebv_balmer_flag", "log_mstar", "log_mstar_err", "log_mstar_flag", "bpt_class", "bpt_flag",
     "low_z_agn_candidate", "is_mp", "is_xmp", "is_empg", "is_empg_source",
 )
-
-
-# --------------------------------------------------------------------------- helpers
-def object_rng(seed: int, name) -> np.random.Generator:
-    """The random generator of one object's Monte Carlo: a function of (seed, name) only.
-
-    The stream is seeded with a SHA-256 hash of the base seed and the object
-    name (surrounding spaces ignored), so it does not depend on the other
-    rows of a table, their order, or how a batch was chunked; Python's
-    ``hash`` is not used (it changes between processes).
-
-    Parameters
-    ----------
-    seed : int
-        Base seed (``abundances.mc_seed``), a non-negative integer.
-    name : object
-        The object's identity (the ``name`` column).
-
-    Returns
-    -------
-    numpy.random.Generator
-
-    Raises
-    ------
-    InputError
-        A negative or non-integer seed.
-
-    Examples
-    --------
-    >>> a = object_rng(1, "J0811+4730").standard_normal(3)
-    >>> b = object_rng(1, " J0811+4730 ").standard_normal(3)
-    >>> bool((a == b).all())
-    True
-    """
-    try:
-        valid = not isinstance(seed, bool) and float(seed).is_integer() and int(seed) >= 0
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise InputError(f"the random seed must be a non-negative integer, not {seed!r}")
-    key = f"{int(seed)}:{str(name).strip()}".encode()
-    entropy = int.from_bytes(hashlib.sha256(key).digest(), "little")
-    return np.random.default_rng(np.random.SeedSequence(entropy))
-
-
-def merge_by_name(table: Table, other: Table, source: str, what: str) -> Table:
-    """Left-join ``other`` (which must have ``name``) onto ``table`` by name, keeping order.
-
-    Columns of ``other`` replace same-named columns of ``table`` where
-    ``other`` has a value.
-    """
-    if "name" not in other.colnames:
-        raise InputError(f"{what} table has no 'name' column", source)
-    names = [str(n).strip() for n in other["name"]]
-    counts = Counter(names)
-    dup = {n for n, c in counts.items() if c > 1}
-    if dup:
-        raise InputError(f"{what} table lists names more than once: {', '.join(sorted(dup))}",
-                         source)
-    other = other.copy()
-    other["name"] = names
-    base = table.copy()
-    base["_row"] = np.arange(len(base))
-    base["name"] = [str(n).strip() for n in base["name"]]
-    cols = [c for c in other.colnames if c != "name"]
-    renamed = {c: f"_{what}_{c}" for c in cols}
-    for c, r in renamed.items():
-        other.rename_column(c, r)
-    # the joined table keeps the main table's metadata (provenance of either side may differ)
-    merged = join(base, other, keys="name", join_type="left", metadata_conflicts="silent")
-    merged.meta = base.meta
-    merged.sort("_row")
-    for c, r in renamed.items():
-        new = merged[r]
-        if c in merged.colnames:
-            old = merged[c]
-            have = ~np.ma.getmaskarray(new)
-            if new.dtype.kind in "US" or old.dtype.kind in "US":
-                data = np.array([str(v) for v in np.ma.getdata(old)], dtype=object)
-                data[have] = [str(v) for v in np.ma.getdata(new)[have]]
-                data = data.astype(str)
-            else:
-                data = np.ma.getdata(old).astype(np.result_type(old.dtype, new.dtype))
-                data[have] = np.ma.getdata(new)[have]
-            mask = np.ma.getmaskarray(old) & ~have
-            merged[c] = MaskedColumn(data, mask=mask, unit=getattr(new, "unit", None))
-        else:
-            merged[c] = new
-        merged.remove_column(r)
-    unmatched = [n for n in table["name"] if str(n).strip() not in counts]
-    if unmatched:
-        log.warning("%s: no %s row for %d object(s): %s", source, what, len(unmatched),
-                    ", ".join(map(str, unmatched[:5])) + (" ..." if len(unmatched) > 5 else ""))
-    merged.remove_column("_row")
-    return merged
-
-
-def pivot_line_table(lines: Table, source: str | None = None) -> Table:
-    """Per-line table of ``xmpspec measure`` to one row per object.
-
-    Parameters
-    ----------
-    lines : Table
-        One row per (object, line): ``object`` (or ``name``), ``line`` (or
-        ``key``), ``flux``, optional ``flux_err``, ``flux_limit``, ``state``,
-        ``rest_wave``/``obs_wave``/``obs_wave_err`` and ``z``.
-    source : str, optional
-        File name for messages.
-
-    Returns
-    -------
-    Table
-        ``name``, ``z`` (given, else the mean of ``obs_wave/rest_wave - 1`` over
-        detected lines, weighted by ``obs_wave_err``), ``z_err``, and
-        ``f_<key>``, ``f_<key>_err``, ``f_<key>_limit``, ``<key>_state`` per line.
-    """
-    name_col = "object" if "object" in lines.colnames else "name"
-    key_col = "line" if "line" in lines.colnames else "key"
-    for c in (name_col, key_col, "flux"):
-        if c not in lines.colnames:
-            raise InputError(f"per-line table needs column '{c}'", source)
-    names = list(dict.fromkeys(str(n) for n in lines[name_col]))
-    index = {n: i for i, n in enumerate(names)}
-    rows = np.array([index[str(n)] for n in lines[name_col]])
-    keys = np.array([str(k) for k in lines[key_col]])
-    state = (column_state(lines, "state") if "state" in lines.colnames
-             else np.full(len(lines), DETECTED))
-    out = Table()
-    out["name"] = names
-    nobj = len(names)
-    for c in ("z", "z_err", "ra", "dec", "instrument", "ebv_mw", "ne_fixed"):
-        if c in lines.colnames:
-            vals: dict = {}
-            for i, v in zip(rows, lines[c], strict=True):
-                if i not in vals and v is not np.ma.masked:
-                    vals[i] = v
-            out[c] = MaskedColumn([vals.get(i, 0) for i in range(nobj)],
-                                  mask=[i not in vals for i in range(nobj)])
-    if "z" not in out.colnames and {"obs_wave", "rest_wave"} <= set(lines.colnames):
-        obs = column_float(lines, "obs_wave", u.AA, source)
-        rest = column_float(lines, "rest_wave", u.AA, source)
-        oerr = column_float(lines, "obs_wave_err", u.AA, source)
-        zl = obs / rest - 1
-        zw = np.where(np.isfinite(oerr) & (oerr > 0), (rest / np.where(oerr > 0, oerr, 1)) ** 2,
-                      np.nan)
-        z = np.full(nobj, np.nan)
-        ze = np.full(nobj, np.nan)
-        for i in range(nobj):
-            sel = (rows == i) & (state == DETECTED) & np.isfinite(zl)
-            if not sel.any():
-                continue
-            w = zw[sel]
-            if np.all(np.isfinite(w)):
-                z[i] = np.sum(w * zl[sel]) / np.sum(w)
-                ze[i] = 1 / np.sqrt(np.sum(w))
-            else:
-                z[i] = np.mean(zl[sel])
-        out["z"] = MaskedColumn(z, mask=~np.isfinite(z))
-        out["z_err"] = MaskedColumn(ze, mask=~np.isfinite(ze))
-    unit = getattr(lines["flux"], "unit", None)
-    for key in dict.fromkeys(keys):
-        cols = {"f": np.full(nobj, np.nan), "e": np.full(nobj, np.nan),
-                "l": np.full(nobj, np.nan)}
-        st = np.full(nobj, MISSING, dtype="U16")
-        sel = np.flatnonzero(keys == key)
-        for name, col in (("f", "flux"), ("e", "flux_err"), ("l", "flux_limit")):
-            if col in lines.colnames:
-                cols[name][rows[sel]] = column_float(lines, col, source=source)[sel]
-        st[rows[sel]] = state[sel]
-        for suffix, name in (("", "f"), ("_err", "e"), ("_limit", "l")):
-            out[f"f_{key}{suffix}"] = MaskedColumn(cols[name], mask=~np.isfinite(cols[name]),
-                                                   unit=unit)
-        out[f"{key}_state"] = st
-    return out
-
-
-def _masked(values, mask=None, unit=None, description=None, dtype=float) -> MaskedColumn:
-    values = np.asarray(values)
-    if mask is None:
-        mask = ~np.isfinite(values) if values.dtype.kind == "f" else np.zeros(len(values), bool)
-    data = np.where(mask, 0, values).astype(dtype) if values.dtype.kind == "f" else values
-    return MaskedColumn(data, mask=mask, unit=unit, description=description)
-
-
-def _str_col(values, description=None) -> MaskedColumn:
-    arr = np.array([str(v) for v in values], dtype=str)
-    if arr.size and arr.dtype.itemsize == 0:
-        arr = arr.astype("U1")
-    return MaskedColumn(arr, description=description)
-
-
-def _bool_col(values, mask, description=None) -> MaskedColumn:
-    # fill_value False: FITS has no masked booleans and astropy would write True
-    return MaskedColumn(np.asarray(values, bool), mask=np.asarray(mask, bool),
-                        description=description, fill_value=False)
-
-
-def _line_wave(key: str, cfg: Config) -> float:
-    lines = cfg["lines"]
-    if key == "oii_blend":
-        return 0.5 * (float(lines["OII_3727"]) + float(lines["OII_3730"]))
-    return float(lines[_CONFIG_WAVE[key]])
 
 
 def _ratio_or_given(table: Table, name: str, num_key: str, den_key: str,
@@ -631,190 +439,3 @@ def _empg(out: dict, oh_n2: Measured, cfg: Config):
             raise ConfigError(f"abundances.empg_oh_source: unknown source '{choice}' "
                               "(valid: direct, n2)")
     return val, mask, src
-
-
-# --------------------------------------------------------------------------- direct + dust
-def _direct_and_dust(t: Table, fluxes: dict, z: np.ndarray, cfg: Config,
-                     mc_draws: int | None, seed: int | None, source: str,
-                     progress: Callable | None) -> dict:
-    n = len(t)
-    gate = float(cfg["measure"]["significance_gate"])
-    nd = int(cfg["abundances"]["mc_draws"] if mc_draws is None else mc_draws)
-    if nd < 0:
-        raise InputError(f"the number of Monte Carlo draws must be >= 0, not {nd}", source)
-    base_seed = cfg["abundances"]["mc_seed"] if seed is None else seed
-    object_rng(base_seed, "")  # validates the seed before any work
-    names = t["name"]
-
-    def det(key):
-        if key not in fluxes:
-            return np.zeros(n, bool)
-        f, fe, st, _ = fluxes[key]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            snr = np.where(np.isfinite(fe) & (fe > 0), f / fe, np.inf)
-        ok = np.isfinite(f) & (f > 0) & (snr >= gate)
-        if st is not None:
-            ok &= st == DETECTED
-        return ok
-
-    cols: dict[str, MaskedColumn] = {}
-    hb_ok = det("hb")
-    oiii_ok = det("oiii5008") | det("oiii4960")
-    o4364_ok = det("oiii4364")
-    dens = {"OII": det("oii3727") & det("oii3730"), "SII": det("sii6718") & det("sii6733")}
-    oii_ok = (det("oii3727") & det("oii3730")) | det("oii_blend")
-    ne_fixed = column_float(t, "ne_fixed", u.cm**-3, source)
-    te_possible = o4364_ok & oiii_ok
-
-    grid = None
-    if np.any(te_possible) or any(k in fluxes for k in ("hg", "hd")) or "hb" in fluxes:
-        from .direct_te import get_grid
-        grid = get_grid(cfg)
-
-    dflag = np.full(n, "", dtype=object)
-    if "oiii4364" not in fluxes:
-        add_flag(dflag, np.ones(n, bool), "no [OIII]4364 measurement: no direct Te")
-    else:
-        f4364 = fluxes["oiii4364"][0]
-        add_flag(dflag, ~o4364_ok & np.isfinite(f4364),
-                 "[OIII]4364 not detected: no direct Te")
-        add_flag(dflag, ~np.isfinite(f4364), "no [OIII]4364 measurement: no direct Te")
-    add_flag(dflag, o4364_ok & ~oiii_ok, "no [OIII]4960/5008 detection")
-    add_flag(dflag, te_possible & ~hb_ok, "no Hbeta detection: no ionic abundances")
-    add_flag(dflag, te_possible & hb_ok & ~oii_ok, "no [OII]3727,3730: no O+ and no O/H")
-
-    diag_order = [str(d).upper() for d in cfg["abundances"]["density_diagnostics"]]
-    for d in diag_order:
-        if d not in ("OII", "SII"):
-            raise ConfigError(f"abundances.density_diagnostics: unknown '{d}' (valid: OII, SII)")
-
-    # Balmer decrement set-up
-    hb_wave = _line_wave("hb", cfg)
-    balmer_keys = [k for k in cfg["dust"]["balmer_lines"] if k in fluxes and "hb" in fluxes]
-    ratios = {}
-    for k in balmer_keys:
-        (f, fe, st, fl), (fb, fbe, _, _) = fluxes[k], fluxes["hb"]
-        ratios[k] = strong_line.log_ratio(f, fe, fb, fbe, num_state=st,
-                                          name=f"{k}/hb", config=cfg, num_limit=fl)
-    waves = {k: _line_wave(k, cfg) for k in balmer_keys}
-    te_def, ne_def = float(cfg["dust"]["te_default"]), float(cfg["dust"]["ne_default"])
-    fallback_ha = float(cfg["dust"]["halpha_hbeta_intrinsic"])
-
-    def intrinsic(te, ne):
-        res = {}
-        for k in balmer_keys:
-            measured_te = np.isfinite(te)
-            tt = np.where(measured_te, te, te_def)
-            nn = np.where(np.isfinite(ne), ne, ne_def)
-            if grid is not None:
-                from .direct_te import BALMER_GRID
-                val = grid.emissivity(BALMER_GRID[k], tt, nn) / grid.emissivity("H1_4_2", tt, nn)
-            else:
-                val = np.full(n, np.nan)
-            if k == "ha":
-                val = np.where(measured_te, val, fallback_ha)
-            res[k] = val
-        return res
-
-    def compute_ebv(te, ne):
-        if not balmer_keys:
-            return (np.full(n, np.nan), np.full(n, np.nan), np.full(n, "", dtype=object),
-                    np.full(n, "no Hbeta with Halpha/Hgamma/Hdelta", dtype=object), {})
-        intr = intrinsic(te, ne)
-        e, ee, used, fl = dust.balmer_ebv(ratios, intr, waves, hb_wave, cfg)
-        return e, ee, used, fl, intr
-
-    k_lines = {key: dust.calzetti_k(np.array([_line_wave(key, cfg)]) * u.AA, cfg)[0]
-               for key in fluxes}
-    te = np.full(n, np.nan)
-    ne = np.full(n, np.nan)
-    res_rows: dict[int, tuple] = {}
-    ebv, ebv_err, used, eflag, intr = compute_ebv(te, ne)
-    direct_keys = [k for k in ("oiii4364", "oiii4960", "oiii5008", "hb", "oii3727", "oii3730",
-                               "oii_blend", "sii6718", "sii6733") if k in fluxes]
-    rows = np.flatnonzero(te_possible)
-
-    def run_row(k, n_draws):
-        diag = next((d for d in diag_order if dens[d][k]), None)
-        nf = ne_fixed[k] if diag is None and np.isfinite(ne_fixed[k]) else None
-        vals = {key: float(fluxes[key][0][k]) for key in direct_keys}
-        errs = {key: float(fluxes[key][1][k]) for key in direct_keys}
-        e0 = ebv[k] if np.isfinite(ebv[k]) else 0.0
-        s0 = ebv_err[k] if np.isfinite(ebv[k]) and np.isfinite(ebv_err[k]) else 0.0
-        rng = object_rng(base_seed, names[k])  # per object: independent of the other rows
-
-        def dust_factor(m):
-            if m == 0:
-                e = np.array([e0])
-            else:
-                e = np.maximum(e0 + s0 * rng.standard_normal(m), 0.0)
-            return {key: 10 ** (0.4 * k_lines[key] * e) for key in direct_keys}
-
-        return _direct_mc(vals, errs, n_draws, rng, nf, diag, dust_factor, cfg, grid)
-
-    # iterate Te <-> E(B-V) on the nominal fluxes (no draws), then the final MC run
-    if grid is not None and rows.size:
-        for _ in range(2):
-            for k in rows:
-                res, _ = run_row(k, 0)
-                te[k], ne[k] = res.te_oiii[0], res.ne[0]
-            ebv, ebv_err, used, eflag, intr = compute_ebv(te, ne)
-        it = rows if progress is None else progress(rows, "direct Te (Monte Carlo)", len(rows))
-        for k in it:
-            res_rows[k] = run_row(k, nd)
-
-    names = ("te_oiii", "te_oii", "ne", "oplus", "oplusplus", "oh")
-    vals = {nm: np.full(n, np.nan) for nm in names}
-    errs = {nm: np.full(n, np.nan) for nm in names}
-    ne_src = np.full(n, "", dtype=object)
-    for k, (res, err) in res_rows.items():
-        for nm in names:
-            vals[nm][k] = getattr(res, nm)[0]
-            errs[nm][k] = err.get(nm, (np.nan, 1.0))[0]
-        ne_src[k] = res.ne_source
-        if res.te_clipped[0]:
-            add_flag(dflag, np.arange(n) == k, "[OIII] ratio outside the Te grid: Te at grid edge")
-        if res.ne_clipped[0]:
-            add_flag(dflag, np.arange(n) == k,
-                     "density ratio outside the grid: ne at the grid edge (low/high-density limit)")
-        frac = err.get("oh", (np.nan, 1.0))[1]
-        if frac < 0.9 and nd > 0:
-            add_flag(dflag, np.arange(n) == k,
-                     f"only {100 * frac:.0f}% of Monte Carlo draws valid")
-    if not hb_ok.all():
-        for nm in ("oplus", "oplusplus", "oh"):
-            vals[nm][~hb_ok] = np.nan
-    cols["te_oiii"] = _masked(vals["te_oiii"], unit=u.K, description="Te([OIII]) (PyNeb grid)")
-    cols["te_oiii_err"] = _masked(errs["te_oiii"], unit=u.K)
-    cols["ne"] = _masked(vals["ne"], unit=u.cm**-3, description="electron density")
-    cols["ne_err"] = _masked(np.where(np.isin(ne_src, ("OII", "SII")), errs["ne"], np.nan),
-                             unit=u.cm**-3)
-    cols["ne_source"] = _str_col(ne_src, "OII / SII diagnostic, fixed (ne_fixed) or default")
-    cols["te_oii"] = _masked(vals["te_oii"], unit=u.K, description="Te([OII]) = 0.7 Te([OIII]) "
-                                                                   "+ 3000 K (Garnett 1992)")
-    cols["te_oii_err"] = _masked(errs["te_oii"], unit=u.K)
-    cols["oplus_h"] = _masked(vals["oplus"], description="O+/H+")
-    cols["oplus_h_err"] = _masked(errs["oplus"])
-    cols["oplusplus_h"] = _masked(vals["oplusplus"], description="O++/H+")
-    cols["oplusplus_h_err"] = _masked(errs["oplusplus"])
-    cols["oh_direct"] = _masked(vals["oh"], description="12+log(O/H), direct Te method")
-    cols["oh_direct_err"] = _masked(np.where(np.isfinite(vals["oh"]), errs["oh"], np.nan))
-    cols["direct_flag"] = _str_col(dflag)
-
-    cols["ebv_balmer"] = _masked(ebv, unit=u.mag, description="internal E(B-V), Balmer "
-                                                              "decrement, Calzetti 2000")
-    cols["ebv_balmer_err"] = _masked(np.where(np.isfinite(ebv), ebv_err, np.nan), unit=u.mag)
-    cols["ebv_balmer_lines"] = _str_col(used, "decrements used (X/Hbeta)")
-    ha_int = intr.get("ha", np.full(n, np.nan)) if intr else np.full(n, np.nan)
-    cols["balmer_ha_hb_intrinsic"] = _masked(np.where(np.isfinite(ebv), ha_int, np.nan),
-                                             description="intrinsic Halpha/Hbeta used "
-                                                         "(PyNeb at Te, or fallback)")
-    cols["ebv_balmer_flag"] = _str_col(eflag)
-    return {"columns": cols, "ebv": ebv, "ebv_err": ebv_err}
-
-
-def _direct_mc(vals, errs, n_draws, rng, ne_fixed, diag, dust_factor, cfg, grid):
-    from .direct_te import direct_abundance_mc
-    return direct_abundance_mc(vals, errs, n_draws, rng, ne_fixed=ne_fixed, density_diag=diag,
-                               dust_factor=dust_factor, config=cfg, grid=grid)
-
