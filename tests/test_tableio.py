@@ -246,3 +246,17 @@ def test_streamed_fits_rows_are_astropys_bytes(tmp_path, drop):
         ha, hb = a[1].header, b[1].header
         assert [(c.keyword, c.value) for c in ha.cards] == \
             [(c.keyword, c.value) for c in hb.cards if c.keyword in ha]
+
+
+def test_fits_header_meta_is_ascii(tmp_path):
+    """Non-ASCII or multi-line table metadata never breaks the FITS header; ECSV keeps it."""
+    from astropy.io import fits
+
+    t = _table()
+    t.meta.update({"OBSERVER": "Zoë Ünal", "NOTE": "two\nlines", "ÄKEY": "x"})
+    ecsv, fpath = write_table(t, tmp_path / "m", formats=("ecsv", "fits"))
+    with fits.open(fpath) as hdul:
+        assert hdul[1].header["OBSERVER"] == "Zoe Unal"
+        assert hdul[1].header["NOTE"] == "two lines"
+    back = Table.read(ecsv)
+    assert back.meta["OBSERVER"] == "Zoë Ünal" and back.meta["ÄKEY"] == "x"

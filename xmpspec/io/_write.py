@@ -396,11 +396,13 @@ def write_table(table: Table, path: str | Path, provenance: dict | None = None,
 
 def _write_fits_table(table: Table, tmp: Path, provenance: dict | None) -> None:
     simple_meta = {k: v for k, v in table.meta.items()
-                   if isinstance(v, str | int | float | bool | np.generic) and len(str(k)) <= 8}
+                   if isinstance(v, str | int | float | bool | np.generic) and len(str(k)) <= 8
+                   and str(k).isascii()}
     t = table.copy(copy_data=True)
     t.meta.clear()
-    t.meta.update({k: fits_ascii(v) if isinstance(v, str) else v
-                   for k, v in simple_meta.items()})
+    # header values are printable ASCII: the fits_ascii form, control characters as spaces
+    t.meta.update({k: "".join(c if " " <= c <= "~" else " " for c in fits_ascii(v))
+                   if isinstance(v, str) else v for k, v in simple_meta.items()})
     masked_bools = []
     for name in t.colnames:
         col = _fits_ascii_column(t[name])
