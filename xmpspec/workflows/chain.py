@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..config import Config, get_active_config
 from ..errors import InputError, XmpspecError
+from .leftovers import clean_leftovers
 from .measure import _identity, derive_objects, measure_to_tables
 
 __all__ = ["CHAIN_STAGES", "ChainResult", "run_analysis_chain"]
@@ -157,6 +158,7 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
         raise InputError("no spectra to analyse", outdir)
     progress = progress or _identity
     res = ChainResult(outdir=outdir)
+    clean_leftovers(_chain_outputs(outdir), "demo")   # temporaries of a killed chain
 
     def stage(name):
         if on_stage is not None:
@@ -232,4 +234,23 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
     except XmpspecError as exc:
         res.problems.append(f"figures: {exc}")
     done("figures", t)
+    clean_leftovers(_chain_outputs(outdir, res), "demo")
     return res
+
+
+def _chain_outputs(outdir: Path, res: ChainResult | None = None) -> list[Path]:
+    """The chain's outputs: its tables, files there now (earlier runs) and those written.
+
+    The measurement tables are cleaned by :func:`measure_to_tables`; here the
+    derived table, and every output of the folders the chain alone writes
+    (``comparison/``, ``tables/``, ``figures/``).
+    """
+    outs: list[Path] = [outdir / "derived"]
+    for sub in ("comparison", "tables", "figures"):
+        folder = outdir / sub
+        if folder.is_dir():
+            outs += [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+    if res is not None:
+        outs += [*res.comparison_files, *res.table_files]
+        outs += [f for files in res.figures.values() for f in files]
+    return outs

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..config import Config, get_active_config
 from ..engine.tasks import BatchContext, measure_input
 from ..errors import InputError, XmpspecError
+from .leftovers import clean_leftovers
 
 __all__ = ["MeasureRun", "derive_objects", "load_targets", "measure_context", "measure_path",
            "measure_spectra", "measure_to_tables"]
@@ -373,6 +374,8 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
     finally:
         if bar is not None:
             bar.close()
+        # the engine cleaned at start; temporaries of a run killed meanwhile go now
+        clean_leftovers([Path(outdir) / lines_name, Path(outdir) / objects_name], "measure")
     run.n_measured = res.n_done
     run.n_parts = res.n_parts
     run.failures = [(p, reason) for p, _, reason in res.failures]
@@ -444,6 +447,7 @@ def derive_objects(objects: str | Path, out: str | Path, config: Config | None =
     from ..tableio import read_table, write_table
 
     cfg = config if config is not None else get_active_config()
+    clean_leftovers([out], "derive")     # temporaries of a derive killed mid-write
     table = read_table(objects)
     phot = read_table(photometry) if photometry is not None else None
     dist = read_table(distances) if distances is not None else None
@@ -460,4 +464,5 @@ def derive_objects(objects: str | Path, out: str | Path, config: Config | None =
     extra.update(provenance_extra or {})
     prov = provenance_record(inputs, cfg, step="derive", extra=extra)
     path = write_table(derived, out, provenance=prov, formats=formats)[0]
+    clean_leftovers([out], "derive")
     return path, derived

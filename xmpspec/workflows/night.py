@@ -18,9 +18,13 @@ from pathlib import Path
 from ..config import Config, get_active_config
 from ..errors import XmpspecError
 from ..reduce.pipeline import NightRun, reduce_files, write_summary
+from .leftovers import clean_leftovers
 from .measure import derive_objects, measure_to_tables
 
 __all__ = ["NightRun", "measure_and_derive", "run_night", "write_night_report"]
+
+#: stems of the tables :func:`run_night` writes in the night's folder
+SUMMARY_NAME, LINES_NAME, OBJECTS_NAME, DERIVED_NAME = "summary", "lines", "measurements", "derived"
 
 log = logging.getLogger("xmpspec.workflows")
 
@@ -71,6 +75,8 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
     plugin = get_instrument(instrument)
     night = night or default_night_name(raw_dir)
     targets = read_table(targets_path) if targets_path else None
+    nightdir = Path(root) / "reductions" / plugin.name / night
+    clean_leftovers(_night_outputs(nightdir), "run")   # temporaries of a killed night
     t0 = time.time()
     ensure_reference_data(plugin.name, reference_dirs, raw_dir)
     st = setup_night(raw_dir, plugin.name, night=night, root=root, targets=targets)
@@ -78,16 +84,16 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
     results, failures = reduce_files(st.pypeit_files, root, reference_dirs, targets_path,
                                      workers, progress)
     t2 = time.time()
-    nightdir = Path(root) / "reductions" / plugin.name / night
     nightdir.mkdir(parents=True, exist_ok=True)
     run = NightRun(st, results, failures)
-    run.summary = write_summary(results, nightdir / "summary.ecsv",
+    run.summary = write_summary(results, nightdir / f"{SUMMARY_NAME}.ecsv",
                                 inputs=[str(f) for f in st.pypeit_files])[0]
     coadds = [t.coadd for r in results for t in r.targets if t.coadd]
     t3 = measure_and_derive(run, coadds, targets, nightdir, plugin, night, progress,
                             config=cfg) if coadds else time.time()
     t4 = time.time()
     write_night_report(run, nightdir, cfg)
+    clean_leftovers(_night_outputs(nightdir), "run")
     run.timings = {"setup_s": t1 - t0, "reduce_s": t2 - t1, "measure_s": t3 - t2,
                    "derive_s": t4 - t3, "report_s": time.time() - t4}
     return run
@@ -108,7 +114,8 @@ def measure_and_derive(run: NightRun, coadds, targets, nightdir: Path, plugin, n
 
     try:
         mrun = measure_to_tables(coadds, nightdir, targets, config,
-                                 setup=plugin.setup_name, objects_name="measurements",
+                                 setup=plugin.setup_name, lines_name=LINES_NAME,
+                                 objects_name=OBJECTS_NAME,
                                  provenance_extra={"night": night, "instrument": plugin.name},
                                  progress=progress, on_failure=failed)
     except XmpspecError as exc:          # e.g. a targets table without names
@@ -119,7 +126,7 @@ def measure_and_derive(run: NightRun, coadds, targets, nightdir: Path, plugin, n
         return t3
     run.measurements = mrun.objects
     try:
-        run.derived = derive_objects(mrun.objects, nightdir / "derived", config,
+        run.derived = derive_objects(mrun.objects, nightdir / DERIVED_NAME, config,
                                      progress=progress,
                                      provenance_extra={"night": night})[0]
     except XmpspecError as exc:
@@ -137,3 +144,10 @@ def write_night_report(run: NightRun, nightdir: Path, config: Config | None = No
         run.report = write_report(nightdir, config=config)
     except XmpspecError as exc:
         run.problems.append(f"report failed: {exc}")
+
+
+def _night_outputs(nightdir: Path) -> list[Path]:
+    """The tables and report :func:`run_night` writes in the night's folder."""
+    from ..products.report import REPORT_NAME
+    return [nightdir / n for n in (SUMMARY_NAME, LINES_NAME, OBJECTS_NAME, DERIVED_NAME,
+                                   REPORT_NAME)]
