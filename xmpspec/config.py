@@ -192,7 +192,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping | None = None
             raise ConfigError(f"not valid TOML: {exc}", path) from None
         data = cfg.to_dict()
         _deep_update(data, user, str(path))
-        cfg = Config(data, cfg.sources + [str(path.resolve())])
+        cfg = Config(data, cfg.sources + [str(path)])  # as given: no machine path
     if overrides:
         cfg = cfg.updated(overrides)
     return cfg

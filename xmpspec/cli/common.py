@@ -313,7 +313,9 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
     Returns
     -------
     list of pathlib.Path
-        Absolute paths, each once.
+        The paths as given (relative stay relative, see
+        :func:`xmpspec.engine.discovery.as_given`), each file once (spellings
+        of one file compared by their resolved paths).
 
     Raises
     ------
@@ -324,17 +326,23 @@ def expand_inputs(specs: Iterable[str | Path], suffixes: Iterable[str] | None = 
     """
     from glob import has_magic
 
-    from ..engine.discovery import SPECTRUM_SUFFIXES, discover_inputs, is_file_list
+    from ..engine.discovery import (
+        SPECTRUM_SUFFIXES,
+        as_given,
+        discover_inputs,
+        is_file_list,
+        unique_inputs,
+    )
     from ..errors import InputError
     suffixes = tuple(suffixes or SPECTRUM_SUFFIXES)
     files: list[Path] = []
     for spec in specs:
-        path = Path(spec).expanduser()
+        path = as_given(spec)
         if path.is_file() and not is_file_list(path):
-            files.append(path.resolve())
+            files.append(path)
         elif path.exists() or has_magic(str(spec)):
             files.extend(discover_inputs([spec], suffixes=suffixes, exclude=exclude))
         else:
             raise InputError("file not found (no such file, folder or glob match)", spec)
-    unique = list(dict.fromkeys(files))
+    unique = unique_inputs(files)
     return sorted(unique) if sort else unique

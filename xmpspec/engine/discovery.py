@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["SPECTRUM_SUFFIXES", "FILE_LIST_SUFFIXES", "is_file_list", "discover_inputs"]
+__all__ = ["SPECTRUM_SUFFIXES", "FILE_LIST_SUFFIXES", "is_file_list", "discover_inputs", "as_given",
+           "unique_inputs"]
 
 #: File name endings taken as spectra when an input is a folder.
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
@@ -101,7 +102,13 @@ def discover_inputs(specs: str | Path | Iterable[str | Path],
     Returns
     -------
     list of pathlib.Path
-        Absolute paths, duplicates removed, in discovery order.
+        The inputs spelled as given (see :func:`as_given`): a relative
+        folder, glob or list gives relative paths, an absolute one absolute
+        paths; never resolved, so outputs that name the inputs carry no
+        machine path the user did not type. Duplicates (the same file under
+        different spellings, symbolic links included: compared by their
+        resolved paths) are removed, the first spelling kept, in discovery
+        order.
 
     Raises
     ------
@@ -145,11 +152,49 @@ def discover_inputs(specs: str | Path | Iterable[str | Path],
             found.extend(matches)
         else:
             raise InputError("no such file, folder or glob match", text)
+    return unique_inputs(found)
+
+
+def as_given(path: str | Path) -> Path:
+    """An input path as the user gave it: ``~`` expanded, otherwise not resolved.
+
+    Relative paths stay relative (to the working folder), absolute ones
+    stay absolute; ``pathlib`` only drops ``.`` components and doubled
+    slashes. This is the spelling every output records (``source_file``,
+    ``input_file``, provenance, failures).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(path).expanduser()
+
+
+def unique_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Paths as given, each file once (first spelling kept), in order.
+
+    Two spellings are the same input when they resolve to the same file
+    (``a.fits``, ``./d/../a.fits``, an absolute path or a symbolic link to
+    it).
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
     seen: set[str] = set()
     out = []
-    for p in found:
+    for p in paths:
+        p = as_given(p)
         key = str(p.resolve())
         if key not in seen:
             seen.add(key)
-            out.append(Path(key))
+            out.append(p)
     return out

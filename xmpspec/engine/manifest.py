@@ -174,7 +174,10 @@ class Manifest:
     """Append-only JSON-lines log of a batch run (``OUTDIR/manifest.jsonl``).
 
     Records: ``run`` (settings, first line), ``inputs`` (paths added to the
-    run), ``chunk`` (parts written, inputs done, inputs failed with reasons).
+    run, spelled as the user gave them), ``workdir`` (written once when the
+    first relative input path is added: a SHA-256 of the resolved working
+    folder those paths are relative to, so that no machine path is stored),
+    ``chunk`` (parts written, inputs done, inputs failed with reasons).
     Each record is one line written with one ``write`` call and fsync'ed. On
     loading, a torn last line (a kill during the write) is discarded.
 
@@ -191,6 +194,7 @@ class Manifest:
         self._input_set: set[str] = set()
         self.states: dict[str, InputState] = {}
         self.chunks: dict[str, dict] = {}
+        self.workdir: str | None = None
         self._fh = None
 
     # reading ---------------------------------------------------------------
@@ -228,6 +232,8 @@ class Manifest:
                 if p not in self._input_set:
                     self._input_set.add(p)
                     self.inputs.append(p)
+        elif kind == "workdir":
+            self.workdir = rec["sha256"]
         elif kind == "chunk":
             cid = rec["id"]
             self.chunks[cid] = rec
@@ -257,6 +263,10 @@ class Manifest:
         for i in range(0, len(new), _INPUTS_PER_RECORD):
             self._append({"type": "inputs", "paths": new[i:i + _INPUTS_PER_RECORD]})
         return len(new)
+
+    def set_workdir(self, sha256: str) -> None:
+        """Record the identity of the folder the relative input paths are relative to."""
+        self._append({"type": "workdir", "sha256": sha256})
 
     def record_chunk(self, chunk_id: str, parts: dict[str, str], done: Sequence[str],
                      failed: Sequence[tuple[str, str, str]], worker: dict | None = None) -> None:

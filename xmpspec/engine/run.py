@@ -78,7 +78,7 @@ from astropy.table import Table
 from ..arrowio import write_part
 from ..config import Config, get_active_config
 from ..errors import InputError
-from .discovery import discover_inputs
+from .discovery import discover_inputs, unique_inputs
 from .executors import (
     Chunk,
     DaskExecutor,
@@ -169,6 +169,11 @@ def _sha256_text(items: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def _workdir_id() -> str:
+    """SHA-256 of the resolved working folder (what relative input paths are relative to)."""
+    return hashlib.sha256(str(Path.cwd().resolve()).encode()).hexdigest()
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -183,7 +188,15 @@ class BatchRun:
     Parameters
     ----------
     inputs : sequence of path-like
-        Input spectra (see :func:`discover_inputs` to expand folders/globs/lists).
+        Input spectra (see :func:`discover_inputs` to expand folders/globs/lists),
+        kept as given: a relative path stays relative (to the working folder)
+        in the manifest, ``input_file``/``source_file``, ``failed.ecsv`` and
+        the provenance. The same file under two spellings is one input. A
+        run with relative inputs resumes from the same working folder only
+        (another one stops with a message; absolute inputs resume from
+        anywhere). Workers open the paths as given: Dask workers must share
+        the working folder of the driver for relative inputs (a
+        ``LocalCluster`` does), or be given absolute paths.
     outdir : path-like
         Output folder (manifest, parts, merged tables).
     task : str or callable
@@ -231,14 +244,9 @@ class BatchRun:
             task = TASKS[task]
         self.task = task
         self.options = dict(options or {})
-        self.inputs = [str(Path(p).resolve()) for p in inputs]
-        if len(set(self.inputs)) != len(self.inputs):
-            seen, uniq = set(), []
-            for p in self.inputs:
-                if p not in seen:
-                    seen.add(p)
-                    uniq.append(p)
-            self.inputs = uniq
+        # the inputs as given (relative stay relative): what the workers open, what the
+        # manifest, the parts and every output name; one file under two spellings is one input
+        self.inputs = [str(p) for p in unique_inputs(inputs)]
         self.inputs_spec = list(inputs_spec) if inputs_spec else None
         self.workers = int(workers) if workers else (os.cpu_count() or 1)
         if self.workers < 1:
@@ -314,6 +322,7 @@ class BatchRun:
             raise InputError(
                 f"holds a batch run with different settings ({', '.join(diff)} changed); "
                 "use --restart to discard it, or another output folder", self.outdir)
+        self._check_workdir()
         self.manifest.add_inputs(self.inputs)
         self._clean_orphans()
         s = self.summary
@@ -327,6 +336,28 @@ class BatchRun:
             else:
                 self.pending.append(p)
         return self.pending
+
+    def _check_workdir(self) -> None:
+        """Refuse to resume relative inputs from another working folder than the run's.
+
+        Relative input paths are the run's identity for its inputs (they are
+        what the outputs record), and they mean other files from another
+        folder. The manifest keeps a hash of the working folder of the first
+        relative inputs (not the folder itself: no machine path in the output
+        folder); a rerun with relative inputs from elsewhere stops with a
+        message instead of mixing files. Absolute inputs resume from anywhere.
+        """
+        if all(Path(p).is_absolute() for p in self.inputs):
+            return
+        here = _workdir_id()
+        if self.manifest.workdir is None:
+            self.manifest.set_workdir(here)
+        elif self.manifest.workdir != here:
+            self._unlock()
+            raise InputError(
+                "holds a batch run whose relative input paths were given from another working "
+                "folder; rerun from that folder (or give absolute input paths), or use "
+                "--restart to discard it", self.outdir)
 
     def _lock(self) -> None:
         self._lock_obj = OutputLock(self.outdir, "batch").acquire()
