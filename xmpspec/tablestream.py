@@ -35,6 +35,7 @@ from astropy.table import Column, MaskedColumn, Table
 
 from .tableio import (
     TABLE_FORMATS,
+    _ecsv_header,
     _fits_ascii_column,
     _fits_provenance_cards,
     _suffix,
@@ -172,11 +173,11 @@ class _EcsvWriter:
         if self.reference is None:
             # the first chunk's header is the file's; later chunks are compared with it
             self.reference = t[:0]
-            self.fh.write(_split_ecsv(_ecsv_text(self.reference, self.meta))[0])
+            self.fh.write(_ecsv_header(t, self.meta))
         else:
             if isinstance(self.reference, Table):
-                self.reference = _split_ecsv(_ecsv_text(self.reference, {}))[0]
-            if _split_ecsv(_ecsv_text(t[:0], {}))[0] != self.reference:
+                self.reference = _ecsv_header(self.reference, {})
+            if _ecsv_header(t, {}) != self.reference:
                 raise ValueError(f"{self.target}: a chunk's columns differ from the first "
                                  "chunk's (ECSV header)")
         self.fh.write(ecsv_data_lines(t) if fast else _split_ecsv(_ecsv_text(t, {}))[1])

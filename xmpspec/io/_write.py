@@ -28,9 +28,11 @@ import os
 import tempfile
 import unicodedata
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from astropy.io import fits
@@ -304,13 +306,52 @@ def ecsv_data_lines(table: Table) -> str:
     return "\n".join(map(" ".join, zip(*cols, strict=True))) + "\n"
 
 
-def _ecsv_header(table: Table) -> str:
-    """ECSV header (comment lines and the column-names line) written by astropy."""
-    buf = io.StringIO()
+class _ColumnSpec:
+    """What astropy's ECSV header serialiser reads of a column (``info`` and ``shape``)."""
+
+    __slots__ = ("info", "shape")
+
+    def __init__(self, col):
+        info = col.info
+        self.info = SimpleNamespace(name=info.name, dtype=col.dtype, unit=col.unit,
+                                    format=col.format, description=col.description,
+                                    meta=col.meta)
+        self.shape = col.shape
+
+
+def _ecsv_header(table: Table, meta: dict | None = None) -> str:
+    """ECSV header (comment lines and the column-names line) as astropy writes it.
+
+    For tables :func:`ecsv_fast_supported` accepts, with plain column names,
+    astropy's own YAML header serialiser (``astropy.table.meta.get_yaml_from_header``)
+    is given the columns directly, skipping the copies its table writer makes
+    first (most of the time for a table of ~130 columns); otherwise astropy's
+    writer produces the header. ``meta`` (default ``table.meta``) is the
+    table metadata written. tests/test_tableio.py compares the two.
+    """
+    names = table.colnames
+    meta = table.meta if meta is None else meta
+    plain = names and ecsv_fast_supported(table) and not any(
+        n != n.strip() or n.startswith("#") or any(c in n for c in _ECSV_QUOTE_CHARS)
+        for n in names)
+    if not plain:
+        t = table[:0]
+        t.meta.clear()
+        t.meta.update(meta)
+        buf = io.StringIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t.write(buf, format="ascii.ecsv")
+        return buf.getvalue()
+    from astropy.io.ascii.ecsv import ECSV_VERSION
+    from astropy.table.meta import get_yaml_from_header
+    header = {"cols": [_ColumnSpec(c) for c in table.itercols()], "schema": "astropy-2.0"}
+    if meta:
+        header["meta"] = OrderedDict(meta)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table[:0].write(buf, format="ascii.ecsv")
-    return buf.getvalue()
+        lines = [f"%ECSV {ECSV_VERSION}", "---", *get_yaml_from_header(header)]
+    return "".join(f"# {line}\n" for line in lines) + " ".join(names) + "\n"
 
 
 def write_ecsv(table: Table, fh) -> None:
