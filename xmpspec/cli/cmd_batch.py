@@ -61,6 +61,8 @@ def batch(
     failed ones are retried with --retry-failed. The end merges everything into
     OUTDIR/lines and OUTDIR/objects (ECSV, FITS, Parquet; Parquet only for very
     large tables) and lists failures with their reason in OUTDIR/failed.ecsv.
+    Inputs are named in every output as given (relative paths stay relative);
+    a run with relative inputs resumes from the same working folder only.
     Exit code 0 if every input was measured, 1 if any failed.
 
     Examples:
