@@ -25,6 +25,7 @@ __all__ = [
     "COLUMN_WIDTH_IN",
     "figure_style",
     "save_figure",
+    "draw_upper_limits",
     "comparison_plot",
     "distribution_plot",
     "bpt_plot",
@@ -95,6 +96,26 @@ def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pd
         written.append(target)
     plt.close(fig)
     return written
+
+
+def draw_upper_limits(ax, x, y, length: float, color, label: str | None = None) -> None:
+    """Upper limits as downward arrows from a bar at the limit (the one way figures draw them).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    x, y : array-like
+        Positions; ``y`` is the limit.
+    length : float
+        Arrow length in data units of the y axis.
+    color : color
+    label : str, optional
+        Legend label; the legend entry is an arrow, as drawn (not an error-bar cap).
+    """
+    ax.errorbar(x, y, yerr=length, uplims=True, marker="_", ms=6, mew=1.2, color=color,
+                ls="none", elinewidth=0.8, capsize=2, zorder=3)
+    if label is not None:
+        ax.plot([], [], ls="none", marker=r"$\downarrow$", ms=8, color=color, label=label)
 
 
 def _masked(table: Table, name: str) -> np.ma.MaskedArray:
@@ -245,12 +266,8 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
             arrow = 0.06 * (hi - lo)
             ax.errorbar(x[sel_lim], y[sel_lim], xerr=cnn_err[sel_lim], ls="none", marker="none",
                         color=C_LIMIT, elinewidth=0.6, capsize=0, zorder=3)
-            ax.errorbar(x[sel_lim], y[sel_lim], yerr=arrow, uplims=True,
-                        marker="_", ms=6, mew=1.2, color=C_LIMIT, ls="none", elinewidth=0.8,
-                        capsize=2, zorder=3)
-            # legend entry: an arrow, as drawn (not an error-bar cap)
-            ax.plot([], [], ls="none", marker=r"$\downarrow$", ms=8, color=C_LIMIT,
-                    label=rf"limit (2$\sigma$), gate < 2 ({sel_lim.sum()})")
+            draw_upper_limits(ax, x[sel_lim], y[sel_lim], arrow, C_LIMIT,
+                              label=rf"limit (2$\sigma$), gate < 2 ({sel_lim.sum()})")
         sel_weak = ok & weaker & ~excl
         if sel_weak.any():
             ax.scatter(x[sel_weak], y[sel_weak], marker="s", s=55, facecolors="none",

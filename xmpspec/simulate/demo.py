@@ -506,7 +506,14 @@ def recovery_figure(rec: Table, path_stem: str | Path,
     list of Path
         Files written.
     """
-    from ..products.figures import C_FAIR, C_GOOD, C_LIMIT, figure_style, save_figure
+    from ..products.figures import (
+        C_FAIR,
+        C_GOOD,
+        C_LIMIT,
+        draw_upper_limits,
+        figure_style,
+        save_figure,
+    )
     det = np.asarray(rec["n2_state"] == "detected")
     ul = np.asarray(rec["n2_upper_limit"], dtype=bool)
     n2 = rec["n2"].filled(np.nan) if hasattr(rec["n2"], "filled") else np.asarray(rec["n2"])
@@ -522,8 +529,8 @@ def recovery_figure(rec: Table, path_stem: str | Path,
             a1.errorbar(n2t[det], n2[det], yerr=n2e[det], fmt="o", color=C_GOOD, ms=4,
                         capsize=2, label="detections")
         if ul.any():
-            a1.errorbar(n2t[ul], n2[ul], yerr=0.12, uplims=True, fmt="v", color=C_LIMIT,
-                        ms=4, label="upper limits")
+            draw_upper_limits(a1, n2t[ul], n2[ul], 0.06 * (hi - lo), C_LIMIT,
+                              label="upper limits")
         a1.set_xlim(lo, hi)
         a1.set_ylim(lo, hi)
         a1.set_xlabel(r"injected N2 = log([NII]6585/H$\alpha$)")
