@@ -287,17 +287,22 @@ def _machine_format(decs: list, force_exp: bool = False) -> str:
     return f".{max(sig - 1, 0)}e"
 
 
+def _carry_sexagesimal(big, minutes, seconds, decimals: int):
+    """Seconds rounded to ``decimals``; 60 s carried into minutes, 60 min into ``big``."""
+    seconds = np.round(seconds, decimals)
+    carry = seconds >= 60
+    seconds[carry] -= 60
+    minutes = minutes + carry
+    carry = minutes >= 60
+    minutes[carry] -= 60
+    return big + carry, minutes, seconds
+
+
 def _sexagesimal_columns(t: Table, kind: str, deg: np.ndarray, miss: np.ndarray) -> None:
     from astropy.coordinates import Angle
     if kind == "ra":
-        h, m, s = Angle(np.where(miss, 0, deg), u.deg).hms
-        s = np.round(s, 2)
-        carry = s >= 60
-        s[carry] -= 60
-        m = m + carry
-        carry = m >= 60
-        m[carry] -= 60
-        h = (h + carry) % 24
+        h, m, s = _carry_sexagesimal(*Angle(np.where(miss, 0, deg), u.deg).hms, 2)
+        h = h % 24
         for name, vals, unit, desc, fmt in (
                 ("RAh", h, u.h, "Hour of Right Ascension (J2000)", "02d"),
                 ("RAm", m, u.min, "Minute of Right Ascension (J2000)", "02d"),
@@ -309,14 +314,7 @@ def _sexagesimal_columns(t: Table, kind: str, deg: np.ndarray, miss: np.ndarray)
     else:
         sign = np.where(deg < 0, "-", "+")
         a = Angle(np.abs(np.where(miss, 0, deg)), u.deg)
-        d, m, s = a.dms
-        s = np.round(s, 1)
-        carry = s >= 60
-        s[carry] -= 60
-        m = m + carry
-        carry = m >= 60
-        m[carry] -= 60
-        d = d + carry
+        d, m, s = _carry_sexagesimal(*a.dms, 1)
         # astropy's MRT writer gives the sign its own byte ``DE-`` before ``DEd``: DEd is
         # written as text "-00" so that declinations between -1 and 0 deg keep their sign
         degrees = [f"{sg}{int(x):02d}" for sg, x in zip(sign, d, strict=True)]
