@@ -9,9 +9,9 @@ from astropy.table import MaskedColumn, Table
 
 from xmpspec.cli import main
 from xmpspec.io import read_spectrum
-from xmpspec.workflows.chain import run_analysis_chain
 from xmpspec.simulate.demo import recovery_summary, recovery_table, simulate_demo_night
 from xmpspec.tableio import read_table
+from xmpspec.workflows.chain import run_analysis_chain
 
 
 def _png_has_content(path):
