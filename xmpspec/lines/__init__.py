@@ -3,7 +3,9 @@
 Public entry points (imported lazily, so ``xmpspec.lines.catalog`` stays light):
 
 - :func:`measure_spectrum`, :func:`measure_file`, :class:`Measurement`,
-  :func:`lines_table`, :func:`objects_table` (:mod:`xmpspec.lines.measure`);
+  :func:`lines_table`, :func:`objects_table` (:mod:`xmpspec.lines.measure`, which
+  re-exports them from :mod:`~xmpspec.lines.results`, :mod:`~xmpspec.lines.measure_rows`
+  and :mod:`~xmpspec.lines.measure_tables`);
 - :func:`group_lmfit_model`, :func:`fit_group_lmfit` (:mod:`xmpspec.lines.lmfit_model`):
   the same group model as an :class:`lmfit.Model` for custom fits;
 - :func:`find_redshift` (:mod:`xmpspec.lines.redshift`);

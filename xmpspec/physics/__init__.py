@@ -21,7 +21,10 @@ distances
 bpt
     BPT classes with censored points; low-metallicity AGN candidates.
 derive
-    :func:`derive_table`, the table-level chain behind ``xmpspec derive``.
+    :func:`derive_table`, the table-level chain behind ``xmpspec derive``;
+    its inputs (``object_rng``, ``merge_by_name``, ``pivot_line_table``) are in
+    ``derive_inputs`` and the direct method with the Balmer decrement in
+    ``derive_direct``.
 
 Heavy imports (PyNeb) happen only when a direct-method or Balmer quantity is
 computed.
