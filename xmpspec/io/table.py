@@ -555,8 +555,11 @@ def read_native_fits(path: Path, medium: str | None = None) -> Spectrum | None:
         Overrides the medium declared in the file.
     """
     with open(path, "rb") as fh:
-        raw = fh.read()
-    if not raw.startswith(b"SIMPLE  =") or len(raw) % _BLOCK:
+        head = fh.read(_BLOCK)
+        if not head.startswith(b"SIMPLE  =") or b"DMODCLS =" in head:
+            return None  # not FITS, or a PypeIt file (possibly large): not read twice
+        raw = head + fh.read()
+    if len(raw) % _BLOCK:
         return None
     hdus = _fits_hdus(raw)
     if hdus is None:
