@@ -69,11 +69,11 @@ def test_dask_input_killing_its_worker_fails_alone(tmp_path, monkeypatch):
                cluster.scheduler_address, "--chunk-size", "4", "-o", str(out)]
         assert cli_main(cmd) == 1
         failed = Table.read(out / "failed.ecsv")
-        assert list(failed["input_file"]) == [str(crash.resolve())]
+        assert list(failed["input_file"]) == [str(crash)]
         assert failed["error_type"][0] == "WorkerDied"
         assert "FLAT_CRASH_me.fits" in failed["reason"][0] and "died" in failed["reason"][0]
         objects = Table.read(out / "objects.ecsv")
-        assert sorted(objects["input_file"]) == sorted(str(p.resolve()) for p in good)
+        assert sorted(objects["input_file"]) == sorted(str(p) for p in good)
         # a re-run resumes: nothing is processed again, the failure is still reported
         n_records = len(_records(out))
         assert cli_main(cmd) == 1
@@ -84,7 +84,7 @@ def test_dask_input_killing_its_worker_fails_alone(tmp_path, monkeypatch):
         new = [r for r in _records(out)[n_records:] if r["type"] == "chunk"]
         assert sorted({p for r in new for p in r["done"]}) == []
         assert {tuple(f[:2]) for r in new for f in r["failed"]} == {
-            (str(crash.resolve()), "WorkerDied")}
+            (str(crash), "WorkerDied")}
         assert len(Table.read(out / "objects.ecsv")) == len(good)
 
 
@@ -108,4 +108,4 @@ def test_dask_cluster_without_workers_stops_then_resumes(tmp_path, monkeypatch):
         cluster.wait_for_workers(1, timeout=60)
         assert cli_main(cmd) == 0
     objects = Table.read(out / "objects.ecsv")
-    assert list(objects["input_file"]) == [str(p.resolve()) for p in files]
+    assert list(objects["input_file"]) == [str(p) for p in files]

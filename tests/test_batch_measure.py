@@ -66,7 +66,7 @@ def test_dask_localcluster_equals_local_pool(sim_dir, tmp_path):
     assert "Dask cluster" in dask.executor and "local process pool" in local.executor
     for s in (local, dask):
         assert s.n_done == len(good) and s.exit_code == 1
-        assert sorted(p for p, _, _ in s.failures) == sorted(str(p.resolve()) for p in bad)
+        assert sorted(p for p, _, _ in s.failures) == sorted(str(p) for p in bad)
     for name in ("lines", "objects"):
         a, b = read_table(tmp_path / "local" / f"{name}.ecsv"), read_table(
             tmp_path / "dask" / f"{name}.ecsv")
