@@ -14,6 +14,7 @@ mixin columns restored), so a fresh environment without pandas reads them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -72,7 +73,7 @@ def table_to_arrow(table: Table):
         if values.ndim > 1:
             arr = pa.array(list(values.tolist()), mask=mask)
         else:
-            arr = pa.array(values, mask=mask)
+            arr = _numpy_to_arrow(values, mask)
         meta = {}
         if unit is not None and str(unit) not in ("", "dimensionless"):
             meta[b"unit"] = str(unit).encode()
@@ -84,6 +85,52 @@ def table_to_arrow(table: Table):
                          or isinstance(col, np.ma.MaskedArray) or hasattr(col, "unmasked")}
     schema = pa.schema(fields, metadata={COLUMNS_META: json.dumps(colmeta).encode()})
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _numpy_to_arrow(values: np.ndarray, mask: np.ndarray | None):
+    """A :class:`pyarrow.Array` of a 1-D numpy array, built from its buffers.
+
+    Same result as ``pa.array(values, mask=mask)`` for numeric, boolean and
+    unicode arrays, without ``pa.array``'s pandas checks (which import pandas,
+    a quarter of a second per process, on the first conversion); other dtypes
+    go through ``pa.array``.
+    """
+    import pyarrow as pa
+    n = len(values)
+    validity, null_count = None, 0
+    if mask is not None:
+        null_count = int(np.count_nonzero(mask))
+        validity = pa.py_buffer(np.packbits(~mask, bitorder="little"))
+    kind = values.dtype.kind
+    if kind == "b":
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [validity, pa.py_buffer(bits)], null_count)
+    if kind == "U":
+        encoded = [s.encode("utf-8") for s in values.tolist()]
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        typ = pa.string() if offsets[-1] < 2**31 else pa.large_string()
+        if typ == pa.string():
+            offsets = offsets.astype(np.int32)
+        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(offsets),
+                                              pa.py_buffer(b"".join(encoded))], null_count)
+    if kind in "iuf":
+        data = np.ascontiguousarray(values)
+        if not data.dtype.isnative:
+            data = data.astype(data.dtype.newbyteorder("="))
+        return pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), n,
+                                     [validity, pa.py_buffer(data)], null_count)
+    return pa.array(values, mask=mask)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_unit(text: str):
+    """``astropy.units.Unit(text)``, parsed once per unit string (None if unparseable)."""
+    import astropy.units as u
+    try:
+        return u.Unit(text)
+    except ValueError:
+        return None
 
 
 def _column_values(chunked, typ, want: str | None, n: int) -> np.ndarray:
@@ -121,7 +168,6 @@ def arrow_to_table(atable) -> Table:
     -------
     astropy.table.Table
     """
-    import astropy.units as u
     from astropy.table import Column, MaskedColumn
     raw = (atable.schema.metadata or {}).get(COLUMNS_META)
     colmeta = json.loads(raw) if raw else {}
@@ -136,10 +182,7 @@ def arrow_to_table(atable) -> Table:
         values = _column_values(chunked, field_.type, meta.get("dtype"), n)
         unit = meta.get("unit") or (field_.metadata or {}).get(b"unit", b"").decode() or None
         if unit is not None:
-            try:
-                unit = u.Unit(unit)
-            except ValueError:
-                unit = None
+            unit = _parse_unit(unit)
         desc = meta.get("description")
         if nulls.any() or meta.get("masked"):
             out[name] = MaskedColumn(values, mask=nulls, unit=unit, description=desc)
