@@ -136,8 +136,9 @@ def measure(spectra, z: float | None = None, *, targets=None, setup: str | None 
     XmpspecError
         A spectrum cannot be measured.
     """
+    from .engine.tasks import measure_input
     from .lines.measure import lines_table, measure_spectrum, objects_table
-    from .workflows.measure import measure_path
+    from .workflows.measure import measure_context
 
     cfg = config if config is not None else get_active_config()
     items = _items(spectra)
@@ -146,9 +147,13 @@ def measure(spectra, z: float | None = None, *, targets=None, setup: str | None 
     if name is not None and len(items) > 1:
         raise InputError("name= applies to one spectrum; the spectra carry their own names")
     results = []
+    context = None   # the targets table is read, validated and indexed once for all files
     for item in items:
         if isinstance(item, (str, Path)):
-            meas = measure_path(item, targets, cfg, z=z, setup=setup, mcmc=mcmc, seed=seed)
+            if context is None:
+                context = measure_context(targets, cfg, z=z, setup=setup, mcmc=mcmc, seed=seed,
+                                          keep_fits=True)
+            meas = measure_input(item, context)
             if name is not None:
                 meas.row["name"] = name
         else:
