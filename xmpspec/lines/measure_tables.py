@@ -24,13 +24,16 @@ _LINE_COLS = [
 
 
 def _column(name, values, dtype, unit):
-    mask = [v is None or (isinstance(v, float) and not np.isfinite(v)) for v in values]
+    # numpy arrays, not lists: MaskedColumn deep-copies a list mask and numpy.ma
+    # inspects a list of strings element by element (most of a chunk's table time)
+    mask = np.array([v is None or (isinstance(v, float) and not np.isfinite(v))
+                     for v in values], dtype=bool)
     if dtype is str:
-        data = ["" if v is None else str(v) for v in values]
-        return MaskedColumn(data, name=name, mask=mask if any(mask) else None, dtype=str)
+        data = np.array(["" if v is None else str(v) for v in values], dtype=str)
+        return MaskedColumn(data, name=name, mask=mask if mask.any() else None, dtype=str)
     if dtype is bool:
-        return MaskedColumn([bool(v) if v is not None else False for v in values], name=name,
-                            mask=mask, dtype=bool)
+        return MaskedColumn(np.array([bool(v) if v is not None else False for v in values],
+                                     dtype=bool), name=name, mask=mask, dtype=bool)
     data = np.array([np.nan if m else float(v) for v, m in zip(values, mask, strict=True)])
     return MaskedColumn(data, name=name, mask=mask, unit=unit, dtype=float)
 
@@ -40,7 +43,7 @@ def _lines_qtable(rows: list[dict], lunit) -> QTable:
     for name, dtype, unit in _LINE_COLS:
         t[name] = _column(name, [r.get(name) for r in rows], dtype,
                           lunit if unit == "L" else unit)
-    return QTable(t)
+    return QTable(t, copy=False)
 
 
 def lines_table(measurements: list[Measurement]) -> QTable:
@@ -101,4 +104,4 @@ def objects_table(measurements: list[Measurement]) -> QTable:
     for k in ("ra", "dec"):
         if k in t.colnames and t[k].dtype.kind == "f":
             t[k].unit = u.deg
-    return QTable(t)
+    return QTable(t, copy=False)
