@@ -21,8 +21,11 @@ sensitivity function from the simulated standard calibrates the science):
   seeing), the standard a point source (seeing profile); fluxes are those that
   enter the slit (no slit losses), so the fluxed extraction of the whole
   source recovers the injected fluxes;
-- sky: a faint continuum plus the night-sky lines of
-  :mod:`xmpspec.simulate.skylines`, uniform along the slit;
+- sky: PypeIt's archived night-sky spectrum (``paranal_sky.fits``, the one
+  its flexure correction correlates with) at the set-up's resolution, scaled
+  to ``[simulate] sky_level`` at 5500 A, uniform along the slit
+  (``NightPlan.sky = "lines"``: a continuum plus the single lines of
+  :mod:`xmpspec.simulate.skylines`);
 - slit illumination with soft edges, a fixed pixel-to-pixel response,
   Poisson noise, read noise, bias level, cosmic rays.
 
@@ -49,7 +52,7 @@ from ..errors import InputError
 
 __all__ = ["LongslitModel", "exponential_profile", "seeing_profile", "slit_illumination",
            "electrons_per_flux", "smooth_to_resolution", "standard_flam", "galaxy_flam",
-           "sky_flam_per_pixel", "render_2d", "add_noise", "add_cosmic_rays", "load_standard",
+           "sky_flam_per_pixel", "archive_sky_surface", "render_2d", "add_noise", "add_cosmic_rays", "load_standard",
            "extinction_curve", "pixel_response", "write_fz", "load_arc_template",
            "detector_from_template", "template_line_range"]
 
@@ -214,12 +217,101 @@ def galaxy_flam(model: LongslitModel, setup, z: float, fluxes: dict, sigma_kms: 
     return lines + smooth_to_resolution(model, cont)
 
 
-def sky_flam_per_pixel(model: LongslitModel, setup, config=None) -> np.ndarray:
-    """Night sky (1e-17 erg/s/cm2/A) falling on one spatial pixel of the slit."""
-    from .spectra import sky_spectrum
+def sky_flam_per_pixel(model: LongslitModel, setup, config=None,
+                       kind: str = "archive") -> np.ndarray:
+    """Night sky (1e-17 erg/s/cm2/A) falling on one spatial pixel of the slit.
 
-    sb = sky_spectrum(setup, model.wave, config=config).value   # per arcsec2
+    Parameters
+    ----------
+    model : LongslitModel
+    setup : str or Setup
+        Resolution of the sky.
+    config : Config, optional
+    kind : {"archive", "lines"}
+        ``archive``: PypeIt's archived night-sky spectrum (:func:`archive_sky_surface`,
+        the spectrum PypeIt's flexure correction correlates with: real skies
+        have its blends and line ratios); ``lines``: a continuum plus the
+        single lines of :mod:`xmpspec.simulate.skylines`
+        (:func:`xmpspec.simulate.spectra.sky_spectrum`). With ``lines`` PypeIt's
+        flexure correlation is off by a third of a pixel on Goodman nights
+        (docs/reduce.md).
+    """
+    if kind == "archive":
+        sb = archive_sky_surface(model.wave_edges, setup, config)
+    elif kind == "lines":
+        from .spectra import sky_spectrum
+        sb = sky_spectrum(setup, model.wave, config=config).value   # per arcsec2
+    else:
+        raise InputError(f"sky must be 'archive' or 'lines', not '{kind}'", "simulate night")
     return sb * model.slit_width * model.plate_scale
+
+
+def archive_sky_surface(edges: np.ndarray, setup, config=None) -> np.ndarray:
+    """PypeIt's archived night sky at a set-up's resolution, averaged over pixels.
+
+    ``paranal_sky.fits`` (vacuum, 0.05 A sampling, 3000-10000 A; read by
+    :func:`xmpspec.reduce.skyprotect.archive_sky_spectrum`) is convolved with
+    a Gaussian of the set-up's FWHM (in ~20 blocks of wavelength, each with its
+    median FWHM), averaged over each pixel, and scaled so that its median over
+    5450-5550 A equals ``[simulate] sky_level`` (the dark-sky continuum at
+    5500 A, 1e-17 erg/s/cm2/A/arcsec2). Pixels outside the archive keep the
+    scaled continuum level of its nearest end.
+
+    Parameters
+    ----------
+    edges : ndarray
+        Increasing (or decreasing) pixel-edge wavelengths (vacuum Angstrom).
+    setup : str or Setup
+    config : Config, optional
+
+    Returns
+    -------
+    ndarray
+        Mean surface brightness per pixel, 1e-17 erg/s/cm2/A/arcsec2.
+
+    Raises
+    ------
+    ReferenceDataError
+        The archived spectrum cannot be read.
+    """
+    from ..config import get_active_config
+    from ..errors import ReferenceDataError
+    from ..instruments import get_setup
+    from ..reduce.skyprotect import archive_sky_spectrum
+
+    arch = archive_sky_spectrum()
+    if arch is None:
+        raise ReferenceDataError("PypeIt's archived night-sky spectrum paranal_sky.fits "
+                                 "cannot be read", "simulate night")
+    aw, af = arch
+    st = get_setup(setup) if isinstance(setup, str) else setup
+    cfg = config if config is not None else get_active_config()
+    level = float(cfg["simulate"]["sky_level"])
+    ref = (aw > 5450) & (aw < 5550)
+    af = af * (level / float(np.median(af[ref])))
+    step = float(np.median(np.diff(aw)))
+    edges = np.asarray(edges, float)
+    lo, hi = float(edges.min()), float(edges.max())
+    blocks = np.linspace(max(lo, aw[0]), min(hi, aw[-1]), 21)
+    smooth = np.array(af, float)
+    pad = 5 * float(np.max(st.fwhm_at(blocks)))
+    for b0, b1 in zip(blocks[:-1], blocks[1:], strict=True):
+        sel = (aw >= b0 - pad) & (aw <= b1 + pad)
+        sig = float(st.fwhm_at(0.5 * (b0 + b1))) * FWHM_TO_SIGMA / step
+        part = gaussian_filter1d(af[sel], sig, mode="nearest")
+        inner = (aw[sel] >= b0) & (aw[sel] <= b1)
+        smooth[np.flatnonzero(sel)[inner]] = part[inner]
+    cum = np.concatenate([[0.0], np.cumsum(smooth * step)])
+    cum_w = np.concatenate([[aw[0] - step / 2], aw + step / 2])
+    e = np.clip(edges, cum_w[0], cum_w[-1])
+    c = np.interp(e, cum_w, cum)
+    width = np.abs(np.diff(edges))
+    out = np.abs(np.diff(c)) / np.where(width > 0, width, 1.0)
+    # beyond the archive: its end levels
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    out = np.where(mid < aw[0], float(np.median(af[:200])), out)
+    out = np.where(mid > aw[-1], float(np.median(af[-200:])), out)
+    return out
 
 
 def render_2d(spec_e: np.ndarray, spatial: np.ndarray) -> np.ndarray:
@@ -530,6 +622,9 @@ class NightPlan:
     cosmic_rays_per_1000s: float = 60.0
     flat_peak_e: float = 30000.0
     arc_peak_e: float = 25000.0
+    #: night sky of long-slit nights: ``archive`` (PypeIt's paranal_sky.fits at the
+    #: set-up's resolution) or ``lines`` (continuum + skylines.py); see sky_flam_per_pixel
+    sky: str = "archive"
 
 
 @dataclass
@@ -598,7 +693,7 @@ def _frame_electrons(sim: LongslitSimulator, kind: str, plan: NightPlan, rng,
         return render_2d(sim.flat_spectrum * plan.flat_peak_e, illum)
     if kind == "arc":
         return render_2d(sim.arc_spectrum * plan.arc_peak_e, illum)
-    sky = sky_flam_per_pixel(m, sim.setup, config)
+    sky = sky_flam_per_pixel(m, sim.setup, config, kind=plan.sky)
     if kind == "standard":
         exptime, airmass = plan.standard_exptime, plan.standard_airmass
         src = standard_flam(m, sim.standard)

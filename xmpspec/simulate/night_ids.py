@@ -196,7 +196,7 @@ def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | N
     galaxies : list of Galaxy, optional
         Science targets (default: one XMP-like galaxy).
     plan : NightPlan, optional
-        Exposures (default: 2 x 1200 s science, 1.2" seeing).
+        Exposures (default: 11 biases, 2 x 1200 s science, 1.2" seeing).
     nspat : int
         Spatial columns of the data region.
     boxcar_radius_arcsec : float, optional
@@ -212,8 +212,12 @@ def simulate_night(outdir: str | Path, seed: int = 0, galaxies: list[Galaxy] | N
     from ..reduce.spectrographs.int_ids import PLUGIN
     if boxcar_radius_arcsec is None:
         boxcar_radius_arcsec = PLUGIN.boxcar_radius
+    # 11 biases, as an observer takes them: the master bias is subtracted from every
+    # exposure, so its noise is common to them and not independent in a coadd; with one
+    # bias (read-noise-dominated IDS frames) the coadd's errors were 1.25x too small
     plan = plan or NightPlan(science_exptime=1200.0, standard_exptime=60.0,
-                             seeing_arcsec=1.2, date_obs="2023-10-02T23:00:00.000")
+                             seeing_arcsec=1.2, date_obs="2023-10-02T23:00:00.000",
+                             n_bias=11)
     sim = ids_simulator(nspat=nspat, config=config, add_end_lines=add_end_lines)
     return simulate_longslit_night(sim, outdir, galaxies or default_galaxies(), plan=plan,
                                    seed=seed, boxcar_radius_arcsec=boxcar_radius_arcsec,
