@@ -452,9 +452,9 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     blended = {g: _blended(built[g][2], built[g][0], built[g][1], z, bl_fwhm) for g in built}
     thr = float(mcfg["free_kinematics_snr"])
     z_sys = float(mcfg.get("tied_z_sys_kms", 0.0)) / C_KMS
-    order = sorted((g for g in built if g != "hg_oiii4364"
-                    and _snr(first[g], len(built[g][1])) >= thr),
-                   key=lambda g: (blended[g], -_snr(first[g], len(built[g][1]))))
+    first_snr = {g: _snr(first[g], len(built[g][1])) for g in built}
+    order = sorted((g for g in built if g != "hg_oiii4364" and first_snr[g] >= thr),
+                   key=lambda g: (blended[g], -first_snr[g]))
     gfits: dict[str, GroupFit] = {}
     opt_snr = float(mcfg.get("optional_line_snr", 2.0))
 
@@ -507,7 +507,7 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         kz, ksv, kname = zr, svr, refname
         if g == "hg_oiii4364" and "hbeta" in gfits and gfits["hbeta"].kinematics == "free":
             kz, ksv, kname = gfits["hbeta"].fit.z, gfits["hbeta"].fit.sigma_v, "hbeta"
-        if (g != "hg_oiii4364" and first[g].success and _snr(first[g], len(free_keys)) >= thr
+        if (g != "hg_oiii4364" and first[g].success and first_snr[g] >= thr
                 and not blended[g]):
             fkeys, ffree, fmodel, res, dropped = fit_group(g, kz, ksv, True)
             if res.success:
