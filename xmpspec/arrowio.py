@@ -133,18 +133,76 @@ def _parse_unit(text: str):
         return None
 
 
+def _null_mask(chunked, n: int) -> np.ndarray:
+    """Boolean null mask of an Arrow column, from its validity bitmaps.
+
+    (``is_null().to_numpy()`` would do, but pyarrow's ``to_numpy`` imports
+    pandas, a quarter of a second per process.)
+    """
+    if not chunked.null_count:
+        return np.zeros(n, bool)
+    parts = []
+    for c in chunked.chunks:
+        bitmap = c.buffers()[0]
+        if c.null_count == 0 or bitmap is None:
+            parts.append(np.full(len(c), c.null_count == len(c) and len(c) > 0))
+            continue
+        bits = np.unpackbits(np.frombuffer(bitmap, np.uint8), bitorder="little")
+        parts.append(bits[c.offset:c.offset + len(c)] == 0)
+    return np.concatenate(parts) if parts else np.zeros(n, bool)
+
+
+def _numeric_values(chunked, typ, n: int) -> np.ndarray | None:
+    """Values of a fixed-width integer/float column from its buffers, nulls as 0
+    (None for other types)."""
+    import pyarrow as pa
+    if pa.types.is_floating(typ):
+        kind = "f"
+    elif pa.types.is_signed_integer(typ):
+        kind = "i"
+    elif pa.types.is_unsigned_integer(typ):
+        kind = "u"
+    else:
+        return None
+    dtype = np.dtype(f"{kind}{typ.bit_width // 8}")
+    parts = []
+    for c in chunked.chunks:
+        data = c.buffers()[1]
+        if len(c) == 0:
+            continue
+        if data is None:
+            parts.append(np.zeros(len(c), dtype))
+            continue
+        parts.append(np.frombuffer(data, dtype, count=c.offset + len(c))[c.offset:])
+    values = np.concatenate(parts) if parts else np.zeros(n, dtype)  # a copy: writable
+    if chunked.null_count:
+        values[_null_mask(chunked, n)] = 0
+    return values
+
+
 def _column_values(chunked, typ, want: str | None, n: int) -> np.ndarray:
-    """Numpy values of an Arrow column (nulls filled; the mask is taken separately)."""
+    """Numpy values of an Arrow column (nulls filled; the mask is taken separately).
+
+    Strings, booleans and fixed-width numbers are converted without pyarrow's
+    ``to_numpy``/``fill_null`` (which import pandas).
+    """
     import pyarrow as pa
     if pa.types.is_null(typ):
         dtype = np.dtype(want) if want else np.dtype(float)
         return np.zeros(n, dtype if dtype.kind != "U" else "U1")
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return np.asarray(chunked.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
+        # through an object array, as to_numpy gave: numpy sizes the unicode dtype of an
+        # object array's cast differently from a list's (e.g. U2 for [""])
+        obj = np.empty(n, dtype=object)
+        obj[:] = ["" if v is None else v for v in chunked.to_pylist()]
+        return np.asarray(obj, dtype=str)
+    if pa.types.is_boolean(typ):
+        return np.asarray([False if v is None else v for v in chunked.to_pylist()], dtype=bool)
+    numeric = _numeric_values(chunked, typ, n)
+    if numeric is not None:
+        return numeric
     if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
         return np.asarray(chunked.fill_null(b"").to_numpy(zero_copy_only=False), dtype=bytes)
-    if pa.types.is_boolean(typ):
-        return np.asarray(chunked.fill_null(False).to_numpy(zero_copy_only=False), bool)
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
         values = np.array([np.asarray(v) for v in chunked.to_pylist()], dtype=object)
         try:
@@ -177,8 +235,7 @@ def arrow_to_table(atable) -> Table:
         name = field_.name
         meta = colmeta.get(name, {})
         chunked = atable.column(name)
-        nulls = np.asarray(chunked.is_null().to_numpy(zero_copy_only=False), bool) \
-            if chunked.null_count else np.zeros(n, bool)
+        nulls = _null_mask(chunked, n)
         values = _column_values(chunked, field_.type, meta.get("dtype"), n)
         unit = meta.get("unit") or (field_.metadata or {}).get(b"unit", b"").decode() or None
         if unit is not None:

@@ -46,7 +46,7 @@ def order_parts(files: list[Path], order: dict) -> tuple[list[Path], bool]:
 
     spans = {}
     for f in files:
-        col = pq.read_table(f, columns=["input_file"]).column(0).to_pylist()
+        col = pq.ParquetFile(f).read(columns=["input_file"]).column(0).to_pylist()
         idx = [order.get(str(v), -1) for v in col]
         spans[f] = (idx[0] if idx else 0, idx[-1] if idx else 0,
                     all(a <= b for a, b in zip(idx, idx[1:], strict=False)))
@@ -81,7 +81,7 @@ def iter_parts(files: list[Path], holder: dict | None = None, drop: Sequence[str
     for p, c in (holder or {}).items():
         by_chunk.setdefault(c, []).append(p)
     for f in files:
-        t = pq.read_table(f)
+        t = pq.ParquetFile(f).read()  # not read_table: it imports pyarrow.dataset and pandas
         if holder is not None:
             mine = pa.array(by_chunk.get(f.name.split(".")[0], []), pa.string())
             t = t.filter(pc.is_in(t.column("input_file"), value_set=mine))
@@ -149,7 +149,7 @@ def _merge_large_derived(files, holder, target: Path, prov: dict, tmpdir: Path, 
             write_part(_derive(t, config, source), piece)
             pieces.append(piece)
         schema = parts_schema([pq.read_schema(f) for f in pieces])
-        return stream_parquet((cast_to(pq.read_table(f), schema) for f in pieces), target,
+        return stream_parquet((cast_to(pq.ParquetFile(f).read(), schema) for f in pieces), target,
                               prov)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
