@@ -75,17 +75,14 @@ def child_xmpspec(files: list[str], targets: str, out: str) -> dict:
     from xmpspec.cli import main
     # modules the command imports on first use: one-off costs, counted with the imports
     for name in ("xmpspec.workflows.measure", "xmpspec.engine.run", "xmpspec.engine.merge",
-                 "xmpspec.arrowio", "xmpspec.provenance", "pyarrow.parquet",
+                 "xmpspec.lines.measure", "xmpspec.lines.targets", "xmpspec.arrowio", "xmpspec.provenance", "pyarrow.parquet",
                  "astropy.io.misc.yaml", "astropy.io.ascii", "astropy.io.fits"):
         try:
             importlib.import_module(name)
         except ImportError:  # layout of another version: imported during the run instead
             pass
-    try:  # pyarrow imports pandas (if installed) on its first array conversion: one-off
-        import pyarrow
-        pyarrow.array([0.0])
-    except ImportError:
-        pass
+    # (no pyarrow.array warm-up: xmpspec.arrowio builds its Arrow arrays from buffers, so
+    # the command never imports pandas; importing it here would hide a regression)
     t_import = _cpu() - t0
     acc = dict.fromkeys(PARTS, 0.0)
 
@@ -297,7 +294,7 @@ def report(r) -> str:
         "parts, 'write' = the final lines/objects tables (merge of the parts, ECSV + FITS "
         "with provenance), 'other' = the rest (CLI, input expansion, lock, provenance, "
         "progress). LiMe: 'write' = `save_frame` per spectrum. One-off costs not in the "
-        "table (imports, and pyarrow's import of pandas at its first conversion): xmpspec "
+        "table (imports): xmpspec "
         f"imports {x['import']:.2f} s CPU, LiMe imports {lm['import']:.2f} s. Including its "
         f"imports, xmpspec takes {1e3 * (x['total'] + x['import']) / x['n']:.1f} ms per "
         f"spectrum on {x['n']} spectra ({(lper['total'] + 1e3 * lm['import'] / lm['n']) / (1e3 * (x['total'] + x['import']) / x['n']):.1f}x LiMe with its imports).",
