@@ -20,8 +20,9 @@ This module adds that term. The sky fit of each slit is known when PypeIt's
 tilts, slit, sky-pixel mask) and its model. After the extraction, the same
 function is run again ``NREAL`` (6) times on the model plus Gaussian noise
 drawn from that inverse variance (a parametric bootstrap, fixed seed; the
-refits skip PypeIt's preliminary log-sky masking and stop after 3 rejection
-iterations, which Gaussian noise does not need: same variance, 10x faster).
+refits skip PypeIt's preliminary log-sky masking and its outlier rejection,
+which Gaussian noise does not need: same variance, 10x faster, and no
+rejection decision that a rounding difference could flip between runs).
 The variance of the boxcar sum of ``image - refit`` over the realisations,
 minus the pixel term, row by row and smoothed with a running mean over
 ``SMOOTH_ROWS`` (41) spectral rows, is the variance the sky subtraction adds:
@@ -230,10 +231,12 @@ def refit_function(record, global_skysub):
     -------
     callable
         The same fit (inputs, mask, spacing, polynomial) without PypeIt's
-        preliminary log-sky masking and with at most 3 rejection iterations.
+        preliminary log-sky masking and without outlier rejection.
     """
     _, ivar, tilts, fmask, args, kwargs = record
-    kw = {**kwargs, "pos_mask": False, "maxiter": 3, "show_fit": False}
+    # no rejection in the refits: Gaussian noise needs none, and a pixel rejected or kept
+    # by a rounding difference (threads, BLAS) would make the result differ between runs
+    kw = {**kwargs, "pos_mask": False, "maxiter": 3, "sigrej": 1e6, "show_fit": False}
 
     def fit_sky(img):
         return global_skysub(img, ivar, tilts, fmask, *args, **kw)
