@@ -309,9 +309,9 @@ def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes
         notes.append(f"error scale not measurable ({npix} line-free pixels): errors as given")
         return float("nan"), False
     lo, hi = (float(v) for v in mcfg.get("error_scale_warn", (0.8, 1.25)))
-    # never shrink the errors below error_scale_min_applied (default 1: a continuum scatter
-    # below the error spectrum - noise-free or smoothed/resampled spectra - does not make
-    # the lines more significant); only a larger scatter inflates them
+    # not applied at or below error_scale_min_applied (default 0.5: a continuum scatter far
+    # below the error spectrum means a noise-free or smoothed/resampled spectrum, where the
+    # scale tends to 0 and would make every line significant); 1.0 = inflate only
     apply = (bool(mcfg.get("apply_error_scale", True))
              and s > float(mcfg.get("error_scale_min_applied", 1.0)))
     if not lo <= s <= hi:
