@@ -274,10 +274,13 @@ def compare_tables(observed: Table, catalogue: Table, radius: u.Quantity | None 
                                          mask=np.ma.getmaskarray(delta_err), format=".3f")
     # asymmetric N2 intervals (posterior percentiles of measure) carried into the differences
     if "n2_p16" in obs.colnames and "n2_p84" in obs.colnames:
+        from ..lines.ratios import interval_errors
         p16, p84 = _float_column(obs, "n2_p16"), _float_column(obs, "n2_p84")
+        p50 = _float_column(obs, "n2_p50") if "n2_p50" in obs.colnames else None
+        n2_lo, n2_hi = interval_errors(n2, p16, p84, p50)
         cnn_e = np.ma.filled(n2_cnn_err, 0.0)
-        lo = np.ma.sqrt((n2 - p16) ** 2 + cnn_e ** 2)
-        hi = np.ma.sqrt((p84 - n2) ** 2 + cnn_e ** 2)
+        lo = np.ma.sqrt(n2_lo ** 2 + cnn_e ** 2)
+        hi = np.ma.sqrt(n2_hi ** 2 + cnn_e ** 2)
         for col, vals in (("n2_p16", p16), ("n2_p84", p84)):
             table[col] = MaskedColumn(np.ma.getdata(vals), mask=np.ma.getmaskarray(vals),
                                       format=".3f")

@@ -47,7 +47,7 @@ import numpy as np
 __all__ = ["DETECTED", "UPPER", "LOWER", "NOT_COVERED", "FAILED", "STATES", "RatioDef",
            "RATIOS", "RatioResult", "line_state", "line_states", "flux_bound", "ratio_one",
            "log_ratio",
-           "difference_one", "combine_difference", "snr_label"]
+           "difference_one", "combine_difference", "snr_label", "interval_errors"]
 
 DETECTED = "detected"
 UPPER = "upper_limit"
@@ -315,3 +315,48 @@ def snr_label(significance, good: float, gate: float) -> np.ndarray:
     out[fin & (s >= gate) & (s < good)] = "fair"
     out[fin & (s < gate)] = "limit"
     return out
+
+
+def interval_errors(value, p16, p84, p50=None):
+    """Asymmetric 1-sigma errors of a reported value from its posterior's 68% interval.
+
+    The reported value of a detection is the published estimator (integrated
+    fluxes by default), while the posterior (``n2_p16``/``n2_p50``/``n2_p84``)
+    is that of the Gaussian-fit likelihood; the two centres can differ by a
+    fraction of the error. The errors attached to the reported value are the
+    posterior's widths about its median, ``p50 - p16`` (lower) and
+    ``p84 - p50`` (upper), so the interval never collapses or turns negative
+    when the value sits off the posterior median. Without ``p50`` the widths
+    are taken about the value itself. Every product (tables, report, compare)
+    uses this one rule.
+
+    Parameters
+    ----------
+    value, p16, p84 : array_like
+        Reported value and posterior percentiles (masked or NaN where absent).
+    p50 : array_like, optional
+        Posterior median.
+
+    Returns
+    -------
+    (numpy.ma.MaskedArray, numpy.ma.MaskedArray)
+        Lower and upper errors, masked where not both positive and finite.
+
+    Examples
+    --------
+    >>> lo, hi = interval_errors([-2.118], [-2.13], [-2.06], p50=[-2.09])
+    >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+    (0.04, 0.03)
+    """
+    def arr(x):
+        a = np.ma.masked_invalid(np.ma.asarray(x, dtype=float))
+        return np.ma.atleast_1d(a)
+    v, lo_p, hi_p = arr(value), arr(p16), arr(p84)
+    centre = v if p50 is None else arr(p50)
+    if p50 is not None:
+        centre = np.ma.where(np.ma.getmaskarray(centre), v, centre)
+    lo = centre - lo_p
+    hi = hi_p - centre
+    bad = (np.ma.getmaskarray(lo) | np.ma.getmaskarray(hi) | ~(np.ma.filled(lo, 0) > 0)
+           | ~(np.ma.filled(hi, 0) > 0))
+    return np.ma.array(np.ma.getdata(lo), mask=bad), np.ma.array(np.ma.getdata(hi), mask=bad)

@@ -244,8 +244,13 @@ def n2_text(row) -> str:
         return f"N2 &lt; {_fmt(n2)} (2&sigma; upper limit)"
     p16, p84 = _val(row, "n2_p16"), _val(row, "n2_p84")
     if p16 is not None and p84 is not None:
-        return (f"N2 = {_fmt(n2)} <sup>+{_fmt(float(p84) - float(n2))}</sup>"
-                f"<sub>&minus;{_fmt(float(n2) - float(p16))}</sub> (68% interval)")
+        from ..lines.ratios import interval_errors
+        p50 = _val(row, "n2_p50")
+        lo, hi = interval_errors(float(n2), float(p16), float(p84),
+                                 None if p50 is None else float(p50))
+        if not np.ma.is_masked(lo[0]):
+            return (f"N2 = {_fmt(n2)} <sup>+{_fmt(float(hi[0]))}</sup>"
+                    f"<sub>&minus;{_fmt(float(lo[0]))}</sub> (68% interval)")
     err = _val(row, "n2_err")
     return f"N2 = {_fmt(n2)} &plusmn; {_fmt(err)}" if err is not None else f"N2 = {_fmt(n2)}"
 

@@ -216,9 +216,10 @@ def _sig(cfg: Config) -> int | str:
 def _interval(ctx: Table, key: str, vals, errs, upper):
     """Upper and lower errors from ``<key>_p16``/``<key>_p84`` where the table has them.
 
-    The 68% interval of the posterior (H-gate's columns of ``measure`` and
-    ``derive``) replaces the symmetric error of detections whose interval
-    brackets the value; elsewhere the symmetric error stays.
+    The 68% interval of the posterior (``measure``'s and ``derive``'s
+    percentile columns) gives the errors of detections
+    (:func:`xmpspec.lines.ratios.interval_errors`: its widths about the
+    posterior median); elsewhere the symmetric error stays.
 
     Returns
     -------
@@ -226,10 +227,11 @@ def _interval(ctx: Table, key: str, vals, errs, upper):
     """
     if f"{key}_p16" not in ctx.colnames or f"{key}_p84" not in ctx.colnames:
         return errs, None, ""
-    hi = _col_float(ctx, f"{key}_p84") - vals
-    lo = vals - _col_float(ctx, f"{key}_p16")
-    ok = ~np.asarray(upper, bool) & ~np.ma.getmaskarray(hi) & ~np.ma.getmaskarray(lo) \
-        & (np.ma.filled(hi, 0) > 0) & (np.ma.filled(lo, 0) > 0)
+    from ..lines.ratios import interval_errors
+    p50 = _col_float(ctx, f"{key}_p50") if f"{key}_p50" in ctx.colnames else None
+    lo, hi = interval_errors(vals, _col_float(ctx, f"{key}_p16"), _col_float(ctx, f"{key}_p84"),
+                             p50)
+    ok = ~np.asarray(upper, bool) & ~np.ma.getmaskarray(hi) & ~np.ma.getmaskarray(lo)
     if not ok.any():
         return errs, None, ""
     return (np.ma.where(ok, hi, errs), np.ma.masked_where(~ok, lo),
