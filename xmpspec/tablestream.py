@@ -136,14 +136,8 @@ def _astropy(t) -> Table:
 
 # --------------------------------------------------------------------------- ECSV
 def _ecsv_text(table: Table, meta: dict) -> str:
-    t = table.copy(copy_data=False)
-    t.meta.clear()
-    t.meta.update(meta)
-    buf = io.StringIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t.write(buf, format="ascii.ecsv")
-    return buf.getvalue()
+    from .io._write import astropy_ecsv_text
+    return astropy_ecsv_text(table, meta)
 
 
 def _split_ecsv(text: str) -> tuple[str, str]:

@@ -319,6 +319,21 @@ class _ColumnSpec:
         self.shape = col.shape
 
 
+def astropy_ecsv_text(table: Table, meta: dict) -> str:
+    """The whole ECSV text of ``table`` by astropy's own writer, with ``meta`` as its metadata.
+
+    The general path of the ECSV writers (any column type); the table's data are not copied.
+    """
+    t = table.copy(copy_data=False)
+    t.meta.clear()
+    t.meta.update(meta)
+    buf = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t.write(buf, format="ascii.ecsv")
+    return buf.getvalue()
+
+
 def _ecsv_header(table: Table, meta: dict | None = None) -> str:
     """ECSV header (comment lines and the column-names line) as astropy writes it.
 
@@ -335,14 +350,7 @@ def _ecsv_header(table: Table, meta: dict | None = None) -> str:
         n != n.strip() or n.startswith("#") or any(c in n for c in _ECSV_QUOTE_CHARS)
         for n in names)
     if not plain:
-        t = table[:0]
-        t.meta.clear()
-        t.meta.update(meta)
-        buf = io.StringIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t.write(buf, format="ascii.ecsv")
-        return buf.getvalue()
+        return astropy_ecsv_text(table[:0], meta)
     from astropy.io.ascii.ecsv import ECSV_VERSION
     from astropy.table.meta import get_yaml_from_header
     header = {"cols": [_ColumnSpec(c) for c in table.itercols()], "schema": "astropy-2.0"}
