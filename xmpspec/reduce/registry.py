@@ -140,6 +140,16 @@ class InstrumentPlugin:
     def register_pypeit(self) -> None:
         """Make PypeIt know this spectrograph (no-op for PypeIt's own ones)."""
 
+    @staticmethod
+    def list_in_pypeit(spectrograph_class) -> None:
+        """Add an in-process spectrograph class's name to PypeIt's list (idempotent).
+
+        Plug-ins defining their own PypeIt class call it from :meth:`register_pypeit`.
+        """
+        import pypeit.spectrographs as ps
+        if spectrograph_class.name not in ps.available_spectrographs:
+            ps.available_spectrographs.append(spectrograph_class.name)
+
     def all_reference_files(self, raw_files=None) -> tuple[ReferenceFile, ...]:
         """Every reference file needed offline, astropy's site list included.
 

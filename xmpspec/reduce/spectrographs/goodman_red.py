@@ -152,10 +152,7 @@ class GoodmanRedPlugin(InstrumentPlugin):
 
     def register_pypeit(self) -> None:
         """Define the spectrograph class and make PypeIt list it (idempotent)."""
-        cls = _define_spectrograph()
-        import pypeit.spectrographs as ps
-        if cls.name not in ps.available_spectrographs:
-            ps.available_spectrographs.append(cls.name)
+        self.list_in_pypeit(_define_spectrograph())
 
     def check_raw_files(self, raw_dir: Path) -> list[str]:
         """Report old GRATING/WAVMODE spellings (normalised) and gratings without a template."""

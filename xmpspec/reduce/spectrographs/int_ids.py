@@ -235,10 +235,7 @@ class IDSPlugin(InstrumentPlugin):
 
     def register_pypeit(self) -> None:
         """Define the spectrograph class and make PypeIt list it (idempotent)."""
-        cls = _define_spectrograph()
-        import pypeit.spectrographs as ps
-        if cls.name not in ps.available_spectrographs:
-            ps.available_spectrographs.append(cls.name)
+        self.list_in_pypeit(_define_spectrograph())
 
     def pypeit_parameters(self, context: dict) -> dict:
         """IDS tuning (beyond the spectrograph defaults): none needed so far."""
