@@ -53,8 +53,10 @@ def derive(
     from ..physics.strong_line import check_n2_calibration
     from ..provenance import provenance_record
     from ..tableio import read_table, write_table
+    from ..workflows.leftovers import clean_leftovers
 
     cfg = state.config
+    clean_leftovers([output], "derive")     # temporaries of a derive killed mid-write
     if n2_calibration is not None:
         n2_calibration = check_n2_calibration(n2_calibration)
     tab = read_table(table)
@@ -79,6 +81,7 @@ def derive(
                                     else cfg["abundances"]["mc_seed"],
                                     "ebv_column": ebv_column})
     written = write_table(out, output, provenance=prov, formats=("ecsv", "fits"))
+    clean_leftovers([output], "derive")
     n = len(out)
     n_oh = int((~out["oh_n2"].mask).sum())
     n_lim = int((out["oh_n2_upper_limit"].filled(False)).sum())

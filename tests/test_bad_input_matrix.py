@@ -1,0 +1,176 @@
+"""Bad input across every user-facing command (the brief: exit 2 and one line naming the
+file and the problem; exit 3 only for bugs; a batch reports a bad object and goes on),
+the derive command's leftovers of a killed write, and provenance on every output file.
+
+One small simulated spectrum is measured and derived once (module fixture); every bad
+file is a mutation of those good files, so each case differs from a good run by one thing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from xmpspec.cli import main
+from xmpspec.io import write_spectrum
+from xmpspec.simulate import simulate_spectrum
+
+FLAM = u.Unit("1e-17 erg / (s cm2 Angstrom)")
+ODD = "ünï cødé dir"          # a non-ASCII folder for bad files
+
+
+# ----------------------------------------------------------------------------- data
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Good files (spectrum, objects, lines, derived, selection) and bad mutations of them."""
+    d = tmp_path_factory.mktemp("matrix")
+    spec, _ = simulate_spectrum("sdss", z=0.03, n2=-1.8, halpha_flux=400.0, seed=3,
+                                name="XMPE1", ra=150.0, dec=2.0)
+    good = d / "good.fits"
+    write_spectrum(spec, good)
+    assert main(["-q", "measure", str(good), "-o", str(d / "m")]) == 0
+    assert main(["-q", "derive", str(d / "m" / "objects.ecsv"), "-o", str(d / "derived"),
+                 "--mc-draws", "20"]) == 0
+    sel = d / "selection.csv"
+    sel.write_text("name,ra,dec,n2_cnn,n2_cnn_err\nXMPE1,150.0,2.0,-1.9,0.1\n",
+                   encoding="utf-8")
+    b = d / ODD
+    b.mkdir()
+    files = {"good": good, "objects": d / "m" / "objects.ecsv", "lines": d / "m" / "lines.ecsv",
+             "derived": d / "derived.ecsv", "selection": sel, "measure_dir": d / "m",
+             "dir": d, "bad": b}
+
+    def save(table, name):
+        table.meta.clear()
+        table.write(b / name, overwrite=True)
+        return b / name
+
+    # ---- spectra
+    s = Table({"wavelength": spec.wavelength, "flux": spec.flux.to(FLAM),
+               "error": spec.error.to(FLAM)})
+    w, f, e = s["wavelength"].quantity, s["flux"].quantity, s["error"].quantity
+    (b / "corrupt.fits").write_bytes(b"SIMPLE  =   garbage" + bytes(range(256)) * 12)
+    raw = good.read_bytes()
+    (b / "truncated.fits").write_bytes(raw[:len(raw) // 2 + 100])
+    for name in ("empty.fits", "empty.ecsv", "empty.csv"):
+        (b / name).write_bytes(b"")
+    files["spec_noflux"] = save(Table({"wavelength": w, "error": e}), "noflux.ecsv")
+    files["spec_strflux"] = save(Table({"wavelength": w, "flux": f.value.astype(str),
+                                        "error": e.value}), "strflux.ecsv")
+    neg = e.copy()
+    neg[100:120] *= -1
+    files["spec_negerr"] = save(Table({"wavelength": w, "flux": f, "error": neg}),
+                                "negerr.ecsv")
+    nan = e.copy()
+    nan[:] = np.nan
+    files["spec_nanerr"] = save(Table({"wavelength": w, "flux": f, "error": nan}),
+                                "nanerr.ecsv")
+    files["spec_flux_kms"] = save(Table({"wavelength": w, "flux": f.value * u.km / u.s,
+                                         "error": e.value * u.km / u.s}), "flux_kms.ecsv")
+    files["spec_flux_kms_fits"] = save(Table({"wavelength": w, "flux": f.value * u.km / u.s,
+                                              "error": e.value * u.km / u.s}), "flux_kms.fits")
+    files["spec_wave_kg"] = save(Table({"wavelength": w.value * u.kg, "flux": f, "error": e}),
+                                 "wave_kg.ecsv")
+
+    # ---- tables
+    obj = Table.read(files["objects"])
+    der = Table.read(files["derived"])
+    lines = Table.read(files["lines"])
+    t = obj.copy()
+    t.remove_column("z")
+    files["objects_noz"] = save(t, "objects_noz.ecsv")
+    t = obj.copy()
+    t["z"] = ["abc"]
+    files["objects_strz"] = save(t, "objects_strz.ecsv")
+    t = obj.copy()
+    t["f_ha"].unit = u.km / u.s
+    files["objects_fha_kms"] = save(t, "objects_fha_kms.ecsv")
+    t = obj.copy()
+    t["f_ha_err"] = -np.abs(t["f_ha_err"])
+    files["objects_negerr"] = save(t, "objects_negerr.ecsv")
+    t = lines.copy()
+    t["flux_err"] = -1.0
+    files["lines_negerr"] = save(t, "lines_negerr.ecsv")
+    t = der.copy()
+    t.remove_column("n2")
+    files["derived_non2"] = save(t, "derived_non2.ecsv")
+    t = der.copy()
+    t["n2"] = ["x"]
+    files["derived_strn2"] = save(t, "derived_strn2.ecsv")
+    t = der.copy()
+    t["n2_err"] = -0.1
+    files["derived_negerr"] = save(t, "derived_negerr.ecsv")
+    t = der.copy()
+    t["f_ha"].unit = u.km / u.s
+    files["derived_fha_kms"] = save(t, "derived_fha_kms.ecsv")
+    for name, text in {"sel_non2cnn.csv": "name,ra,dec\nXMPE1,150.0,2.0\n",
+                       "sel_negerr.csv": "name,ra,dec,n2_cnn,n2_cnn_err\n"
+                                         "XMPE1,150.0,2.0,-1.9,-0.1\n",
+                       "phot_negerr.csv": "name,r,r_err,i,i_err\nXMPE1,18.0,-0.1,17.8,0.05\n",
+                       "phot_strr.csv": "name,r,r_err,i,i_err\nXMPE1,bright,0.1,17.8,0.05\n",
+                       "dist_str.csv": "name,dl_corr_mpc,dl_corr_mpc_err\nXMPE1,far,1\n",
+                       "targets_strz.csv": "name,z\nXMPE1,abc\n",
+                       "targets_noz.csv": "name,ra\nXMPE1,150.0\n"}.items():
+        (b / name).write_text(text, encoding="utf-8")
+    blocker = d / "a_file"
+    blocker.write_text("not a folder\n")
+    files["blocker"] = blocker
+    return files
+
+
+def _run(args, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def _assert_user_error(code, err, path, *needles):
+    """Exit 2, no traceback, and exactly one error line naming ``path`` (and the needles)."""
+    assert code == 2, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("xmpspec: error")]
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert str(path) in line, (path, line)
+    for n in needles:
+        assert n in line, (n, line)
+
+
+# ----------------------------------------------------------------------------- derive's writes
+
+_KILLED_WRITE = """
+import os, sys
+from xmpspec.tableio import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    open(tmp, "w").write("half a table")
+    os._exit(9)
+"""
+
+
+def test_derive_removes_the_leftovers_of_a_killed_derive(data, tmp_path):
+    out = tmp_path / "d"
+    args = ["-q", "derive", str(data["objects"]), "-o", str(out / "derived"), "--mc-draws", "20"]
+    assert main(args) == 0
+    first = {s: (out / f"derived.{s}").read_bytes() for s in ("ecsv", "fits")}
+    for suffix in ("ecsv", "fits"):      # a derive killed in the middle of each write
+        subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(out / f"derived.{suffix}")],
+                       check=False)
+    left = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert len(left) == 2 and all(".part" in n for n in left), left
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["derived.ecsv", "derived.fits"]
+    again = Table.read(out / "derived.ecsv")
+    before = Table.read(first["ecsv"].decode(), format="ascii.ecsv")
+    assert again.colnames == before.colnames
+    for name in again.colnames:      # the same table (the provenance time differs)
+        a, b = again[name], before[name]
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(np.ma.filled(a, np.nan), np.ma.filled(b, np.nan))
+        else:
+            assert list(a) == list(b), name
