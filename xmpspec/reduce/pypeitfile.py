@@ -14,6 +14,17 @@ starting with ``# xmpspec:`` carry xmpspec's own settings, which
     # xmpspec: sky_protect = 6690.2-6719.5, 5100.0-5127.4
     # xmpspec: extraction = boxcar
 
+Paths in the files are relative to the PypeIt file's own folder (the data
+block's ``path`` lines and ``# xmpspec: raw_dir``), so a committed file holds
+no path of the machine it was written on and works in any checkout
+(:func:`relative_path`; absolute only when no relative path exists, e.g. on
+another drive, said in a comment). PypeIt itself reads a relative ``path``
+against the working folder, so xmpspec never hands it the file itself:
+:func:`read_pypeit_file` resolves every data path against the file's folder
+(one rule, absolute paths written by PypeIt's own ``pypeit_setup`` or by hand
+stay as they are) and :func:`write_run_copy` writes the copy PypeIt runs on
+in the reduction folder.
+
 Coadd groups are the science exposures of each ``target`` in the data
 table: renaming a target (or retyping a frame) in the file changes them.
 """
@@ -21,6 +32,7 @@ table: renaming a target (or retyping a frame) in the file changes them.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +44,8 @@ from .registry import InstrumentPlugin, get_instrument
 
 __all__ = ["RawScreen", "screen_raw_files", "setup_night", "SetupResult", "pypeit_cfg_lines",
            "read_xmpspec_settings", "protect_windows_for_targets", "protected_lines",
-           "merge_windows", "default_night_name"]
+           "merge_windows", "default_night_name", "relative_path", "read_pypeit_file",
+           "resolve_data_paths", "write_run_copy"]
 
 log = logging.getLogger("xmpspec.reduce")
 
@@ -111,8 +124,12 @@ def screen_raw_files(raw_dir: str | Path, plugin: InstrumentPlugin) -> RawScreen
 
 
 def default_night_name(raw_dir: str | Path) -> str:
-    """Night name from the raw folder (its name)."""
-    return Path(raw_dir).resolve().name
+    """Night name from the raw folder: its name as given.
+
+    ``raw/n1``, ``raw/n1/`` and ``.`` inside it all name ``n1``; a symbolic
+    link keeps its own name.
+    """
+    return Path(os.path.abspath(raw_dir)).name
 
 
 def protected_lines(echelle: bool = False, config=None) -> tuple[str, ...]:
@@ -270,6 +287,137 @@ def parse_windows(text: str) -> list[tuple[float, float]]:
     return out
 
 
+def relative_path(target: str | Path, folder: str | Path) -> tuple[str, bool]:
+    """``target`` written relative to ``folder``, or absolute when no relative path exists.
+
+    Both are made absolute lexically (:func:`os.path.abspath`: symbolic links
+    are not followed, ``..`` is removed by name), the way
+    :func:`resolve_data_paths` reads the result back.
+
+    Parameters
+    ----------
+    target, folder : path-like
+
+    Returns
+    -------
+    path : str
+        ``target`` relative to ``folder``, or its absolute path when there is
+        none (another drive on Windows).
+    relative : bool
+        Whether ``path`` is relative.
+    """
+    try:
+        return os.path.relpath(os.path.abspath(target), os.path.abspath(folder)), True
+    except ValueError:      # another drive: no relative path
+        return os.path.abspath(target), False
+
+
+def resolve_data_paths(paths, pypeit_file: str | Path) -> list[str]:
+    """The data paths of a PypeIt file, relative ones read from the file's own folder.
+
+    The one rule of xmpspec for the ``path`` lines of a PypeIt file (PypeIt
+    itself reads them from the working folder). The result spells the folder
+    as ``pypeit_file`` is spelled (given relative: relative to the working
+    folder; given absolute: absolute); absolute data paths (PypeIt's own
+    ``pypeit_setup`` writes those) are kept. A file without ``path`` lines
+    lists frames in its own folder.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        The ``path`` lines of the data block (``PypeItFile.file_paths``).
+    pypeit_file : path-like
+        The PypeIt file, as given.
+
+    Returns
+    -------
+    list of str
+    """
+    folder = os.path.dirname(os.fspath(pypeit_file))
+    out = [os.path.normpath(os.path.join(folder, str(p).strip())) for p in paths if str(p).strip()]
+    return out or [os.path.normpath(folder or os.curdir)]
+
+
+def read_pypeit_file(path: str | Path):
+    """Read a PypeIt file with PypeIt's reader, its data paths resolved.
+
+    Parameters
+    ----------
+    path : path-like
+        The PypeIt file, as given.
+
+    Returns
+    -------
+    pypeit.inputfiles.PypeItFile
+        ``file_paths`` resolved by :func:`resolve_data_paths`, so
+        ``filenames`` names the raw frames from any working folder.
+
+    Raises
+    ------
+    InputError
+        A file PypeIt cannot read as a PypeIt file.
+    """
+    from pypeit.inputfiles import PypeItFile
+    try:
+        pf = PypeItFile.from_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - PypeItError, parse errors
+        raise InputError(f"not a valid PypeIt file: {exc}", path) from exc
+    pf.file_paths = resolve_data_paths(pf.file_paths or [], path)
+    return pf
+
+
+def write_run_copy(pypeit_file: str | Path, dest: str | Path, data_paths) -> Path:
+    """Write the copy of a PypeIt file that PypeIt runs on, ``path`` lines = ``data_paths``.
+
+    Only the data block's ``path`` lines differ from the file: every
+    parameter, setup, comment and data line is copied as written, so PypeIt
+    reads the same file with data paths valid from the working folder
+    (:func:`resolve_data_paths`). PypeIt writes its ``.calib`` and ``.par``
+    files beside the copy. Written atomically.
+
+    Parameters
+    ----------
+    pypeit_file : path-like
+        The PypeIt file (as given; named in the copy's first line).
+    dest : path-like
+        The copy.
+    data_paths : sequence of str
+        Resolved data paths.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    InputError
+        The file has no ``data read`` block.
+    """
+    dest = Path(dest)
+    out = [f"# xmpspec: the copy of {pypeit_file} that PypeIt runs on, its data paths "
+           "resolved against that file's folder: edit that file, not this one"]
+    where = "before"
+    for line in Path(pypeit_file).read_text().splitlines():
+        words = line.split("#")[0].split()
+        if where == "before" and words[:2] == ["data", "read"]:
+            out.append(line)
+            out += [f" path {p}" for p in data_paths]
+            where = "paths"
+            continue
+        if where == "paths" and words:
+            if words[0] == "path":
+                continue        # replaced above
+            where = "table"
+        out.append(line)
+    if where == "before":
+        raise InputError("no 'data read' block in the PypeIt file", pypeit_file)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_text("\n".join(out) + "\n")
+    os.replace(tmp, dest)
+    return dest
+
+
 @dataclass
 class SetupResult:
     """What ``xmpspec setup`` produced."""
@@ -350,6 +498,13 @@ def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
     if not configs:
         raise InputError("PypeIt found no instrument configuration among the frames "
                          "(are science and calibration frames typed?)", raw_dir)
+    # data paths relative to the PypeIt files' folder (module docstring)
+    rel = {d: relative_path(d, outdir) for d in {str(d) for d in tbl["directory"]}}
+    tbl.replace_column("directory", [rel[str(d)][0] for d in tbl["directory"]])
+    raw_rel, raw_is_rel = relative_path(raw_dir, outdir)
+    notes = [] if raw_is_rel and all(ok for _, ok in rel.values()) else [
+        "# xmpspec: (a path below is absolute: no relative path leads from this folder to "
+        "the raw frames, e.g. they are on another drive)"]
     written = []
     for setup in configs:
         files = ps.fitstbl.write_pypeit(output_path=str(outdir), cfg_lines=list(cfg),
@@ -359,7 +514,7 @@ def setup_night(raw_dir: str | Path, instrument: str, night: str | None = None,
             groups = _coadd_groups(tbl, setup)
             header = [f"# xmpspec: instrument = {plugin.name}",
                       f"# xmpspec: night = {night}",
-                      f"# xmpspec: raw_dir = {Path(raw_dir).resolve()}",
+                      f"# xmpspec: raw_dir = {raw_rel}", *notes,
                       f"# xmpspec: extraction = {extraction}",
                       f"# xmpspec: sky_protect = "
                       f"{', '.join(f'{a:.2f}-{b:.2f}' for a, b in windows)}",

@@ -26,6 +26,7 @@ the coadds) and ``<root>/reductions/<instrument>/<night>/summary.ecsv``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,14 +109,6 @@ class ReductionResult:
         self.errors.append(message)
 
 
-def _read_pypeit_file(path: Path):
-    from pypeit.inputfiles import PypeItFile
-    try:
-        return PypeItFile.from_file(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"not a valid PypeIt file: {exc}", path) from exc
-
-
 def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                        reference_dirs=(), targets=None, progress=None) -> ReductionResult:
     """Reduce one night/set-up described by a PypeIt file (see module docstring).
@@ -144,10 +137,10 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         Reference files missing (before anything runs).
     """
     from .cache import ensure_reference_data, ensure_sites
-    from .pypeitfile import parse_windows, read_xmpspec_settings
+    from .pypeitfile import parse_windows, read_pypeit_file, read_xmpspec_settings, write_run_copy
     from .skyprotect import install_pypeit_hook, sky_line_overlaps, uninstall_pypeit_hook
 
-    pypeit_file = Path(pypeit_file).resolve()
+    pypeit_file = Path(pypeit_file)        # as given: results and outputs name it so
     if not pypeit_file.is_file():
         raise InputError("PypeIt file not found", pypeit_file)
     ensure_sites(reference_dirs)
@@ -163,17 +156,23 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
         plugin = get_instrument(m.group(1))
     ensure_reference_data(plugin.name, reference_dirs, pypeit_file)
     prepare_pypeit(plugin)
-    pf = _read_pypeit_file(pypeit_file)
-    missing = [f for f in pf.filenames if not Path(f).is_file()]
+    pf = read_pypeit_file(pypeit_file)     # data paths read from the file's folder
+    raw_files = pf.path_and_files("filename", check_exists=False) or []
+    missing = [f for f in raw_files if not Path(f).is_file()]
     if missing:
         raise InputError(f"{len(missing)} raw file(s) listed in the PypeIt file do not exist: "
-                         f"{', '.join(missing[:5])}", pypeit_file)
+                         f"{', '.join(missing[:5])} (relative 'path' lines are read from the "
+                         "PypeIt file's folder)", pypeit_file)
     if plugin.generic:      # the night's own templates and standards
-        ensure_reference_data(plugin.name, reference_dirs, pypeit_file, raw_files=pf.filenames)
-    night = settings.get("night") or pypeit_file.parent.name
+        ensure_reference_data(plugin.name, reference_dirs, pypeit_file, raw_files=raw_files)
+    night = settings.get("night") or Path(os.path.abspath(pypeit_file)).parent.name
     setup = pypeit_file.stem
-    redux = Path(root).resolve() / "reductions" / plugin.name / night / setup
+    # as given (never resolved): coadds, summaries and measurements name these paths
+    redux = Path(root) / "reductions" / plugin.name / night / setup
     redux.mkdir(parents=True, exist_ok=True)
+    # PypeIt reads relative data paths from the working folder: it runs on a copy whose
+    # paths are resolved against the PypeIt file's folder (its .calib/.par files go there)
+    run_file = write_run_copy(pypeit_file, redux / pypeit_file.name, pf.file_paths)
     res = ReductionResult(pypeit_file, redux, plugin.name, night, setup)
     windows = parse_windows(settings.get("sky_protect", ""))
     method, radius = _protection_settings(settings, plugin, pypeit_file)
@@ -190,7 +189,7 @@ def reduce_pypeit_file(pypeit_file: str | Path, root: str | Path = ".",
                             lines=_protected_line_waves(targets, plugin, windows))
     from .forcefind import forced_records, install_forced_find_hook, uninstall_forced_find_hook
     try:
-        pypeit = PypeIt(str(pypeit_file), reuse_calibs=True, overwrite=True,
+        pypeit = PypeIt(str(run_file), reuse_calibs=True, overwrite=True,
                         redux_path=str(redux))
         if windows and plugin.echelle:
             # a listed target whose continuum fails PypeIt's echelle S/N cut is kept if its
