@@ -8,6 +8,7 @@ The default flux unit is 1e-17 erg s^-1 cm^-2 A^-1.
 
 from __future__ import annotations
 
+import copy as _copy
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +25,22 @@ FLUX_UNIT = u.Unit(1e-17 * u.erg / u.s / u.cm**2 / u.AA)
 
 LINE_FLUX_UNIT = u.Unit(1e-17 * u.erg / u.s / u.cm**2)
 """Default integrated line-flux unit."""
+
+
+#: flux densities (f_lambda, f_nu, photon f_lambda and f_nu) and the units of unfluxed
+#: spectra (also per second and/or per Angstrom); any other flux unit is an input error
+_FLUX_DENSITY_UNITS = (FLUX_UNIT, u.Jy, u.photon / (u.s * u.cm**2 * u.AA),
+                       u.photon / (u.s * u.cm**2 * u.Hz))
+_RAW_UNITS = (u.count, u.adu, u.electron, u.photon, u.dimensionless_unscaled)
+
+
+def _is_flux_unit(unit: u.UnitBase) -> bool:
+    """Whether ``unit`` is a spectral flux density or a unit of counts."""
+    if any(unit.is_equivalent(d) for d in _FLUX_DENSITY_UNITS):
+        return True
+    return any(unit.is_equivalent(r / per) for r in _RAW_UNITS
+               for per in (1, u.s, u.AA, u.s * u.AA))
+
 
 META_KEYS = ("name", "ra", "dec", "instrument", "setup", "exptime", "source_file",
              "extraction", "fluxed", "resolution", "airmass", "date_obs")
@@ -102,6 +119,9 @@ class Spectrum:
                              src) from None
         if not isinstance(self.flux, u.Quantity):
             self.flux = np.asarray(self.flux, float) * FLUX_UNIT
+        if not _is_flux_unit(self.flux.unit):
+            raise InputError(f"flux unit '{self.flux.unit}' is neither a flux density "
+                             "(e.g. erg/s/cm2/A, Jy) nor counts", src)
         if not isinstance(self.error, u.Quantity):
             self.error = np.asarray(self.error, float) * self.flux.unit
         try:
@@ -209,9 +229,14 @@ class Spectrum:
                        mask=self.mask.copy(), meta=dict(self.meta))
 
     def copy(self) -> Spectrum:
-        """A deep copy."""
-        return replace(self, wavelength=self.wavelength.copy(), flux=self.flux.copy(),
-                       error=self.error.copy(), mask=self.mask.copy(), meta=dict(self.meta))
+        """A deep copy (arrays and metadata dict; the checks of a new spectrum are not rerun)."""
+        new = _copy.copy(self)
+        new.wavelength = self.wavelength.copy()
+        new.flux = self.flux.copy()
+        new.error = self.error.copy()
+        new.mask = self.mask.copy()
+        new.meta = dict(self.meta)
+        return new
 
     # --------------------------------------------------------- specutils glue
     def to_specutils(self):

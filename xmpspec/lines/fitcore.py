@@ -101,10 +101,10 @@ def safe_covariance(jtj: np.ndarray, drop_tol: float = 1e-10) -> tuple[np.ndarra
         Indices of unconstrained parameters.
     """
     n = jtj.shape[0]
-    d = np.sqrt(np.abs(np.diag(jtj)))
-    dmax = d.max() if n else 1.0
-    if n and np.all(d > drop_tol * max(dmax, 1e-300)):
-        dd = np.outer(d, d)
+    d = np.sqrt(np.abs(jtj.diagonal()))
+    dmax = float(d.max()) if n else 1.0
+    if n and bool((d > drop_tol * max(dmax, 1e-300)).all()):
+        dd = d[:, None] * d[None, :]
         try:
             return np.linalg.inv(jtj / dd) / dd, []
         except np.linalg.LinAlgError:
@@ -124,13 +124,25 @@ def safe_covariance(jtj: np.ndarray, drop_tol: float = 1e-10) -> tuple[np.ndarra
     return cov, dropped
 
 
-def fit_linear(model: GroupModel, z: float, sigma_v: float) -> FitResult:
+def fit_linear(model: GroupModel, z: float, sigma_v: float,
+               design: np.ndarray | None = None) -> FitResult:
     """Weighted linear least squares at fixed kinematics.
 
-    Returns a :class:`FitResult` with ``free_kinematics=False``; ``success`` is
-    False (with a message) when the design matrix is singular.
+    Parameters
+    ----------
+    model : GroupModel
+    z, sigma_v : float
+        The fixed kinematics.
+    design : ndarray, optional
+        ``model.design(z, sigma_v)`` when the caller has it already.
+
+    Returns
+    -------
+    FitResult
+        With ``free_kinematics=False``; ``success`` is False (with a message)
+        when the design matrix is singular.
     """
-    B = model.design(z, sigma_v)
+    B = model.design(z, sigma_v) if design is None else design
     w = model.w
     Bw = B * w[:, None]
     yw = model.y * w
@@ -152,7 +164,7 @@ def fit_linear(model: GroupModel, z: float, sigma_v: float) -> FitResult:
 
 def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
              max_shift_kms: float = 1000.0, max_sigma_kms: float = 1000.0,
-             atol: float = 1e-6) -> FitResult:
+             atol: float = 1e-6, start: FitResult | None = None) -> FitResult:
     """Levenberg-Marquardt fit of ``[z, sigma_v, theta]`` with the analytic Jacobian.
 
     Parameters
@@ -171,8 +183,11 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
         The iterations end when the Newton decrement (expected chi-square
         decrease of a full Gauss-Newton step) falls below this: 1e-6 leaves
         the parameters within ~0.1% of their errors of the minimum.
+    start : FitResult, optional
+        ``fit_linear(model, z0, sigma_v0)`` when the caller has it already (the
+        starting linear solution).
     """
-    lin = fit_linear(model, z0, sigma_v0)
+    lin = fit_linear(model, z0, sigma_v0) if start is None else start
     n = model.n_lin + 2
     if not lin.success:
         return FitResult(z0, abs(sigma_v0), lin.theta, np.full((n, n), np.nan), True, np.nan,
@@ -193,17 +208,20 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
         J *= wcol
         return J, (y - m) * w
 
-    def res_only(q):
-        return (y - model.design(q[0], np.sqrt(q[1])) @ q[2:]) * w
+    keep = np.r_[0, 2:n]   # the parameters other than t (t fixed on its floor)
 
-    def decrement(jtj, g, q):
-        """Newton decrement g^T H^-1 g (t fixed when it sits on the floor and wants below)."""
+    def newton_step(jtj, g):
+        """Undamped Gauss-Newton step ``H^-1 g`` (None if H is singular)."""
         try:
-            st = np.linalg.solve(jtj, g)
+            return np.linalg.solve(jtj, g)
         except np.linalg.LinAlgError:
+            return None
+
+    def decrement(jtj, g, q, st):
+        """Newton decrement g^T H^-1 g (t fixed when it sits on the floor and wants below)."""
+        if st is None:
             return np.inf
         if q[1] <= 0.0 and st[1] < 0.0:
-            keep = np.r_[0, 2:n]
             try:
                 st = np.linalg.solve(jtj[np.ix_(keep, keep)], g[keep])
             except np.linalg.LinAlgError:
@@ -220,37 +238,39 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
     for it in range(1, max_iter + 1):  # noqa: B007
         jtj = J.T @ J
         g = J.T @ r
-        if decrement(jtj, g, q) < atol:
+        st = newton_step(jtj, g)
+        if decrement(jtj, g, q, st) < atol:
             success, message = True, ""
             break
-        dg = np.diag(jtj).copy()
+        dg = jtj.diagonal().copy()
         dg[dg <= 0] = 1e-30
         # active set: on the floor with the gradient pointing below it, t stays fixed
-        free_idx = np.arange(n)
-        if q[1] <= 0.0:
-            try:
-                if np.linalg.solve(jtj, g)[1] < 0.0:
-                    free_idx = np.r_[0, 2:n]
-            except np.linalg.LinAlgError:
-                free_idx = np.r_[0, 2:n]
-        jsub = jtj[np.ix_(free_idx, free_idx)]
-        gsub = g[free_idx]
-        dsub = dg[free_idx]
-        diag_idx = np.diag_indices_from(jsub)
+        on_floor = q[1] <= 0.0 and (st is None or st[1] < 0.0)
+        if on_floor:
+            jsub = jtj[np.ix_(keep, keep)]
+            gsub = g[keep]
+            dsub = dg[keep]
+        else:
+            jsub, gsub, dsub = jtj, g, dg
         improved = False
         for _ in range(15):
             A = jsub.copy()
-            A[diag_idx] += lam * dsub
+            A.flat[::A.shape[0] + 1] += lam * dsub
             try:
-                step = np.zeros(n)
-                step[free_idx] = np.linalg.solve(A, gsub)
+                sub = np.linalg.solve(A, gsub)
             except np.linalg.LinAlgError:
                 lam *= 10.0
                 continue
+            if on_floor:
+                step = np.zeros(n)
+                step[keep] = sub
+            else:
+                step = sub
             qn = q + step
             if qn[1] < 0.0:
                 qn[1] = 0.0
-            rn = res_only(qn)
+            # the Jacobian at the trial point: kept when the step is taken (most steps)
+            Jn, rn = jac_res(qn)
             chi2n = float(rn @ rn)
             if np.isfinite(chi2n) and chi2n <= chi2:
                 improved = True
@@ -262,7 +282,7 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
             break
         q, chi2 = qn, chi2n
         lam = max(lam / 10.0, 1e-12)
-        J, r = jac_res(q)
+        J, r = Jn, rn
     sv = float(np.sqrt(max(q[1], 0.0)))
     # covariance in [z, t, theta]: regular at the instrumental floor (t = 0)
     cov, dropped = safe_covariance(J.T @ J)

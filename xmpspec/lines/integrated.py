@@ -80,13 +80,43 @@ def _overlap(edges: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.clip(hi - lo, 0.0, None)
 
 
+def _weighted_polyfit(A: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares operator of a small weighted design ``A`` (npix, k).
+
+    Returns ``pinv(A) @ b`` (or ``pinv(A)`` when ``b`` is None) from the normal
+    equations (Cholesky) when ``A`` has full column rank and a modest condition
+    (scaled Vandermonde columns on [-1, 1]: always here), else from numpy's SVD.
+    """
+    ata = A.T @ A
+    rhs = A.T if b is None else A.T @ b
+    try:
+        L = np.linalg.cholesky(ata)
+        d = np.abs(L.diagonal())
+        if d.min() > 1e-7 * d.max():
+            y = np.linalg.solve(L, rhs)
+            return np.linalg.solve(L.T, y)
+    except np.linalg.LinAlgError:
+        pass
+    return np.linalg.pinv(A) if b is None else np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def _median(a: np.ndarray) -> float:
+    """Median of a 1D array (same value as ``np.median``, without its overhead)."""
+    n = a.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(a, k)[k])
+    p = np.partition(a, (k - 1, k))
+    return float((p[k - 1] + p[k]) / 2.0)
+
+
 def _poly_projector(x: np.ndarray, err: np.ndarray, sel: np.ndarray, order: int) -> np.ndarray:
     """Matrix M (npix, npix) so that ``continuum = M @ flux`` (weighted fit on ``sel``)."""
     order = int(min(order, max(sel.sum() - 2, 0)))
     V = np.vander(x, order + 1, increasing=True)
     Vs = V[sel] / err[sel, None]
     # coefficients = pinv(Vs) @ (flux[sel] / err[sel])
-    P = np.linalg.pinv(Vs) / err[sel][None, :]          # (order+1, nsel)
+    P = _weighted_polyfit(Vs) / err[sel][None, :]          # (order+1, nsel)
     M = np.zeros((x.size, x.size))
     M[:, sel] = V @ P
     return M
@@ -105,14 +135,14 @@ def _clipped(x: np.ndarray, err: np.ndarray, resid: np.ndarray, sel: np.ndarray,
     if not clip_sigma or clip_sigma <= 0:
         return sel
     sel = sel.copy()
+    V = np.vander(x, order + 1, increasing=True)
     for _ in range(max_iter):
         if sel.sum() < 2 * (order + 2):
             break
-        V = np.vander(x, order + 1, increasing=True)
-        coef = np.linalg.lstsq(V[sel] / err[sel, None], resid[sel] / err[sel], rcond=None)[0]
+        coef = _weighted_polyfit(V[sel] / err[sel, None], resid[sel] / err[sel])
         cont = V @ coef
         z = (resid - cont) / err
-        scale = max(1.0, 1.4826 * float(np.median(np.abs(z[sel]))))
+        scale = max(1.0, 1.4826 * _median(np.abs(z[sel])))
         bad = sel & (np.abs(z) > clip_sigma * scale)
         if not bad.any():
             break

@@ -132,20 +132,24 @@ class _Line:
 
 def _coverage(lines: list[_Line], wave: np.ndarray, good: np.ndarray, z: float,
               sig_a: float, sig_b: float, min_frac: float) -> None:
+    """Set ``covered``/``reason`` of every line: inside the spectrum (1.5 FWHM each side)
+    with at least ``min_frac`` of the pixels within max(FWHM, 1 pixel) unmasked."""
     dpix = 1.01 * float(np.median(np.diff(wave)))
-    for ln in lines:
-        mu = ln.rest * (1.0 + z)
-        fwhm = GAUSS_FWHM * (sig_a + sig_b * mu)
-        lo, hi = mu - 1.5 * fwhm, mu + 1.5 * fwhm
-        if lo < wave[0] or hi > wave[-1]:
+    mus = np.array([ln.rest for ln in lines]) * (1.0 + z)
+    fwhms = GAUSS_FWHM * (sig_a + sig_b * mus)
+    halves = np.maximum(fwhms, dpix)
+    # pixels with |wave - mu| <= half: [first >= mu - half, last <= mu + half]
+    i0 = np.searchsorted(wave, mus - halves, side="left")
+    i1 = np.searchsorted(wave, mus + halves, side="right")
+    ngood = np.concatenate(([0], np.cumsum(good)))
+    w0, w1 = float(wave[0]), float(wave[-1])
+    for ln, mu, fwhm, a, b in zip(lines, mus.tolist(), fwhms.tolist(), i0.tolist(), i1.tolist(),
+                                  strict=True):
+        if mu - 1.5 * fwhm < w0 or mu + 1.5 * fwhm > w1:
             ln.covered, ln.reason = False, (f"observed {mu:.1f} A outside the coverage "
-                                            f"{wave[0]:.0f}-{wave[-1]:.0f} A")
+                                            f"{w0:.0f}-{w1:.0f} A")
             continue
-        i0, i1 = np.searchsorted(wave, [mu - max(fwhm, dpix), mu + max(fwhm, dpix)],
-                                 side="right")
-        i0 = max(i0 - 1, 0)
-        near = np.abs(wave[i0:i1 + 1] - mu) <= max(fwhm, dpix)
-        frac = good[i0:i1 + 1][near].mean() if near.any() else 0.0
+        frac = (ngood[b] - ngood[a]) / (b - a) if b > a else 0.0
         if frac < min_frac:
             ln.covered, ln.reason = False, (f"{100 * (1 - frac):.0f}% of the pixels at "
                                             f"{mu:.1f} A are masked")
@@ -235,20 +239,21 @@ def _dropped_values(weak, keys, free_keys, model: GroupModel, fit: FitResult,
 
 
 def _add_redshift_error(model: GroupModel, fit: FitResult, z: float, sv: float,
-                        z_err: float, z_sys: float) -> None:
+                        z_err: float, z_sys: float, design=None) -> None:
     """Propagate the redshift uncertainty of tied kinematics into a linear fit's covariance.
 
     ``sigma_z**2 = z_err**2 + (z_sys (1 + z))**2`` (the reference group's error and the
     relative wavelength calibration between groups); ``d theta / dz`` from the
     derivative of the normal equations. Negligible for isolated lines, large for
     blended ones whose flux split depends on the centres ([OII] at low resolution,
-    [FeII]4360 + [OIII]4364).
+    [FeII]4360 + [OIII]4364). ``design`` is ``model.design(z, sv, derivs=True)``
+    when the caller has it.
     """
     var = (z_err**2 if np.isfinite(z_err) else 0.0) + (z_sys * (1.0 + z)) ** 2
     if not var > 0:
         return
     # d theta/dz of the normal equations (B^T W B) theta = B^T W y
-    B, dB, _ = model.design(z, sv, derivs=True)
+    B, dB, _ = model.design(z, sv, derivs=True) if design is None else design
     w2 = model.w**2
     r = model.y - B @ fit.theta
     jz = fit.cov @ (dB.T @ (w2 * r) - B.T @ (w2 * (dB @ fit.theta)))
@@ -262,28 +267,36 @@ def _blended(model: GroupModel, keys: list[str], free_keys: list[str], z: float,
              fwhm_multiple: float) -> bool:
     """True if two lines with free fluxes are closer than ``fwhm_multiple`` x the
     instrumental FWHM (their ratio and the redshift are then degenerate)."""
-    idx = [keys.index(k) for k in free_keys]
-    if len(idx) < 2:
+    if len(free_keys) < 2:
         return False
-    mu = np.sort(model.rest[idx] * (1.0 + z))
-    sep = np.diff(mu)
-    mid = 0.5 * (mu[1:] + mu[:-1])
-    fwhm = GAUSS_FWHM * (model.inst_a + model.inst_b * mid)
-    return bool(np.any(sep < fwhm_multiple * fwhm))
+    mu = sorted(float(model.rest[keys.index(k)]) * (1.0 + z) for k in free_keys)
+    for lo, hi in zip(mu[:-1], mu[1:], strict=True):
+        fwhm = GAUSS_FWHM * (model.inst_a + model.inst_b * (0.5 * (hi + lo)))
+        if hi - lo < fwhm_multiple * fwhm:
+            return True
+    return False
 
 
 def _snr(fit: FitResult, n_free: int) -> float:
+    """Largest S/N of the free fluxes of a fit (0 for a failed fit)."""
     if fit is None or not fit.success:
         return 0.0
-    th = fit.theta[:n_free]
-    var = np.diag(fit.theta_cov)[:n_free]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = th / np.sqrt(var)
-    s = s[np.isfinite(s)]
-    return float(s.max()) if s.size else 0.0
+    th = fit.theta[:n_free].tolist()
+    var = fit.theta_cov.diagonal()[:n_free].tolist()
+    best = None
+    for t, v in zip(th, var, strict=True):
+        if not v > 0:
+            continue   # th / sqrt(var) is not finite (0, negative or NaN variance)
+        s = t / math.sqrt(v)
+        if math.isfinite(s) and (best is None or s > best):
+            best = s
+    return float(best) if best is not None else 0.0
 
 
-def _do_fit(model: GroupModel, z: float, sv: float, free: bool, mcfg: dict, fitter: str):
+def _do_fit(model: GroupModel, z: float, sv: float, free: bool, mcfg: dict, fitter: str,
+            start: FitResult | None = None, design: np.ndarray | None = None):
+    """Fit one group model: free kinematics (LM from ``start``, the linear fit at
+    ``z, sv`` if known) or fixed (linear, on ``design`` if given)."""
     if fitter == "lmfit":
         from .lmfit_model import fit_group_lmfit
         return fit_group_lmfit(model, z, sv, free=free,
@@ -292,8 +305,8 @@ def _do_fit(model: GroupModel, z: float, sv: float, free: bool, mcfg: dict, fitt
     if free:
         return fit_free(model, z, sv, max_iter=int(mcfg["max_iterations"]),
                         max_shift_kms=float(mcfg["max_shift_kms"]),
-                        max_sigma_kms=float(mcfg["max_sigma_kms"]))
-    return fit_linear(model, z, sv)
+                        max_sigma_kms=float(mcfg["max_sigma_kms"]), start=start)
+    return fit_linear(model, z, sv, design=design)
 
 
 def _error_scale(wv, fl, er, good, z, lines, nuisance, sig_a, sig_b, mcfg, notes, src=None):
@@ -445,14 +458,15 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
     # S/N of each group at the starting kinematics (linear fits)
     first = {}
     for g, (_keys, _free, model) in built.items():
-        first[g] = fit_linear(model, z, sv0)
+        if g != "hg_oiii4364":  # always tied to [OIII]5008's kinematics: no first fit needed
+            first[g] = fit_linear(model, z, sv0)
     # groups whose free lines blend at this resolution (unresolved [OII] at R ~ 1000): z and
     # the flux ratio are degenerate, so they take the reference kinematics when there is one
     bl_fwhm = float(mcfg.get("blended_fwhm", 1.0))
     blended = {g: _blended(built[g][2], built[g][0], built[g][1], z, bl_fwhm) for g in built}
     thr = float(mcfg["free_kinematics_snr"])
     z_sys = float(mcfg.get("tied_z_sys_kms", 0.0)) / C_KMS
-    first_snr = {g: _snr(first[g], len(built[g][1])) for g in built}
+    first_snr = {g: _snr(first[g], len(built[g][1])) for g in first}
     order = sorted((g for g in built if g != "hg_oiii4364" and first_snr[g] >= thr),
                    key=lambda g: (blended[g], -first_snr[g]))
     gfits: dict[str, GroupFit] = {}
@@ -464,14 +478,23 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         Tied fits (``free`` False) carry the redshift error ``kz_err`` of the reference
         and the calibration term ``tied_z_sys_kms`` in their covariance.
         """
-        def one(model):
-            r = _do_fit(model, kz, ksv, free, mcfg, fitter)
-            if not free and r.success:
-                _add_redshift_error(model, r, kz, ksv, kz_err, z_sys)
+        def one(model, start=None):
+            if free or fitter != "fast":
+                r = _do_fit(model, kz, ksv, free, mcfg, fitter, start=start)
+                if not free and r.success:
+                    _add_redshift_error(model, r, kz, ksv, kz_err, z_sys)
+                return r
+            # tied: one design matrix (with its derivatives) for the fit and the z error
+            design = model.design(kz, ksv, derivs=True)
+            r = _do_fit(model, kz, ksv, free, mcfg, fitter, design=design[0])
+            if r.success:
+                _add_redshift_error(model, r, kz, ksv, kz_err, z_sys, design=design)
             return r
 
         keys, free_keys, model = built[g]
-        res = one(model)
+        # the first linear fit was made on this model at (z, sv0): the LM fit's start
+        same_start = free and kz == z and ksv == sv0 and fitter == "fast"
+        res = one(model, first.get(g) if same_start else None)
         dropped = {}
         weak = _weak_optional(keys, free_keys, res, optional, opt_snr)
         if weak:

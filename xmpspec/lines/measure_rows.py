@@ -69,28 +69,36 @@ def _assemble(name, src, spec, lines, gfits, z_fit, z_err, z_source, mcfg, notes
         covmaps[g] = (gf, F, C)
         fit, model = gf.fit, gf.model
         sig_obs = model.observed_sigma(fit.z, fit.sigma_v)
+        mus = model.rest * (1.0 + fit.z)
+        fwhms = (GAUSS_FWHM * sig_obs / mus * C_KMS).tolist()
+        # equivalent widths of every line at once: EW = F / C(mu), error from the covariance
+        # of the flux and the continuum coefficients (delta method)
+        nf, nc = len(gf.free_keys), model.n_cont
+        basis = model.continuum_basis_at(mus)                           # (L, nc)
+        conts = basis @ fit.theta[nf:nf + nc]
+        fluxes = np.array([vals[k]["flux"] for k in gf.keys])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = np.zeros((len(gf.keys), model.n_lin))
+            grad[:, :nf] = model.tie_matrix / conts[:, None]
+            grad[:, nf:nf + nc] = -(fluxes / conts**2)[:, None] * basis
+            ew_var = np.einsum("ij,jk,ik->i", grad, fit.theta_cov, grad)
+        z_err_ok = np.isfinite(fit.z_err)
         for key, d in vals.items():
             i = d["index"]
             r = rows[key]
-            mu = model.rest[i] * (1.0 + fit.z)
+            mu = mus[i]
             r["obs_wave"] = mu
-            r["obs_wave_err"] = model.rest[i] * fit.z_err if np.isfinite(fit.z_err) else None
+            r["obs_wave_err"] = model.rest[i] * fit.z_err if z_err_ok else None
             r["gauss_flux"], r["gauss_flux_err"] = d["flux"], d["err"]
             r["flux"], r["flux_err"], r["method"] = d["flux"], d["err"], "gaussian"
             r["snr"] = d["flux"] / d["err"] if d["err"] > 0 else None
-            r["fwhm"] = GAUSS_FWHM * sig_obs[i] / mu * C_KMS
+            r["fwhm"] = fwhms[i]
             r["fwhm_intrinsic"] = GAUSS_FWHM * fit.sigma_v
             r["kinematics"] = gf.kinematics
-            cont = float(model.continuum_at(mu, fit.theta)[0])
+            cont = float(conts[i])
             if cont > 0:
-                basis = model.continuum_basis_at(mu)[0]
-                nf = len(gf.free_keys)
-                grad = np.zeros(model.n_lin)
-                grad[:nf] = model.tie_matrix[i] / cont
-                grad[nf:nf + model.n_cont] = -d["flux"] * basis / cont**2
-                var = float(grad @ fit.theta_cov @ grad)
                 r["ew"] = d["flux"] / cont / (1.0 + fit.z)
-                r["ew_err"] = math.sqrt(max(var, 0.0)) / (1.0 + fit.z)
+                r["ew_err"] = math.sqrt(max(float(ew_var[i]), 0.0)) / (1.0 + fit.z)
             _set_state(r, d, gate, ulsig)
             if gf.fallback:
                 r["note"] = _join(r["note"], gf.fallback)

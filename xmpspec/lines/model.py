@@ -107,6 +107,8 @@ class GroupModel:
         self._dpix = np.diff(edges)
         self._inv_dpix = 1.0 / self._dpix
         self._all_good = bool(self.good.all())
+        self._good_idx = np.flatnonzero(self.good)
+        self._n_good = int(self._good_idx.size)
         self.x0 = 0.5 * (self.wave[0] + self.wave[-1])
         self.xscale = max(0.5 * (self.wave[-1] - self.wave[0]), 1e-6)
         x = (self.wave - self.x0) / self.xscale
@@ -127,7 +129,7 @@ class GroupModel:
     @property
     def n_good(self) -> int:
         """Number of pixels used in the fit."""
-        return int(self.good.sum())
+        return self._n_good
 
     def linear_names(self, line_keys: list[str], free_keys: list[str]) -> list[str]:
         """Names of the linear parameters (fluxes, continuum, absorption)."""
@@ -164,7 +166,7 @@ class GroupModel:
         cdf = ndtr(u)
         prof = (cdf[:, 1:] - cdf[:, :-1]) * self._inv_dpix
         if not (full or self._all_good):
-            prof = prof[:, self.good]
+            prof = prof[:, self._good_idx]
         if not derivs:
             return prof
         pdf = np.exp(-0.5 * u * u) * _INV_SQRT_2PI
@@ -173,8 +175,8 @@ class GroupModel:
         dmu = (pdf[:, :-1] - pdf[:, 1:]) * inv
         ds = (pu[:, :-1] - pu[:, 1:]) * inv
         if not (full or self._all_good):
-            dmu = dmu[:, self.good]
-            ds = ds[:, self.good]
+            dmu = dmu[:, self._good_idx]
+            ds = ds[:, self._good_idx]
         ds_dmu = (si * self.inst_b + mu * (sigma_v / C_KMS) ** 2) / s
         ds_dt = mu * mu / (2.0 * C_KMS * C_KMS * s)
         dz = (dmu + ds * ds_dmu[:, None]) * self.rest[:, None]
@@ -218,11 +220,23 @@ class GroupModel:
         With ``derivs`` also ``dB/dz`` and ``dB/dt`` where ``t = sigma_v**2``
         (``dB/dsigma_v = 2 sigma_v dB/dt``).
         """
-        sel = slice(None) if full else self.good
         out = self.line_profiles(z, sigma_v, derivs=derivs, full=full)
         prof = out[0] if derivs else out
         T = self.tie_matrix
-        cont = self._cont_basis[sel]
+        cont = self._cont_basis if full else self._cont_good
+        if self.abs_mode == "none" or not self.abs_lines.size:
+            # the common case: line columns then the continuum, filled in place
+            nf = self.n_free
+            B = np.empty((prof.shape[1], self.n_lin))
+            B[:, :nf] = prof.T @ T
+            B[:, nf:] = cont
+            if not derivs:
+                return B
+            dBz = np.zeros_like(B)
+            dBt = np.zeros_like(B)
+            dBz[:, :nf] = out[1].T @ T
+            dBt[:, :nf] = out[2].T @ T
+            return B, dBz, dBt
         cols = [prof.T @ T, cont]
         if derivs:
             dcols_z = [out[1].T @ T, np.zeros_like(cont)]

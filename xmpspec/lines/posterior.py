@@ -35,6 +35,9 @@ __all__ = ["PERCENTILES", "N2Posterior", "n2_posterior", "n2_from_samples"]
 PERCENTILES = (16.0, 50.0, 84.0, 97.7)
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
 _Y_LO, _Y_HI = -8.0, 4.0
+_YC = np.linspace(_Y_LO, _Y_HI, 121)          # coarse grid of N2 values
+_NF = 21                                      # fine points per bracketing coarse interval
+_FINE_STEPS = np.arange(_NF, dtype=float)
 
 
 class N2Posterior(dict):
@@ -94,12 +97,13 @@ def n2_posterior(f_ha: float, f_nii: float, cov: np.ndarray,
     """
     out = N2Posterior(method="truncated Gaussian (exact)")
     cov = np.asarray(cov, float)
-    sh2, sn2 = cov[0, 0], cov[1, 1]
-    if not (np.isfinite([f_ha, f_nii]).all() and np.isfinite(cov).all() and sh2 > 0 and sn2 > 0):
+    sh2, c12, c21, sn2 = (float(v) for v in cov.ravel()[:4])
+    f_ha, f_nii = float(f_ha), float(f_nii)
+    if not (all(map(math.isfinite, (f_ha, f_nii, sh2, sn2, c12, c21))) and sh2 > 0 and sn2 > 0):
         out["method"] = "no posterior: covariance not positive"
         return out
     sh, sn = math.sqrt(sh2), math.sqrt(sn2)
-    rho = float(np.clip(cov[0, 1] / (sh * sn), -0.999999, 0.999999))
+    rho = min(max(c12 / (sh * sn), -0.999999), 0.999999)
     a, b = max(f_ha - 9.0 * sh, 0.0), f_ha + 9.0 * sh
     if b <= 0:
         out["method"] = "no posterior: Halpha flux not positive"
@@ -113,25 +117,30 @@ def n2_posterior(f_ha: float, f_nii: float, cov: np.ndarray,
         out["method"] = "no posterior: no positive posterior mass"
         return out
     args = (f_ha, sh, f_nii, sn, rho, x, w)
-    yc = np.linspace(_Y_LO, _Y_HI, 121)
+    yc = _YC
     cc = _cdf(yc, *args) / z
     qs = np.asarray(percentiles, float) / 100.0
-    js = np.searchsorted(cc, qs)
-    inner = (js > 0) & (js < yc.size)
+    js = np.searchsorted(cc, qs).tolist()
+    inner = [0 < j < yc.size for j in js]
     # one fine grid (21 points) inside each bracketing coarse interval, evaluated at once
-    nf = 21
-    yf = np.concatenate([np.linspace(yc[j - 1], yc[j], nf) for j in js[inner]]) \
-        if inner.any() else np.zeros(0)
-    cf_all = _cdf(yf, *args) / z if yf.size else yf
+    # (the rows are np.linspace(yc[j - 1], yc[j], nf), computed as numpy does)
+    nf = _NF
+    jin = np.array([j for j, ok in zip(js, inner, strict=True) if ok], int)
+    if jin.size:
+        start, stop = yc[jin - 1], yc[jin]
+        yf = _FINE_STEPS[None, :] * ((stop - start) / (nf - 1))[:, None] + start[:, None]
+        yf[:, -1] = stop
+        cf_all = (_cdf(yf.ravel(), *args) / z).reshape(yf.shape)
+        cf_all = np.maximum.accumulate(cf_all, axis=1)
+        ks = [min(max(int(np.searchsorted(cf_all[m], q)), 1), nf - 1)
+              for m, q in enumerate(qs[np.asarray(inner)].tolist())]
     m = 0
-    for p, q, j, ok in zip(percentiles, qs, js, inner, strict=True):
+    for p, q, j, ok in zip(percentiles, qs.tolist(), js, inner, strict=True):
         if not ok:
             out[_key(p)] = _Y_LO if j == 0 else _Y_HI
             continue
-        yy = yf[m * nf:(m + 1) * nf]
-        cf = np.maximum.accumulate(cf_all[m * nf:(m + 1) * nf])
+        yy, cf, k = yf[m], cf_all[m], ks[m]
         m += 1
-        k = int(np.clip(np.searchsorted(cf, q), 1, nf - 1))
         c0, c1 = cf[k - 1], cf[k]
         t = (q - c0) / (c1 - c0) if c1 > c0 else 0.5
         out[_key(p)] = float(yy[k - 1] + t * (yy[k] - yy[k - 1]))
