@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -174,3 +175,75 @@ def test_derive_removes_the_leftovers_of_a_killed_derive(data, tmp_path):
             np.testing.assert_array_equal(np.ma.filled(a, np.nan), np.ma.filled(b, np.nan))
         else:
             assert list(a) == list(b), name
+
+
+# ----------------------------------------------------------------------------- spectra
+
+# (file in the non-ASCII folder, words the one error line must contain)
+BAD_SPECTRA = [
+    ("corrupt.fits", "corrupt FITS"),
+    ("truncated.fits", "truncated"),
+    ("empty.fits", "empty"),
+    ("empty.ecsv", "empty"),
+    ("empty.csv", "empty"),
+    ("noflux.ecsv", "missing column"),
+    ("strflux.ecsv", "not numeric"),
+    ("negerr.ecsv", "zero or negative errors"),
+    ("nanerr.ecsv", "no finite values"),
+    ("flux_kms.ecsv", "flux unit 'km / s'"),
+    ("flux_kms.fits", "flux unit 'km / s'"),
+    ("wave_kg.ecsv", "not a length"),
+]
+
+
+@pytest.mark.parametrize("command", ["measure", "inspect"])
+@pytest.mark.parametrize(("name", "problem"), BAD_SPECTRA)
+def test_bad_spectrum(data, command, name, problem, tmp_path, capsys):
+    path = data["bad"] / name
+    args = [command, path] + (["-o", tmp_path / "o"] if command == "measure" else [])
+    code, err = _run(args, capsys)
+    _assert_user_error(code, err, path, problem)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_spectrum_in_counts_or_jansky_is_read(data, tmp_path):
+    """The flux-unit rule refuses other kinds of units only: counts and f_nu are fine."""
+    from xmpspec.io import read_spectrum
+    t = Table.read(data["bad"] / "flux_kms.ecsv")
+    for unit in (u.count, u.electron / u.s, u.mJy, u.W / u.m**2 / u.nm):
+        t["flux"].unit = t["error"].unit = unit
+        p = tmp_path / "s.ecsv"
+        t.write(p, overwrite=True)
+        assert read_spectrum(p).flux.unit == unit
+
+
+@pytest.mark.parametrize("command", ["measure", "batch"])
+def test_bad_spectra_in_a_batch_are_reported_and_skipped(data, command, tmp_path):
+    """Every bad spectrum is reported (failed.ecsv and the terminal) and skipped, the good
+    one is measured; exit code 1 (some objects failed)."""
+    out = tmp_path / "o"
+    bad = [data["bad"] / name for name, _ in BAD_SPECTRA]
+    args = [command, *map(str, bad), str(data["good"]), "-o", str(out)]
+    if command == "batch":
+        args += ["-w", "1"]
+    proc = subprocess.run(["xmpspec", *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    objects = Table.read(out / "objects.ecsv")
+    assert list(objects["name"]) == ["XMPE1"]
+    if command == "measure":     # reported on the terminal, one line per file
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("skipped ")]
+        reasons = {}
+        for path in bad:
+            mine = [ln for ln in lines if ln.startswith(f"skipped {path}: ")]
+            assert len(mine) == 1, (path, proc.stderr[-3000:])
+            reasons[path.name] = mine[0]
+    else:                        # and in failed.ecsv
+        failed = Table.read(out / "failed.ecsv")
+        reasons = {Path(str(f)).name: str(r)
+                   for f, r in zip(failed["input_file"], failed["reason"], strict=True)}
+        assert "failed" in proc.stdout + proc.stderr
+    assert len(reasons) == len(BAD_SPECTRA), reasons
+    for name, problem in BAD_SPECTRA:
+        assert problem in reasons[name], (name, reasons[name])
+    assert not [p for p in out.rglob(".*") if ".part" in p.name]

@@ -37,17 +37,23 @@ def as_bool(column, source=None) -> np.ndarray:
 def _float_column(table: Table, name: str, source=None) -> np.ma.MaskedArray:
     """A column as a masked float array (non-finite and empty values masked).
 
-    Raises InputError naming ``source``, the column and the row of a cell that is
-    not a number (e.g. ``n2_cnn = abc``).
+    Raises :class:`~xmpspec.physics._columns.ColumnValueError` (an InputError)
+    naming ``source``, the column and the row of a cell that is not a number
+    (e.g. ``n2_cnn = abc``), or of a negative value in an error column
+    (:func:`~xmpspec.physics._columns.check_error_values`).
     """
+    from ..physics._columns import ColumnValueError, check_error_values, is_error_column
+
     col = table[name]
     unit = getattr(col, "unit", None)
     if hasattr(col, "to_value") and unit is not None:
         col = col.value
     try:
-        return np.ma.masked_invalid(np.ma.asarray(col, dtype=float))
+        out = np.ma.masked_invalid(np.ma.asarray(col, dtype=float))
     except (TypeError, ValueError):
         pass
+    else:
+        return check_error_values(out, name, source) if is_error_column(name) else out
     mask = np.ma.getmaskarray(col)
     out = np.full(len(col), np.nan)
     for i, v in enumerate(np.ma.getdata(col)):
@@ -57,9 +63,10 @@ def _float_column(table: Table, name: str, source=None) -> np.ma.MaskedArray:
         try:
             out[i] = float(text)
         except ValueError:
-            raise InputError(f"column '{name}' row {i + 1}: '{text.strip()}' is not a number",
-                             source) from None
-    return np.ma.masked_invalid(out)
+            raise ColumnValueError(f"column '{name}' row {i + 1}: '{text.strip()}' is not a "
+                                   "number", source) from None
+    out = np.ma.masked_invalid(out)
+    return check_error_values(out, name, source) if is_error_column(name) else out
 
 
 def _norm_name(name) -> str:

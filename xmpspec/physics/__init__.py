@@ -30,6 +30,14 @@ Heavy imports (PyNeb) happen only when a direct-method or Balmer quantity is
 computed.
 """
 
-from .derive import DERIVED_COLUMNS, derive_table, pivot_line_table
-
 __all__ = ["derive_table", "pivot_line_table", "DERIVED_COLUMNS"]
+
+
+def __getattr__(name):
+    """The public names of :mod:`.derive`, imported on first use: importing a light module
+    of the package (``physics._columns``, the column readers compare and products share)
+    does not load astropy.cosmology and the rest of derive."""
+    if name in __all__:
+        from . import derive
+        return getattr(derive, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

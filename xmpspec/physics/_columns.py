@@ -18,13 +18,57 @@ from astropy.table import Table
 from ..errors import InputError
 from ..spectrum import LINE_FLUX_UNIT
 
-__all__ = ["DETECTED", "UPPER", "LOWER", "MISSING", "column_float", "column_bool",
-           "column_state", "flux_column", "Measured", "read_measured", "add_flag"]
+__all__ = ["DETECTED", "UPPER", "LOWER", "MISSING", "ColumnValueError", "check_error_values",
+           "column_float", "column_bool", "column_state", "flux_column", "is_error_column",
+           "Measured", "read_measured", "add_flag"]
 
 DETECTED = "detected"
 UPPER = "upper_limit"
 LOWER = "lower_limit"
 MISSING = "missing"
+
+
+class ColumnValueError(InputError):
+    """A column is present but its values cannot be used: not numbers, a unit of another
+    kind, negative 1-sigma errors. Always an input error (exit 2), also where an *absent*
+    column only skips a product (a table or figure of ``xmpspec tables``/``plots``)."""
+
+
+def is_error_column(name: str) -> bool:
+    """Whether a column holds 1-sigma errors (``<quantity>_err``, the xmpspec spelling)."""
+    return str(name).endswith("_err")
+
+
+def check_error_values(values, name: str, source: str | None = None):
+    """The rule for 1-sigma error columns: no negative value (NaN or masked = no error).
+
+    Parameters
+    ----------
+    values : array-like
+        The column as floats (masked or NaN cells are skipped).
+    name : str
+        Column name, for the message.
+    source : str, optional
+        File name, for the message.
+
+    Returns
+    -------
+    array-like
+        ``values`` unchanged.
+
+    Raises
+    ------
+    ColumnValueError
+        A finite negative error; the message names the column, the first such row
+        (1-based) and its value, and how many rows have one.
+    """
+    arr = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+    bad = np.flatnonzero(np.isfinite(arr) & (arr < 0))
+    if bad.size:
+        more = f" ({bad.size} rows)" if bad.size > 1 else ""
+        raise ColumnValueError(f"column '{name}' row {bad[0] + 1}: negative error "
+                               f"{arr[bad[0]]:g}{more}", source)
+    return values
 
 
 def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
@@ -42,6 +86,12 @@ def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
         unit is taken to be in ``unit`` already).
     source : str, optional
         File name for error messages.
+
+    Raises
+    ------
+    ColumnValueError
+        Values that are not numbers, a unit not convertible to ``unit``, or a
+        negative value in an error column (:func:`check_error_values`).
     """
     n = len(table)
     if name not in table.colnames:
@@ -51,7 +101,7 @@ def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
     try:
         arr = np.ma.asarray(data).astype(float)
     except (TypeError, ValueError):
-        raise InputError(f"column '{name}' is not numeric", source) from None
+        raise ColumnValueError(f"column '{name}' is not numeric", source) from None
     out = np.ma.filled(arr, np.nan).astype(float)
     col_unit = getattr(col, "unit", None)
     if (unit is not None and col_unit is not None and str(col_unit) not in ("", "None")
@@ -59,8 +109,10 @@ def column_float(table: Table, name: str, unit: u.UnitBase | None = None,
         try:
             out = (out * u.Unit(col_unit)).to_value(unit)
         except u.UnitConversionError:
-            raise InputError(f"column '{name}' has unit '{col_unit}', not convertible to "
-                             f"'{unit}'", source) from None
+            raise ColumnValueError(f"column '{name}' has unit '{col_unit}', not convertible "
+                                   f"to '{unit}'", source) from None
+    if is_error_column(name):
+        check_error_values(out, name, source)
     return out
 
 

@@ -187,9 +187,11 @@ def derive_table(table: Table, config: Config | None = None, *,
         log.warning("%s: recomputing existing column(s) %s", source, ", ".join(overwritten))
         t.remove_columns(overwritten)
     if photometry is not None:
-        t = merge_by_name(t, photometry, photometry_source, "photometry")
+        t = merge_by_name(t, photometry, photometry_source, "photometry",
+                          numeric=("r", "r_err", "i", "i_err"))
     if distances_table is not None:
-        t = merge_by_name(t, distances_table, distances_source, "distances")
+        t = merge_by_name(t, distances_table, distances_source, "distances",
+                          numeric=("dl_corr_mpc", "dl_corr_mpc_err"))
     n = len(t)
     z = column_float(t, "z", source=source)
     if np.any(~np.isfinite(z)):

@@ -72,14 +72,19 @@ def object_rng(seed: int, name) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
-def merge_by_name(table: Table, other: Table, source: str, what: str) -> Table:
+def merge_by_name(table: Table, other: Table, source: str, what: str,
+                  numeric: tuple[str, ...] = ()) -> Table:
     """Left-join ``other`` (which must have ``name``) onto ``table`` by name, keeping order.
 
     Columns of ``other`` replace same-named columns of ``table`` where
-    ``other`` has a value.
+    ``other`` has a value. The columns ``numeric`` of ``other`` (where present)
+    are checked here, so that a bad value is reported with ``other``'s file
+    (:func:`column_float`: numbers, no negative error).
     """
     if "name" not in other.colnames:
         raise InputError(f"{what} table has no 'name' column", source)
+    for c in numeric:
+        column_float(other, c, source=source)
     names = [str(n).strip() for n in other["name"]]
     counts = Counter(names)
     dup = {n for n, c in counts.items() if c > 1}

@@ -9,6 +9,7 @@ histogram in distributions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from astropy.table import Table
 
 from ..config import Config, get_active_config
 from ..errors import InputError
+from ..physics._columns import ColumnValueError
 from ..tableio import atomic_path
 
 __all__ = [
@@ -119,13 +121,13 @@ def draw_upper_limits(ax, x, y, length: float, color, label: str | None = None) 
 
 
 def _masked(table: Table, name: str) -> np.ma.MaskedArray:
+    """A column as a masked float array (all masked when absent); the one reader of
+    :mod:`xmpspec.compare.columns`: a cell that is not a number or a negative error
+    raises :class:`~xmpspec.physics._columns.ColumnValueError` (an input error)."""
+    from ..compare.columns import _float_column
     if name not in table.colnames:
         return np.ma.masked_all(len(table))
-    col = table[name]
-    if hasattr(col, "unit") and hasattr(col, "value") and not isinstance(col, np.ma.MaskedArray):
-        col = col.value
-    arr = np.ma.masked_invalid(np.ma.asarray(col, dtype=float))
-    return arr
+    return _float_column(table, name)
 
 
 def _flag(table: Table, name: str) -> np.ndarray:
@@ -580,7 +582,10 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     """
     if len(table) == 0:
         raise InputError("the table has no rows: no figures written", source)
+    from ..tableio import ensure_output_dir
     outdir = Path(outdir)
+    created = not outdir.exists()
+    ensure_output_dir(outdir)    # an unusable output folder is an error, not a skipped figure
     written: dict[str, list[Path]] = {}
     skipped: list[str] = []
     jobs = [(f"{k}_distribution", lambda k=k: distribution_plot(
@@ -589,8 +594,13 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     for name, job in jobs:
         try:
             written[name] = job()
+        except ColumnValueError as exc:      # a bad value is an input error, not a skip
+            raise ColumnValueError(exc.problem, exc.source or source) from None
         except InputError as exc:
             skipped.append(f"{name}: {exc.problem}")
     if not written:
+        if created:
+            with contextlib.suppress(OSError):   # leave no empty folder behind
+                outdir.rmdir()
         raise InputError("no figure could be made: " + "; ".join(skipped), source)
     return written, skipped

@@ -26,17 +26,18 @@ SELECTION_ALIASES = {
 
 # ----------------------------------------------------------------------------- model
 
-def _col_float(table: Table, name: str | None) -> np.ma.MaskedArray:
-    n = len(table)
+def _col_float(table: Table, name: str | None, source=None) -> np.ma.MaskedArray:
+    """A column as a masked float array (all masked when absent).
+
+    The reader of :mod:`xmpspec.compare.columns` (one rule for numbers and errors):
+    :class:`~xmpspec.physics._columns.ColumnValueError` for a cell that is not a number
+    or a negative error, which the table builders report as an input error (exit 2),
+    not as a skipped table.
+    """
+    from ..compare.columns import _float_column
     if name is None or name not in table.colnames:
-        return np.ma.masked_all(n)
-    col = table[name]
-    data = col.value if hasattr(col, "value") and not isinstance(col, np.ma.MaskedArray) \
-        else col
-    try:
-        return np.ma.masked_invalid(np.ma.asarray(data, dtype=float))
-    except (TypeError, ValueError):
-        raise InputError(f"column '{name}' is not numeric") from None
+        return np.ma.masked_all(len(table))
+    return _float_column(table, name, source)
 
 
 def _col_unit(table: Table, name: str, default: u.UnitBase | None) -> u.UnitBase | None:
@@ -125,8 +126,8 @@ def prepare_context(derived: Table, selection: Table | None = None, sort: str = 
             info[k] = _text(ctx, col)
     c = _find(ctx, COLUMN_ALIASES["n2_cnn"])
     if c:
-        cnn = _col_float(ctx, c)
-        cnn_err = _col_float(ctx, _find(ctx, COLUMN_ALIASES["n2_cnn_err"]))
+        cnn = _col_float(ctx, c, derived_source)
+        cnn_err = _col_float(ctx, _find(ctx, COLUMN_ALIASES["n2_cnn_err"]), derived_source)
 
     if selection is not None:
         if len(selection) == 0:
@@ -152,11 +153,11 @@ def prepare_context(derived: Table, selection: Table | None = None, sort: str = 
                 ra[use] = sc.ra.deg[j][use]
                 dec[use] = sc.dec.deg[j][use]
         if "n2_cnn" in sel.colnames:
-            v = _col_float(sel, "n2_cnn")[j]
+            v = _col_float(sel, "n2_cnn", selection_source)[j]
             cnn[ok] = v[ok]
             cnn.mask[ok] = np.ma.getmaskarray(v)[ok]
             if "n2_cnn_err" in sel.colnames:
-                e = _col_float(sel, "n2_cnn_err")[j]
+                e = _col_float(sel, "n2_cnn_err", selection_source)[j]
                 cnn_err[ok] = e[ok]
                 cnn_err.mask[ok] = np.ma.getmaskarray(e)[ok]
         for k, aliases in SELECTION_ALIASES.items():

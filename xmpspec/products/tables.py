@@ -32,6 +32,7 @@ from astropy.table import Table
 
 from ..config import Config, get_active_config
 from ..errors import InputError
+from ..physics._columns import ColumnValueError
 from .fluxtable import FLUX_TABLE_LINES, line_flux_table
 from .formatting import (
     Cell,
@@ -147,6 +148,9 @@ def line_table(ctx: Table, config: Config | None = None) -> PaperTable:
         fha = _col_float(ctx, "f_ha")
         fha_err = _col_float(ctx, "f_ha_err")
         # express in erg/s/cm2 with a power-of-ten scale in the header
+        if not u.Unit(unit).is_equivalent(u.erg / u.s / u.cm ** 2):
+            raise ColumnValueError(f"column 'f_ha' has unit '{unit}', not a line flux "
+                                   "(e.g. 1e-17 erg / (s cm2))")
         factor = u.Unit(unit).to(u.erg / u.s / u.cm ** 2)
         vals, errs = fha * factor, fha_err * factor
         # keep the scale of the input unit (1e-17 erg/s/cm2 for xmpspec line fluxes)
@@ -268,6 +272,8 @@ def build_tables(derived: Table, selection: Table | None = None, sort: str = "ra
             if tables[-1].omitted:
                 notes.append(f"{tables[-1].name}: no value anywhere, column(s) omitted: "
                              + ", ".join(tables[-1].omitted))
+        except ColumnValueError as exc:      # a bad value is an input error, not a skip
+            raise ColumnValueError(exc.problem, exc.source or derived_source) from None
         except InputError as exc:
             notes.append(f"{builder.__name__.replace('_table', '')}: skipped ({exc.problem})")
     if not tables:
