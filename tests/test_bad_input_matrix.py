@@ -247,3 +247,148 @@ def test_bad_spectra_in_a_batch_are_reported_and_skipped(data, command, tmp_path
     for name, problem in BAD_SPECTRA:
         assert problem in reasons[name], (name, reasons[name])
     assert not [p for p in out.rglob(".*") if ".part" in p.name]
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _table_cases():
+    """(id, command line built from the data fixture, key of the file to name, words)."""
+    o = "{out}"
+    return [
+        # derive: the measured table, a per-line table, photometry and distances
+        ("derive-corrupt", ["derive", "{bad}/corrupt.fits", "-o", o], "{bad}/corrupt.fits",
+         "cannot read table"),
+        ("derive-empty", ["derive", "{bad}/empty.ecsv", "-o", o], "{bad}/empty.ecsv", "empty"),
+        ("derive-no-z", ["derive", "{bad}/objects_noz.ecsv", "-o", o],
+         "{bad}/objects_noz.ecsv", "missing required column(s) 'z'"),
+        ("derive-text-z", ["derive", "{bad}/objects_strz.ecsv", "-o", o],
+         "{bad}/objects_strz.ecsv", "'z' is not numeric"),
+        ("derive-flux-kms", ["derive", "{bad}/objects_fha_kms.ecsv", "-o", o],
+         "{bad}/objects_fha_kms.ecsv", "'f_ha' has unit 'km / s'"),
+        ("derive-negative-error", ["derive", "{bad}/objects_negerr.ecsv", "-o", o],
+         "{bad}/objects_negerr.ecsv", "'f_ha_err' row 1: negative error"),
+        ("derive-lines-negative-error", ["derive", "{bad}/lines_negerr.ecsv", "-o", o],
+         "{bad}/lines_negerr.ecsv", "'flux_err' row 1: negative error"),
+        ("derive-photometry-negative-error",
+         ["derive", "{objects}", "--photometry", "{bad}/phot_negerr.csv", "-o", o],
+         "{bad}/phot_negerr.csv", "'r_err' row 1: negative error"),
+        ("derive-photometry-text",
+         ["derive", "{objects}", "--photometry", "{bad}/phot_strr.csv", "-o", o],
+         "{bad}/phot_strr.csv", "'r' is not numeric"),
+        ("derive-distances-text",
+         ["derive", "{objects}", "--distances", "{bad}/dist_str.csv", "-o", o],
+         "{bad}/dist_str.csv", "'dl_corr_mpc' is not numeric"),
+        ("derive-photometry-empty",
+         ["derive", "{objects}", "--photometry", "{bad}/empty.csv", "-o", o],
+         "{bad}/empty.csv", "empty"),
+        # compare: the observed table and the selection catalogue
+        ("compare-corrupt", ["compare", "{bad}/corrupt.fits", "-s", "{selection}", "-o", o],
+         "{bad}/corrupt.fits", "cannot read table"),
+        ("compare-no-n2", ["compare", "{bad}/derived_non2.ecsv", "-s", "{selection}", "-o", o],
+         "{bad}/derived_non2.ecsv", "no 'n2' column"),
+        ("compare-text-n2", ["compare", "{bad}/derived_strn2.ecsv", "-s", "{selection}",
+                             "-o", o], "{bad}/derived_strn2.ecsv", "'x' is not a number"),
+        ("compare-negative-error", ["compare", "{bad}/derived_negerr.ecsv", "-s",
+                                    "{selection}", "-o", o], "{bad}/derived_negerr.ecsv",
+         "'n2_err' row 1: negative error"),
+        ("compare-selection-empty", ["compare", "{derived}", "-s", "{bad}/empty.csv", "-o", o],
+         "{bad}/empty.csv", "empty"),
+        ("compare-selection-no-n2cnn", ["compare", "{derived}", "-s", "{bad}/sel_non2cnn.csv",
+                                        "-o", o], "{bad}/sel_non2cnn.csv", "no 'n2_cnn' column"),
+        ("compare-selection-negative-error", ["compare", "{derived}", "-s",
+                                              "{bad}/sel_negerr.csv", "-o", o],
+         "{bad}/sel_negerr.csv", "'n2_cnn_err' row 1: negative error"),
+        # tables
+        ("tables-corrupt", ["tables", "{bad}/corrupt.fits", "-o", o], "{bad}/corrupt.fits",
+         "cannot read table"),
+        ("tables-empty", ["tables", "{bad}/empty.ecsv", "-o", o], "{bad}/empty.ecsv", "empty"),
+        ("tables-text-n2", ["tables", "{bad}/derived_strn2.ecsv", "-o", o],
+         "{bad}/derived_strn2.ecsv", "'x' is not a number"),
+        ("tables-negative-error", ["tables", "{bad}/derived_negerr.ecsv", "-o", o],
+         "{bad}/derived_negerr.ecsv", "'n2_err' row 1: negative error"),
+        ("tables-flux-kms", ["tables", "{bad}/derived_fha_kms.ecsv", "-o", o],
+         "{bad}/derived_fha_kms.ecsv", "'f_ha' has unit 'km / s'"),
+        ("tables-selection-corrupt", ["tables", "{derived}", "-s", "{bad}/corrupt.fits",
+                                      "-o", o], "{bad}/corrupt.fits", "cannot read table"),
+        ("tables-selection-negative-error", ["tables", "{derived}", "-s",
+                                             "{bad}/sel_negerr.csv", "-o", o],
+         "{bad}/sel_negerr.csv", "'n2_cnn_err' row 1: negative error"),
+        # plots
+        ("plots-corrupt", ["plots", "{bad}/corrupt.fits", "-o", o, "-f", "png"],
+         "{bad}/corrupt.fits", "cannot read table"),
+        ("plots-empty", ["plots", "{bad}/empty.ecsv", "-o", o, "-f", "png"], "{bad}/empty.ecsv",
+         "empty"),
+        ("plots-text-n2", ["plots", "{bad}/derived_strn2.ecsv", "-o", o, "-f", "png"],
+         "{bad}/derived_strn2.ecsv", "'x' is not a number"),
+        ("plots-negative-error", ["plots", "{bad}/derived_negerr.ecsv", "-o", o, "-f", "png"],
+         "{bad}/derived_negerr.ecsv", "'n2_err' row 1: negative error"),
+        # targets tables of measure and batch
+        ("measure-targets-corrupt", ["measure", "{good}", "--targets", "{bad}/corrupt.fits",
+                                     "-o", o], "{bad}/corrupt.fits", "cannot read table"),
+        ("measure-targets-empty", ["measure", "{good}", "--targets", "{bad}/empty.csv", "-o", o],
+         "{bad}/empty.csv", "empty"),
+        ("measure-targets-text-z", ["measure", "{good}", "--targets", "{bad}/targets_strz.csv",
+                                    "-o", o], "{bad}/targets_strz.csv", "column 'z'"),
+        ("batch-targets-text-z", ["batch", "{good}", "--targets", "{bad}/targets_strz.csv",
+                                  "-o", o], "{bad}/targets_strz.csv", "column 'z'"),
+        ("batch-targets-corrupt", ["batch", "{good}", "--targets", "{bad}/corrupt.fits",
+                                   "-o", o], "{bad}/corrupt.fits", "cannot read table"),
+        # report: not a folder, nothing to report
+        ("report-a-file", ["report", "{bad}/corrupt.fits"], "{bad}/corrupt.fits",
+         "not a folder"),
+        ("report-nothing", ["report", "{bad}", "-o", "{out}.html"], "{bad}",
+         "nothing to report"),
+    ]
+
+
+def _fill(text, data, out):
+    return str(text).format(bad=data["bad"], objects=data["objects"], derived=data["derived"],
+                            selection=data["selection"], good=data["good"], out=out)
+
+
+@pytest.mark.parametrize(("args", "path", "problem"),
+                         [pytest.param(a, p, w, id=i) for i, a, p, w in _table_cases()])
+def test_bad_table(data, args, path, problem, tmp_path, capsys):
+    out = tmp_path / "out ü"
+    code, err = _run([_fill(a, data, out) for a in args], capsys)
+    _assert_user_error(code, err, _fill(path, data, out), problem)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not written, written            # nothing half-written, no temporaries
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def _output_cases():
+    """Commands whose output goes under {out} (not covered by test_exit_codes.py)."""
+    return {
+        "tables": ["tables", "{derived}", "-o", "{out}"],
+        "plots": ["plots", "{derived}", "-o", "{out}", "-f", "png"],
+        "report": ["report", "{measure_dir}", "-o", "{out}/report.html"],
+        "simulate-spectrum": ["simulate", "spectrum", "--setup", "sdss", "--z", "0.03",
+                              "--n2", "-1.5", "-o", "{out}"],
+        "simulate-batch": ["simulate", "batch", "-n", "2", "--truth-only", "-o", "{out}"],
+        "config-init": ["config", "init", "{out}/x.toml"],
+    }
+
+
+def _fill_out(args, data, out):
+    return [str(a).format(derived=data["derived"], measure_dir=data["measure_dir"], out=out)
+            for a in args]
+
+
+@pytest.mark.parametrize("command", list(_output_cases()))
+def test_output_under_a_regular_file(data, command, capsys):
+    args = _fill_out(_output_cases()[command], data, data["blocker"] / "sub")
+    code, err = _run(args, capsys)
+    _assert_user_error(code, err, data["blocker"])
+
+
+@pytest.mark.parametrize("command", list(_output_cases()))
+def test_unwritable_output_folder(data, command, tmp_path, monkeypatch, capsys):
+    from test_exit_codes import _unwritable  # chmod, or refused writes when root
+    out = tmp_path / "locked"
+    args = _fill_out(_output_cases()[command], data, out)
+    with _unwritable(out, monkeypatch):
+        code, err = _run(args, capsys)
+    _assert_user_error(code, err, out)
+    assert not [p for p in out.rglob("*")], "something was written"

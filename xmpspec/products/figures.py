@@ -83,6 +83,11 @@ def figure_style():
         yield plt
 
 
+class OutputPathError(InputError):
+    """A figure cannot be written (folder unwritable, disk full): an input error of the
+    command (exit 2) that :func:`make_all_plots` reports as such, not as a skipped figure."""
+
+
 def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Write ``fig`` to ``path_stem.<fmt>`` for each format (atomically) and close it."""
     import matplotlib.pyplot as plt
@@ -90,11 +95,15 @@ def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pd
     written = []
     for fmt in formats:
         target = stem.with_name(stem.name + "." + fmt.lstrip("."))
-        with atomic_path(target) as tmp:
-            kind = fmt.lstrip(".").lower()
-            # no creation date in PDFs: re-running gives identical files
-            meta = {"CreationDate": None} if kind == "pdf" else None
-            fig.savefig(tmp, format=kind, metadata=meta)
+        try:
+            with atomic_path(target) as tmp:
+                kind = fmt.lstrip(".").lower()
+                # no creation date in PDFs: re-running gives identical files
+                meta = {"CreationDate": None} if kind == "pdf" else None
+                fig.savefig(tmp, format=kind, metadata=meta)
+        except InputError as exc:        # the output cannot be written: never a skipped figure
+            plt.close(fig)
+            raise OutputPathError(exc.problem, exc.source) from None
         written.append(target)
     plt.close(fig)
     return written
@@ -312,6 +321,10 @@ DISTRIBUTIONS = {
     "sfr": ("sfr", r"log(SFR$_{\rm H\alpha}$ / M$_\odot$ yr$^{-1}$)", True),
     "mstar": ("log_mstar", r"log(M$_*$ / M$_\odot$)  (Bell+03)", False),
 }
+
+
+#: the numeric columns of the BPT diagram (with their ``_err``)
+_BPT_COLUMNS = ("n2", "o3")
 
 
 def _limit_flags(table: Table, col: str) -> np.ndarray:
@@ -583,6 +596,13 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     if len(table) == 0:
         raise InputError("the table has no rows: no figures written", source)
     from ..tableio import ensure_output_dir
+    # the numbers every figure reads are checked first: a bad value writes no figure at all
+    for col in [*(c for c, _, _ in DISTRIBUTIONS.values()), *_BPT_COLUMNS]:
+        for name in (col, f"{col}_err"):
+            try:
+                _masked(table, name)
+            except ColumnValueError as exc:
+                raise ColumnValueError(exc.problem, source) from None
     outdir = Path(outdir)
     created = not outdir.exists()
     ensure_output_dir(outdir)    # an unusable output folder is an error, not a skipped figure
@@ -596,6 +616,8 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
             written[name] = job()
         except ColumnValueError as exc:      # a bad value is an input error, not a skip
             raise ColumnValueError(exc.problem, exc.source or source) from None
+        except OutputPathError:
+            raise
         except InputError as exc:
             skipped.append(f"{name}: {exc.problem}")
     if not written:
