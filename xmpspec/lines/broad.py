@@ -36,7 +36,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from ..instruments import C_KMS
 from .fitcore import FitResult, safe_covariance
@@ -205,6 +204,8 @@ def fit_broad(group: str, keys: list[str], model: GroupModel, fit: FitResult, se
     lo[3], hi[3] = 0.0, settings["max_sigma"] ** 2
     p0[1] = max(p0[1], 1.0)
     p0[:4] = np.clip(p0[:4], lo[:4], hi[:4])
+    # imported here: scipy.optimize takes ~0.3 s to import and most spectra never get this far
+    from scipy.optimize import least_squares
     try:
         sol = least_squares(resid, p0, jac=jac, bounds=(lo, hi), x_scale="jac", method="trf",
                             max_nfev=200)

@@ -208,7 +208,7 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
         J *= wcol
         return J, (y - m) * w
 
-    keep = np.r_[0, 2:n]   # the parameters other than t (t fixed on its floor)
+    keep = np.array([0, *range(2, n)])   # the parameters other than t (t fixed on its floor)
 
     def newton_step(jtj, g):
         """Undamped Gauss-Newton step ``H^-1 g`` (None if H is singular)."""
@@ -291,7 +291,7 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
                     message, it)
     if res.success:
         shift = abs(q[0] - z0) / (1.0 + z0) * C_KMS
-        if not np.all(np.isfinite(q)):
+        if not np.isfinite(q).all():
             res.success, res.message = False, "non-finite parameters"
         elif shift > max_shift_kms:
             res.success, res.message = False, (f"centre moved {shift:.0f} km/s from the start "

@@ -171,22 +171,24 @@ def _build_group(name: str, glines: list[_Line], spec_w, spec_f, spec_e, spec_go
             T[i, free_keys.index(ln.tie_to)] = 1.0 / ln.tie_ratio
         else:
             T[i, free_keys.index(ln.key)] = 1.0
-    rest = np.array([ln.rest for ln in covered])
-    mus = rest * (1.0 + z)
+    rest_list = [ln.rest for ln in covered]
+    rest = np.array(rest_list)
+    mus = [r * (1.0 + z) for r in rest_list]
     half = mcfg["window_kms"] / C_KMS
-    lo, hi = mus.min() * (1 - half), mus.max() * (1 + half)
-    i0, i1 = np.searchsorted(spec_w, [lo, hi])
+    lo, hi = min(mus) * (1 - half), max(mus) * (1 + half)
+    i0, i1 = np.searchsorted(spec_w, [lo, hi]).tolist()
     i0, i1 = max(i0, 0), min(i1, spec_w.size)
     wave = spec_w[i0:i1]
     good = spec_good[i0:i1].copy()
-    sig_inst = sig_a + sig_b * wave
     # mask neighbouring lines not modelled in this group (away from the group's own lines)
-    near_own = np.zeros(wave.size, bool)
-    for mu in mus:
-        near_own |= np.abs(wave - mu) < 4.0 * (sig_a + sig_b * mu) + 3.0 * mu * 100.0 / C_KMS
-    for rest_n in nuisance:
-        mu_n = rest_n * (1.0 + z)
-        if lo - 10 < mu_n < hi + 10:
+    near_nuisance = [mu_n for mu_n in (rest_n * (1.0 + z) for rest_n in nuisance)
+                     if lo - 10 < mu_n < hi + 10]
+    if near_nuisance:
+        sig_inst = sig_a + sig_b * wave
+        near_own = np.zeros(wave.size, bool)
+        for mu in mus:
+            near_own |= np.abs(wave - mu) < 4.0 * (sig_a + sig_b * mu) + 3.0 * mu * 100.0 / C_KMS
+        for mu_n in near_nuisance:
             good &= ~((np.abs(wave - mu_n) < 3.0 * sig_inst + mu_n * 300.0 / C_KMS) & ~near_own)
     abs_idx = [i for i, ln in enumerate(covered) if ln.key in BALMER]
     mode = str(mcfg.get("balmer_absorption", "none"))
