@@ -143,9 +143,8 @@ def fit_linear(model: GroupModel, z: float, sigma_v: float,
         when the design matrix is singular.
     """
     B = model.design(z, sigma_v) if design is None else design
-    w = model.w
-    Bw = B * w[:, None]
-    yw = model.y * w
+    Bw = B * model._wcol
+    yw = model._yw
     dof = model.n_good - model.n_lin
     if dof < 1:
         return FitResult(z, abs(sigma_v), np.full(model.n_lin, np.nan),

@@ -119,6 +119,8 @@ class GroupModel:
         self.y = np.asarray(self.flux, float)[g]
         self.sig = np.asarray(self.error, float)[g]
         self.w = 1.0 / self.sig
+        self._wcol = self.w[:, None]
+        self._yw = self.y * self.w
         self.n_lines = self.rest.size
         self.n_free = self.tie_matrix.shape[1]
         self.n_cont = self.cont_order + 1
