@@ -260,3 +260,117 @@ def test_fits_header_meta_is_ascii(tmp_path):
         assert hdul[1].header["NOTE"] == "two lines"
     back = Table.read(ecsv)
     assert back.meta["OBSERVER"] == "Zoë Ünal" and back.meta["ÄKEY"] == "x"
+
+
+def _fits_ready_variants():
+    """FITS-ready tables: the header-card builder describes some, astropy the others."""
+    import astropy.units as u
+    from astropy.table import MaskedColumn
+
+    plain = Table()
+    plain["name"] = np.array(["a", "b'c", ""], dtype="U7")
+    plain["x"] = [1.0, np.nan, 2.0]
+    plain["x"].unit = 1e-17 * u.erg / u.s / u.cm**2
+    plain["v"] = np.array([1, 2, 3], dtype=np.int32)
+    plain["v"].unit = "km / s"
+    plain["f32"] = np.array([1, 2, 3], dtype=np.float32)
+    plain["k"] = np.array([1, 2, 3], dtype=np.int64)
+    plain["h"] = np.array([1, 2, 3], dtype=np.int16)
+    plain["b"] = np.array([1, 2, 3], dtype=np.uint8)
+    plain["ok"] = [True, False, True]
+    plain["bytes"] = np.array([b"x", b"yy", b""], dtype="S4")
+    plain["m"] = MaskedColumn([1.0, 2.0, 3.0], mask=[0, 1, 0], unit="Angstrom")
+    plain["ms"] = MaskedColumn(np.array(["p", "q", "r"], dtype="U3"), mask=[1, 0, 0])
+    plain["mb"] = MaskedColumn([True, False, True], mask=[0, 0, 0])
+    plain["a_rather_long_column_name_that_still_fits_on_one_header_card_xx"] = [1.0, 2, 3]
+    odd = []
+    for change in ("masked int", "format", "fill value", "unit", "masked bool", "long name"):
+        t = plain.copy()
+        if change == "masked int":
+            t["mi"] = MaskedColumn([1, 2, 3], mask=[0, 0, 0])
+        elif change == "format":
+            t["x"].format = ".3f"
+        elif change == "fill value":
+            t["m"].fill_value = -99.0
+        elif change == "unit":
+            t["x"].unit = u.def_unit("blob")
+        elif change == "masked bool":
+            t["mb"].mask[1] = True
+        else:
+            t["n" * 75] = [1.0, 2.0, 3.0]
+        odd.append(t)
+    return plain, odd
+
+
+def test_fits_header_cards_are_astropys():
+    """tablestream's binary-table header cards = the cards astropy's table_to_hdu writes."""
+    import warnings
+
+    from astropy.io import fits
+
+    from xmpspec.tablestream import _card, _fits_hdu_bytes, _header_cards, _table_cards
+
+    plain, odd = _fits_ready_variants()
+    cards = _table_cards(plain)
+    assert cards is not None                    # the direct path is taken for plain tables
+    assert cards == _fits_hdu_bytes(plain)[0]   # keyword, value and the 80-character image
+    for t in odd:
+        try:
+            ref = _fits_hdu_bytes(t)[0]
+        except AssertionError:                  # astropy refuses a name > 68 characters
+            assert _table_cards(t) is None
+            with pytest.raises(AssertionError):
+                _header_cards(t)
+            continue
+        assert _table_cards(t) is None or _table_cards(t) == ref
+        assert _header_cards(t) == _fits_hdu_bytes(t[:0])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, value, comment in [("XMPSTEP", "measure", "xmpspec step"), ("K", "", ""),
+                                    ("K", "it's", "c"), ("K", "x" * 68, "long comment"),
+                                    ("K", "x" * 80, ""), ("NAXIS2", 3800, "rows"),
+                                    ("K", -12, ""), ("K", "é", ""), ("K", True, ""),
+                                    ("K", 2.5, "float")]:
+            try:
+                image = fits.Card(key, value, comment).image
+            except ValueError:                  # not ASCII: refused by both
+                with pytest.raises(ValueError):
+                    _card(key, value, comment)
+                continue
+            assert _card(key, value, comment) == (key, value, image)
+
+
+def test_ecsv_yaml_header_is_astropys(monkeypatch):
+    """The ECSV YAML header (libyaml's emitter when available) = astropy's, header by header."""
+    from collections import OrderedDict
+
+    import astropy.table.meta as table_meta
+
+    from xmpspec.io._write import _ColumnSpec, _yaml_header_lines
+
+    t = _awkward_table()
+    t["m"].description = "a: masked # float, 'quoted' " + "long " * 40
+    metas = [
+        {"provenance": {"command": "measure " + " ".join(f"dir/spec{i}.fits" for i in range(40)),
+                        "created_utc": "2026-12-06T19:49:09Z", "n": 3, "x": 2.5,
+                        "nan": float("nan"), "inf": float("inf"), "flag": True,
+                        "none": None, "list": [1, "a", [2.0]], "tuple": (1, 2),
+                        "nested": {"b": {"c": "d: e"}, "a": []}}},
+        {"provenance": {"inputs": ["odd dir/ünïcødé spéc/spec ü 5.fits"] * 5}},  # quoted
+        {"": "empty key", "k" * 120: "long key", "ok": {"": ""}},
+        {},
+    ]
+    ref = table_meta.get_yaml_from_header
+    for meta in metas:
+        header = {"cols": [_ColumnSpec(c) for c in t.itercols()], "schema": "astropy-2.0"}
+        if meta:
+            header["meta"] = OrderedDict(meta)
+        assert _yaml_header_lines(dict(header)) == ref(dict(header))
+    # the plain header does not need astropy's emitter when libyaml is there
+    import yaml
+
+    if yaml.__with_libyaml__:
+        monkeypatch.setattr(table_meta, "get_yaml_from_header", None)
+        header = {"cols": [_ColumnSpec(c) for c in t.itercols()], "schema": "astropy-2.0",
+                  "meta": OrderedDict(metas[0])}
+        assert _yaml_header_lines(header) == ref(header)

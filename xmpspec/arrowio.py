@@ -229,7 +229,7 @@ def arrow_to_table(atable) -> Table:
     from astropy.table import Column, MaskedColumn
     raw = (atable.schema.metadata or {}).get(COLUMNS_META)
     colmeta = json.loads(raw) if raw else {}
-    out = Table()
+    cols = []
     n = atable.num_rows
     for field_ in atable.schema:
         name = field_.name
@@ -242,10 +242,11 @@ def arrow_to_table(atable) -> Table:
             unit = _parse_unit(unit)
         desc = meta.get("description")
         if nulls.any() or meta.get("masked"):
-            out[name] = MaskedColumn(values, mask=nulls, unit=unit, description=desc)
+            cols.append(MaskedColumn(values, name=name, mask=nulls, unit=unit, description=desc,
+                                     copy=False))
         else:
-            out[name] = Column(values, unit=unit, description=desc)
-    return out
+            cols.append(Column(values, name=name, unit=unit, description=desc, copy=False))
+    return Table(cols, copy=False)   # one construction per column (Table[name] = col copies)
 
 
 def _astropy_parquet_to_table(atable, yaml_text: str) -> Table:

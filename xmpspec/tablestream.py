@@ -23,6 +23,7 @@ with :func:`xmpspec.tableio.read_table` gives the same table as
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import warnings
@@ -93,7 +94,11 @@ def write_table_stream(chunks: Callable[[], Iterable], path: str | Path,
         if fmt not in ("ecsv", "fits"):
             raise ValueError(f"streamed tables are written as ECSV or FITS, not '{fmt}'")
         targets.append(stem.with_name(f"{stem.name}.{fmt}"))
-    layout = _fits_layout(chunks) if any(t.suffix == ".fits" for t in targets) else None
+    layout = None
+    if any(t.suffix == ".fits" for t in targets):
+        *layout, only = _fits_layout(chunks)
+        if only is not None:                    # a single chunk: not read a second time
+            chunks = lambda: [only]             # noqa: E731
     with ExitStack() as stack:
         for target in targets:
             tmp = stack.enter_context(atomic_path(target))
@@ -189,14 +194,19 @@ def _bool_columns(t: Table) -> list[str]:
     return [n for n in t.colnames if t[n].dtype == bool]
 
 
-def _fits_layout(chunks) -> tuple[int, dict, list]:
-    """Total rows, widest string (bytes) per string column, bool columns with masked rows."""
-    nrows, widths, masked_bools = 0, {}, []
+def _fits_layout(chunks) -> tuple[int, dict, list, object]:
+    """Total rows, widest string (bytes) per string column, bool columns with masked rows.
+
+    The fourth item is the chunk itself when there is only one (the second
+    pass then re-uses it instead of reading it again), else None.
+    """
+    nrows, widths, masked_bools, seen = 0, {}, [], []
 
     def wider(name, width):
         widths[name] = max(widths.get(name, 1), int(width or 0), 1)
 
     for t in _nonempty(chunks):
+        seen = [t] if not seen else [None]
         nrows += _num_rows(t)
         if isinstance(t, Table):
             for name in _string_columns(t):
@@ -205,46 +215,92 @@ def _fits_layout(chunks) -> tuple[int, dict, list]:
             bools = [n for n in _bool_columns(t) if np.any(np.ma.getmaskarray(t[n]))]
         else:                                   # Arrow: no conversion needed
             import pyarrow as pa
-            import pyarrow.compute as pc
             bools = []
             for fld in t.schema:
                 col = t.column(fld.name)
                 if pa.types.is_string(fld.type) or pa.types.is_large_string(fld.type):
-                    if pc.all(pc.string_is_ascii(col)).as_py() is False:
-                        # FITS gets the ASCII form (xmpspec.tableio.fits_ascii): measure that
-                        col = pa.array([None if v is None else fits_ascii(v)
-                                        for v in col.to_pylist()], type=pa.string())
-                    wider(fld.name, pc.max(pc.binary_length(col)).as_py())
+                    wider(fld.name, _arrow_ascii_width(col))
                 elif pa.types.is_boolean(fld.type) and col.null_count:
                     bools.append(fld.name)
         masked_bools += [n for n in bools if n not in masked_bools]
-    return nrows, widths, masked_bools
+    return nrows, widths, masked_bools, seen[0] if seen else None
 
 
-def _fits_ready(t: Table, widths: dict, masked_bools: list) -> Table:
-    """The chunk as written to FITS: ASCII strings of the file's widths, masked bools False."""
-    t = t.copy(copy_data=False)
-    t.meta.clear()
-    for name in _string_columns(t):
-        col = _fits_ascii_column(t[name])
-        dtype = f"{col.dtype.kind}{widths.get(name, 1)}"
-        if isinstance(col, MaskedColumn):
-            t[name] = MaskedColumn(np.ma.getdata(col).astype(dtype), mask=col.mask,
-                                   unit=col.unit, description=col.description)
-        else:
-            t[name] = Column(np.asarray(col).astype(dtype), unit=col.unit,
-                             description=col.description)
-    for name in masked_bools:
-        if name not in t.colnames:
+def _arrow_ascii_width(col) -> int:
+    """Widest value (bytes) of an Arrow string column in its FITS (ASCII) form.
+
+    From the offsets buffers for ASCII text; other text is measured in the ASCII
+    form of :func:`xmpspec.tableio.fits_ascii` (what the FITS file gets).
+    """
+    width = 0
+    for chunk in col.chunks:
+        if len(chunk) == 0:
             continue
-        col = t[name]
-        t[name] = Column(np.ma.filled(col, False) if isinstance(col, np.ma.MaskedArray)
-                         else np.asarray(col), unit=col.unit, description=col.description)
-    return t
+        bufs = chunk.buffers()
+        off_type = np.int64 if chunk.type.equals(_large_string()) else np.int32
+        offsets = np.frombuffer(bufs[1], off_type, count=chunk.offset + len(chunk) + 1)
+        offsets = offsets[chunk.offset:]
+        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+        if np.any(data[offsets[0]:offsets[-1]] >= 128):
+            width = max([width, *(len(fits_ascii(v)) for v in chunk.to_pylist()
+                                  if v is not None)])
+            continue
+        lengths = np.diff(offsets)
+        if chunk.null_count:                    # null slots may hold bytes: not written
+            valid = np.unpackbits(np.frombuffer(bufs[0], np.uint8), bitorder="little")
+            lengths = np.where(valid[chunk.offset:chunk.offset + len(chunk)] == 1, lengths, 0)
+        width = max(width, int(lengths.max()))
+    return width
 
 
-def _fits_hdu_bytes(t: Table) -> tuple[fits.Header, bytes]:
-    """(header, raw row bytes) of a FITS-ready chunk, encoded by astropy."""
+def _large_string():
+    import pyarrow as pa
+    return pa.large_string()
+
+
+def _fits_ready(t: Table, widths: dict, masked_bools: list) -> _Columns:
+    """The chunk as written to FITS: ASCII strings of the file's widths, masked bools False."""
+    cols = {}
+    for name, col in zip(t.colnames, t.itercols(), strict=True):
+        if col.dtype.kind in ("U", "S"):
+            col = _fits_ascii_column(col)
+            dtype = f"{col.dtype.kind}{widths.get(name, 1)}"
+            if isinstance(col, MaskedColumn):
+                col = MaskedColumn(np.ma.getdata(col).astype(dtype), mask=col.mask, name=name,
+                                   unit=col.unit, description=col.description, copy=False)
+            else:
+                col = Column(np.asarray(col).astype(dtype), name=name, unit=col.unit,
+                             description=col.description, copy=False)
+        elif name in masked_bools:
+            col = Column(np.ma.filled(col, False) if isinstance(col, np.ma.MaskedArray)
+                         else np.asarray(col), name=name, unit=col.unit,
+                         description=col.description, copy=False)
+        cols[name] = col
+    return _Columns(cols, len(t))
+
+
+class _Columns:
+    """A FITS-ready chunk: its columns by name (a Table is built only for astropy's encoder)."""
+
+    meta: dict = {}
+
+    def __init__(self, columns: dict, n: int):
+        self.columns, self.colnames, self.n = columns, list(columns), n
+
+    def __getitem__(self, name):
+        return self.columns[name]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def table(self) -> Table:
+        return Table(list(self.columns.values()), names=self.colnames, copy=False)
+
+
+def _fits_hdu_bytes(t: Table) -> tuple[list, bytes]:
+    """(header cards, raw row bytes) of a FITS-ready chunk, encoded by astropy."""
+    if isinstance(t, _Columns):
+        t = t.table()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hdu = fits.table_to_hdu(t)
@@ -252,18 +308,117 @@ def _fits_hdu_bytes(t: Table) -> tuple[fits.Header, bytes]:
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
     raw = buf.getvalue()
     with fits.open(io.BytesIO(raw)) as hdul:
-        header = hdul[1].header.copy()
+        header = hdul[1].header
         start = hdul.fileinfo(1)["datLoc"]
+        cards = [(c.keyword, c.value, c.image) for c in header.cards]
     size = header["NAXIS1"] * header["NAXIS2"]
-    return header, raw[start:start + size]
+    return cards, raw[start:start + size]
 
 
-def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[fits.Header, bytes]:
-    """(header, raw row bytes) of a chunk encoded as a FITS binary table by astropy."""
+def _fits_chunk(t: Table, widths: dict, masked_bools: list) -> tuple[list, bytes]:
+    """(header cards, raw row bytes) of a chunk encoded as a FITS binary table by astropy."""
     return _fits_hdu_bytes(_fits_ready(t, widths, masked_bools))
 
 
+def _card(keyword: str, value, comment: str = "") -> tuple[str, object, str]:
+    """(keyword, value, 80-character image) of a header card, formatted as astropy formats it.
+
+    Printable-ASCII strings and integers on one card are formatted here (the
+    rules of ``astropy.io.fits.Card``: strings quoted, at least 8 characters,
+    the value field 20 wide); anything else (long strings, floats, other
+    characters) by astropy's :class:`~astropy.io.fits.Card`.
+    """
+    if isinstance(value, str) and value.isascii() and value.isprintable() \
+            and len(keyword) <= 8:
+        text = "''" if value == "" else "'{:8}'".format(value.replace("'", "''"))
+        image = f"{keyword:8}= {text:20}" + (f" / {comment}" if comment else "")
+    elif isinstance(value, int) and not isinstance(value, bool) and len(keyword) <= 8:
+        image = f"{keyword:8}= {value:>20d}" + (f" / {comment}" if comment else "")
+    else:
+        image = ""
+    if not image or len(image) > 80:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = fits.Card(keyword, value, comment).image
+    return keyword, value, f"{image:80}"
+
+
+#: numpy dtype -> TFORM code of astropy's binary tables (no TZERO/TSCAL needed).
+_TFORMS = {"f8": "D", "f4": "E", "i8": "K", "i4": "J", "i2": "I", "u1": "B", "b1": "L"}
 _ROW_CODES = {"D": ">f8", "E": ">f4", "K": ">i8", "J": ">i4", "I": ">i2", "B": "u1"}
+
+
+@functools.lru_cache(maxsize=256)
+def _fits_unit(unit) -> str | None:
+    """``unit`` as astropy's ``table_to_hdu`` writes it in ``TUNITn`` (None: not written)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return unit.to_string(format="fits")
+        except ValueError:
+            return None
+
+
+def _table_cards(t: Table) -> list | None:
+    """Binary-table header cards of a FITS-ready chunk, as ``fits.table_to_hdu`` writes them.
+
+    For 1-D float, integer, boolean and string columns with at most names and
+    units (and no table metadata); None for anything else (display formats,
+    masked integers, scaled types, units astropy refuses, ...), which
+    astropy's own header then describes. ``NAXIS2`` is the chunk's length.
+    tests/test_tableio.py compares the cards with astropy's.
+    """
+    if t.meta or not t.colnames:
+        return None
+    cols, rowlen = [], 0
+    for i, name in enumerate(t.colnames, 1):
+        col = t[name]
+        dtype = col.dtype
+        if type(col) not in (Column, MaskedColumn) or col.ndim != 1 or col.info.format \
+                or col.info.meta or not name.isascii() or not name.isprintable() \
+                or len(name.replace("'", "''")) > 68:   # astropy refuses a name off one card
+            return None
+        masked = isinstance(col, MaskedColumn) and bool(np.any(col.mask))
+        if dtype.kind in "SU":
+            width = dtype.itemsize // (4 if dtype.kind == "U" else 1)
+            form, size = f"{width}A", width
+        elif dtype.str[1:] in _TFORMS:
+            form, size = _TFORMS[dtype.str[1:]], dtype.itemsize
+        else:
+            return None
+        if isinstance(col, MaskedColumn) and (dtype.kind in "iu" or masked and (
+                dtype.kind == "b" or col.fill_value != np.ma.default_fill_value(dtype))):
+            return None     # TNULL of masked integers, fill values other than NaN and ''
+        rowlen += size
+        cols.append(_card(f"TTYPE{i}", name))
+        cols.append(_card(f"TFORM{i}", form))
+        if col.unit is not None:
+            unit = _fits_unit(col.unit)
+            if unit is None:
+                return None
+            cols.append(_card(f"TUNIT{i}", unit))
+    return [_card("XTENSION", "BINTABLE", "binary table extension"),
+            _card("BITPIX", 8, "array data type"),
+            _card("NAXIS", 2, "number of array dimensions"),
+            _card("NAXIS1", rowlen, "length of dimension 1"),
+            _card("NAXIS2", len(t), "length of dimension 2"),
+            _card("PCOUNT", 0, "number of group parameters"),
+            _card("GCOUNT", 1, "number of groups"),
+            _card("TFIELDS", len(t.colnames), "number of table fields"),
+            *cols]
+
+
+def _header_cards(t: Table) -> list:
+    """Binary-table header cards of a FITS-ready chunk (here, or by astropy)."""
+    cards = _table_cards(t)
+    if cards is None:
+        cards = _fits_hdu_bytes(t.table()[:0] if isinstance(t, _Columns) else t[:0])[0]
+    return cards
+
+
+def _header_bytes(cards: list) -> bytes:
+    text = "".join(image for _, _, image in cards) + f"{'END':80}"
+    return (text + " " * ((-len(text)) % _FITS_BLOCK)).encode("ascii")
 
 
 def _fits_signature(t: Table) -> list:
@@ -271,10 +426,11 @@ def _fits_signature(t: Table) -> list:
     return [(n, t[n].dtype.str, str(t[n].unit), t[n].format) for n in t.colnames]
 
 
-def _encode_rows(t: Table, header: fits.Header) -> bytes | None:
+def _encode_rows(t: Table, header: dict) -> bytes | None:
     """Rows of a FITS-ready chunk as the binary-table bytes astropy writes for ``header``.
 
-    Floats (masked values as NaN), unmasked integers, booleans (``T``/``F``)
+    ``header``: keyword -> value of the table's header cards. Floats (masked
+    values as NaN), unmasked integers, booleans (``T``/``F``)
     and ASCII strings (masked as empty) are packed into a NumPy record array;
     None for anything else (scaled or null-valued columns, masked integers,
     arrays), which astropy then encodes. tests/test_tableio.py checks the
@@ -330,8 +486,8 @@ def _encode_rows(t: Table, header: fits.Header) -> bytes | None:
     return rows.tobytes()
 
 
-def _structure(header: fits.Header) -> list:
-    return [(c.keyword, c.value) for c in header.cards if c.keyword != "NAXIS2"]
+def _structure(cards: list) -> list:
+    return [(k, v) for k, v, _ in cards if k != "NAXIS2"]
 
 
 def _pad(n: int) -> bytes:
@@ -352,28 +508,29 @@ class _FitsWriter:
         ready = _fits_ready(t, self.widths, self.masked_bools)
         signature = _fits_signature(ready)
         if self.reference is None:
-            # the header from the columns alone (astropy), the rows packed with NumPy
-            # (_encode_rows: the bytes astropy writes); astropy encodes what it cannot pack
-            header = _fits_hdu_bytes(ready[:0])[0]
-            data = _encode_rows(ready, header)
+            # the header from the columns alone, the rows packed with NumPy (_encode_rows:
+            # the bytes astropy writes); astropy encodes what they cannot describe or pack
+            cards = _header_cards(ready)
+            data = _encode_rows(ready, {k: v for k, v, _ in cards})
             if data is None:
-                header, data = _fits_hdu_bytes(ready)
-            self.signature, self.header = signature, header.copy()
-            self.reference, self.rowlen = _structure(header), header["NAXIS1"]
-            header["NAXIS2"] = self.nrows
+                cards, data = _fits_hdu_bytes(ready)
+            self.signature, self.header = signature, {k: v for k, v, _ in cards}
+            self.reference, self.rowlen = _structure(cards), self.header["NAXIS1"]
+            cards = [_card("NAXIS2", self.nrows, "length of dimension 2") if k == "NAXIS2"
+                     else (k, v, image) for k, v, image in cards]
             if self.masked_bools:
-                header["XMPMBOOL"] = (",".join(self.masked_bools)[:68],
-                                      "masked bools written False")
+                cards.append(_card("XMPMBOOL", ",".join(self.masked_bools)[:68],
+                                   "masked bools written False"))
             if self.provenance is not None:
-                for key, value, comment in _fits_provenance_cards(self.provenance):
-                    header[key] = (value[:68], comment)
-            self.fh.write(header.tostring().encode("ascii"))
+                cards += [_card(key, value[:68], comment)
+                          for key, value, comment in _fits_provenance_cards(self.provenance)]
+            self.fh.write(_header_bytes(cards))
         else:
             # same columns (names, types, units, formats) -> same header: pack the rows
             data = _encode_rows(ready, self.header) if signature == self.signature else None
             if data is None:
-                header, data = _fits_hdu_bytes(ready)
-                if _structure(header) != self.reference:
+                cards, data = _fits_hdu_bytes(ready)
+                if _structure(cards) != self.reference:
                     raise ValueError(f"{self.target}: a chunk's columns differ from the first "
                                      "chunk's (FITS header)")
         self.fh.write(data)

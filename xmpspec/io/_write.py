@@ -22,6 +22,7 @@ table layer above them.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -352,14 +353,89 @@ def _ecsv_header(table: Table, meta: dict | None = None) -> str:
     if not plain:
         return astropy_ecsv_text(table[:0], meta)
     from astropy.io.ascii.ecsv import ECSV_VERSION
-    from astropy.table.meta import get_yaml_from_header
     header = {"cols": [_ColumnSpec(c) for c in table.itercols()], "schema": "astropy-2.0"}
     if meta:
         header["meta"] = OrderedDict(meta)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lines = [f"%ECSV {ECSV_VERSION}", "---", *get_yaml_from_header(header)]
+        lines = [f"%ECSV {ECSV_VERSION}", "---", *_yaml_header_lines(header)]
     return "".join(f"# {line}\n" for line in lines) + " ".join(names) + "\n"
+
+
+@functools.cache
+def _c_table_dumper():
+    """astropy's ECSV YAML dumper on libyaml's C emitter (None without libyaml).
+
+    ``astropy.table.meta.get_yaml_from_header`` dumps with PyYAML's pure-Python
+    emitter (most of the time of a ~130-column header). This class has the same
+    representers (astropy's ``AstropyDumper`` ones, ``OrderedDict`` as
+    ``!!omap``, column attributes in astropy's order) on PyYAML's ``CSafeDumper``;
+    Headers with double-quoted scalars or unusual keys (:func:`_unusual_keys`) go
+    through astropy's emitter (libyaml writes them differently);
+    tests/test_tableio.py compares the headers.
+    """
+    import yaml
+    if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    from astropy.io.misc.yaml import AstropyDumper
+    from astropy.table import meta as table_meta
+
+    class CTableDumper(yaml.CSafeDumper):
+        yaml_representers = {**AstropyDumper.yaml_representers,
+                             OrderedDict: table_meta._repr_odict,
+                             table_meta.ColumnDict: table_meta._repr_column_dict}
+        yaml_multi_representers = dict(AstropyDumper.yaml_multi_representers)
+        _represent_tuple = AstropyDumper._represent_tuple
+        represent_float = AstropyDumper.represent_float
+
+        def represent_mapping(self, tag, mapping, flow_style=None):
+            # as astropy's TableDumper: keys sorted, column attributes (ColumnOrderList)
+            # in their own order
+            if hasattr(mapping, "items"):
+                items = mapping.items()
+                if hasattr(items, "sort"):
+                    items.sort()
+                else:
+                    try:
+                        items = sorted(items)
+                    except TypeError:
+                        items = list(items)
+                mapping = items
+            return super().represent_mapping(tag, mapping, flow_style)
+
+    return CTableDumper
+
+
+def _yaml_header_lines(header: dict) -> list[str]:
+    """The YAML lines of an ECSV header, as ``astropy.table.meta.get_yaml_from_header``."""
+    dumper = _c_table_dumper()
+    if dumper is None:
+        from astropy.table.meta import get_yaml_from_header
+        return get_yaml_from_header(header)
+    import yaml
+    from astropy.table.meta import _get_col_attributes, get_yaml_from_header
+    data = dict(header)
+    data["datatype"] = [_get_col_attributes(col) for col in data.pop("cols")]
+    text = None if _unusual_keys(data) else yaml.dump(data, default_flow_style=None,
+                                                      Dumper=dumper, width=130)
+    if text is None or '"' in text:
+        # libyaml folds long double-quoted scalars without PyYAML's "\" line ends
+        return get_yaml_from_header(header)
+    return text.splitlines()
+
+
+def _unusual_keys(data) -> bool:
+    """True if a mapping in ``data`` has a key that libyaml and PyYAML place differently.
+
+    Empty and long (> 100 characters) keys, and keys that are not strings or
+    numbers (PyYAML writes some of them as complex ``? key`` entries, libyaml not).
+    """
+    if isinstance(data, dict):
+        return any(not isinstance(k, str | int | float) or isinstance(k, str)
+                   and not 0 < len(k) <= 100 or _unusual_keys(v) for k, v in data.items())
+    if isinstance(data, list | tuple):
+        return any(_unusual_keys(v) for v in data)
+    return False
 
 
 def write_ecsv(table: Table, fh) -> None:
