@@ -392,3 +392,80 @@ def test_unwritable_output_folder(data, command, tmp_path, monkeypatch, capsys):
         code, err = _run(args, capsys)
     _assert_user_error(code, err, out)
     assert not [p for p in out.rglob("*")], "something was written"
+
+
+# ----------------------------------------------------------------------------- provenance
+
+def _provenance_of(path: Path) -> str:
+    """The provenance a file carries, as text ('' if none); raises if it is malformed."""
+    import json
+
+    from astropy.io import fits
+    from PIL import Image
+
+    from xmpspec.tableio import read_provenance
+    suffix = path.suffix
+    if suffix in (".ecsv", ".fits"):
+        if suffix == ".fits" and "PROVENANCE" not in [h.name for h in fits.open(path)]:
+            return ""
+        record = read_provenance(path)
+        return json.dumps(record) if record else ""
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        meta = pq.read_schema(path).metadata or {}
+        return meta.get(b"xmpspec_provenance", b"").decode()
+    if suffix == ".png":
+        return Image.open(path).info.get("xmpspec_provenance", "")
+    if suffix == ".pdf":
+        raw = path.read_bytes()
+        return raw.decode("latin-1") if b"/Creator (xmpspec" in raw and b"/Keywords" in raw \
+            else ""
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".html":
+        return text if "xmpspec_version" in text else ""
+    if suffix == ".mrt":
+        notes = text.split("\nNotes:\n", 1)[1].split("\n---", 1)[0]
+        return notes if notes.startswith("Provenance: written by xmpspec") else ""
+    prefix = {".tex": "% ", ".txt": "# ", ".toml": "# "}[suffix]
+    head = "\n".join(ln[len(prefix):] for ln in text.splitlines() if ln.startswith(prefix))
+    return head if head.startswith("written by xmpspec") else ""
+
+
+def test_every_output_carries_provenance(data, tmp_path, monkeypatch):
+    """Each file a command writes names the version, the libraries, the configuration and
+    the inputs as given (relative here); the MRT files are still read by astropy."""
+    import shutil
+    work = tmp_path / "w"
+    work.mkdir()
+    for key in ("good", "derived", "selection"):
+        shutil.copy(data[key], work / data[key].name)
+    monkeypatch.chdir(work)
+    runs = [["measure", "good.fits", "-o", "m"],
+            ["derive", "m/objects.ecsv", "-o", "d/derived", "--mc-draws", "20"],
+            ["compare", "derived.ecsv", "-s", "selection.csv", "-o", "c"],
+            ["tables", "derived.ecsv", "-s", "selection.csv", "-o", "t"],
+            ["plots", "derived.ecsv", "-o", "p"],
+            ["report", "m", "-o", "r/report.html"],
+            ["simulate", "spectrum", "--setup", "sdss", "--z", "0.03", "--n2", "-1.5",
+             "-o", "s", "--name", "S1"],
+            ["config", "init", "cfg/x.toml"]]
+    for args in runs:
+        assert main(["-q", *args]) == 0, args
+    files = sorted(p for p in work.rglob("*") if p.is_file()
+                   and p.parent != work)                    # not the copied inputs
+    kinds = {p.suffix for p in files}
+    assert kinds >= {".ecsv", ".fits", ".txt", ".tex", ".mrt", ".png", ".pdf", ".html",
+                     ".toml"}, kinds
+    inputs = {"m": "good.fits", "d": "m/objects.ecsv", "c": "selection.csv",
+              "t": "selection.csv", "p": "derived.ecsv"}
+    for f in files:
+        text = _provenance_of(f)
+        assert text, f"{f.relative_to(work)} carries no provenance"
+        assert "0." in text and "astropy" in text, f        # versions
+        assert "config" in text, f                          # configuration
+        top = f.relative_to(work).parts[0]
+        if top in inputs:                                   # inputs as given (relative)
+            assert inputs[top] in text and str(work) not in text.replace(
+                "\\\\", "\\"), (f, text[:500])
+    for f in work.glob("t/*.mrt"):
+        assert len(Table.read(f, format="ascii.mrt")) == 1

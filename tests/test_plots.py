@@ -116,7 +116,7 @@ def _capture_figures(monkeypatch):
     import xmpspec.products.figures as figmod
     figs = []
 
-    def fake_save(fig, path_stem, formats=("png", "pdf")):
+    def fake_save(fig, path_stem, formats=("png", "pdf"), provenance=None):
         figs.append(fig)
         return []
 

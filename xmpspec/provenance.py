@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import getpass
+import json
 import platform
 import sys
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from pathlib import Path
 from ._version import __version__
 from .config import Config, get_active_config
 
-__all__ = ["package_versions", "provenance_record", "TRACKED_PACKAGES"]
+__all__ = ["package_versions", "provenance_record", "provenance_lines", "TRACKED_PACKAGES"]
 
 TRACKED_PACKAGES = (
     "numpy", "scipy", "astropy", "specutils", "lmfit", "emcee", "pyneb",
@@ -83,6 +84,56 @@ def provenance_record(inputs: Iterable[str | Path] = (), config: Config | None =
     if extra:
         record["extra"] = dict(extra)
     return record
+
+
+def _config_changes(config: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """``section.key=value`` for every value of ``config`` that differs from ``defaults``."""
+    out = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        base = defaults.get(key) if isinstance(defaults, dict) else None
+        if isinstance(value, dict):
+            out += _config_changes(value, base if isinstance(base, dict) else {}, name + ".")
+        elif value != base:
+            out.append(f"{name}={json.dumps(value, default=str)}")
+    return out
+
+
+def provenance_lines(record: dict) -> list[str]:
+    """A provenance record as plain text, for outputs that only take comments or notes.
+
+    LaTeX (``%`` comments), MRT notes, aligned text tables, the comparison summary
+    and TOML files carry these lines; the full record (whole configuration) is in the
+    ECSV/FITS files written beside them. The configuration is given completely as its
+    sources and every value that differs from the packaged defaults of this version.
+
+    Parameters
+    ----------
+    record : dict
+        A record of :func:`provenance_record`.
+
+    Returns
+    -------
+    list of str
+        Lines without a comment prefix (the writer adds its own).
+    """
+    from .config import default_config
+    cfg = record.get("config") or {}
+    changes = _config_changes(cfg, default_config().to_dict())
+    sources = " + ".join(record.get("config_sources") or ["defaults"])
+    lines = [f"written by {record.get('software', 'xmpspec')} "
+             f"{record.get('xmpspec_version', __version__)}"
+             + (f" ({record['step']})" if record.get("step") else "")
+             + (f", {record['created_utc']}" if record.get("created_utc") else ""),
+             f"command: {record.get('command', '')}",
+             f"inputs: {', '.join(map(str, record.get('inputs') or [])) or '-'}",
+             f"configuration: {sources}; differs from the defaults in: "
+             + (", ".join(changes) if changes else "nothing"),
+             "versions: " + ", ".join(f"{k} {v}"
+                                      for k, v in (record.get("versions") or {}).items())]
+    if record.get("extra"):
+        lines.append("extra: " + json.dumps(record["extra"], default=str, ensure_ascii=False))
+    return lines
 
 
 def _safe_user() -> str:

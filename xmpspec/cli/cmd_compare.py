@@ -69,6 +69,7 @@ def compare(
     """
     from ..compare import run_comparison, summary_text
     from ..products.figures import comparison_plot
+    from ..provenance import provenance_record
     from ..tableio import read_table
 
     cfg = state.config
@@ -77,8 +78,10 @@ def compare(
     result, files = run_comparison(observed, selection, outdir, config=cfg, radius=radius,
                                    band=band, exclude_flag=exclude_flag)
     if not no_figure:
+        inputs = [observed, selection] + ([background] if background is not None else [])
         files += comparison_plot(result, Path(outdir) / "comparison", background=bg,
-                                 observed=observed)
+                                 observed=observed,
+                                 provenance=provenance_record(inputs, cfg, step="compare"))
     if not state.quiet:
         console.print(summary_text(result, observed, selection), highlight=False,
                       markup=False, soft_wrap=True)

@@ -52,6 +52,13 @@ def init(path: Path = typer.Argument(Path("xmpspec.toml"), help="File to write."
     """
     if path.exists() and not force:
         raise InputError("exists (use --force to overwrite)", path)
+    from ..config import default_config
+    from ..provenance import provenance_lines, provenance_record
+    from ..tableio import atomic_path, ensure_output_dir
     text = resources.files("xmpspec").joinpath("data/defaults.toml").read_text()
-    path.write_text(text)
+    # the file is the packaged defaults, whatever configuration is active
+    about = provenance_lines(provenance_record(config=default_config(), step="config init"))
+    ensure_output_dir(path.parent)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"# {line}\n" for line in about) + text, encoding="utf-8")
     console.print(f"wrote {path}")

@@ -33,6 +33,7 @@ def plots(
     """
     from ..errors import ConfigError
     from ..products.figures import make_all_plots
+    from ..provenance import provenance_record
     from ..tableio import read_table
 
     for f in fmt:
@@ -42,7 +43,9 @@ def plots(
     table = read_table(derived)
     written, skipped = make_all_plots(table, outdir, config=cfg,
                                       formats=[f.lower().lstrip(".") for f in fmt],
-                                      source=derived)
+                                      source=derived,
+                                      provenance=provenance_record([derived], cfg,
+                                                                   step="plots"))
     for s in skipped:
         err_console.print(f"note: skipped {s}", highlight=False, markup=False, soft_wrap=True)
     if not state.quiet:

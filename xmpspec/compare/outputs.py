@@ -128,7 +128,7 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
     result : ComparisonResult
     files : list of pathlib.Path
     """
-    from ..provenance import provenance_record
+    from ..provenance import provenance_lines, provenance_record
     from ..tableio import atomic_path, read_table, write_table
     cfg = config if config is not None else get_active_config()
     obs = read_table(observed_path)
@@ -146,7 +146,11 @@ def run_comparison(observed_path: str | Path, selection_path: str | Path, outdir
         "report": result.report, "exclude_flag": exclude_flag})
     files = write_table(result.table, outdir / "comparison", provenance=prov,
                         formats=("ecsv", "fits"))
+    short = dict(prov, extra={k: prov["extra"][k] for k in ("match_radius_arcsec", "band_dex",
+                                                            "band_source", "exclude_flag")})
+    about = provenance_lines(short)      # the statistics follow in the text itself
     with atomic_path(outdir / "comparison.txt") as tmp:
-        tmp.write_text(summary_text(result, observed_path, selection_path))
+        tmp.write_text("".join(f"# {line}\n" for line in about)
+                       + summary_text(result, observed_path, selection_path), encoding="utf-8")
     files.append(outdir / "comparison.txt")
     return result, files

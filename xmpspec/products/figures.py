@@ -88,8 +88,49 @@ class OutputPathError(InputError):
     command (exit 2) that :func:`make_all_plots` reports as such, not as a skipped figure."""
 
 
-def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Write ``fig`` to ``path_stem.<fmt>`` for each format (atomically) and close it."""
+def figure_metadata(kind: str, provenance: dict | None = None) -> dict:
+    """Provenance in a figure file's own metadata (matplotlib ``savefig(metadata=...)``).
+
+    PNG: ``Software``, ``Description`` (:func:`xmpspec.provenance.provenance_lines`) and
+    ``xmpspec_provenance`` (the record as JSON); PDF: ``Creator``, ``Subject`` (the lines)
+    and ``Keywords`` (JSON), no creation date; SVG: ``Creator`` and ``Description``;
+    EPS/PS: ``Creator``. The record's creation time is left out, so that re-running a
+    command gives identical figures.
+
+    Parameters
+    ----------
+    kind : str
+        File format (png, pdf, svg, eps, ps).
+    provenance : dict, optional
+        A :func:`~xmpspec.provenance.provenance_record` (default: one built from the
+        active configuration and the running command).
+    """
+    import json
+
+    from ..provenance import provenance_lines, provenance_record
+    record = dict(provenance) if provenance is not None else provenance_record(step="figure")
+    record.pop("created_utc", None)
+    creator = f"xmpspec {record.get('xmpspec_version', '')}".strip()
+    text = "\n".join(provenance_lines(record))
+    full = json.dumps(record, default=str, ensure_ascii=False)
+    if kind == "png":
+        return {"Software": creator, "Description": text, "xmpspec_provenance": full}
+    if kind == "pdf":
+        return {"Creator": creator, "Subject": text, "Keywords": full, "CreationDate": None}
+    if kind == "svg":
+        return {"Creator": creator, "Description": text}
+    if kind in ("eps", "ps"):
+        return {"Creator": creator}
+    return {}
+
+
+def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pdf"),
+                provenance: dict | None = None) -> list[Path]:
+    """Write ``fig`` to ``path_stem.<fmt>`` for each format (atomically) and close it.
+
+    Every file carries the provenance record in its metadata (:func:`figure_metadata`;
+    default: the active configuration and the running command).
+    """
     import matplotlib.pyplot as plt
     stem = Path(path_stem)
     written = []
@@ -98,9 +139,7 @@ def save_figure(fig, path_stem: str | Path, formats: Sequence[str] = ("png", "pd
         try:
             with atomic_path(target) as tmp:
                 kind = fmt.lstrip(".").lower()
-                # no creation date in PDFs: re-running gives identical files
-                meta = {"CreationDate": None} if kind == "pdf" else None
-                fig.savefig(tmp, format=kind, metadata=meta)
+                fig.savefig(tmp, format=kind, metadata=figure_metadata(kind, provenance))
         except InputError as exc:        # the output cannot be written: never a skipped figure
             plt.close(fig)
             raise OutputPathError(exc.problem, exc.source) from None
@@ -175,7 +214,8 @@ def _weaker_than_gate(t: Table, observed=None) -> np.ndarray:
 
 
 def comparison_plot(result, path_stem: str | Path, background: Table | None = None,
-                    formats: Sequence[str] = ("png", "pdf"), observed=None) -> list[Path]:
+                    formats: Sequence[str] = ("png", "pdf"), observed=None,
+                    provenance: dict | None = None) -> list[Path]:
     """Observed versus CNN-predicted N2 for a :class:`~xmpspec.compare.ComparisonResult`.
 
     Labels follow the N2 gate (its significance, ``significance``): good
@@ -190,6 +230,8 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     of +-``result.band`` dex are drawn. ``background`` (columns ``n2`` and
     ``n2_cnn``, e.g. the CNN's training or test set) is shown as a grey
     density behind the points.
+    ``provenance`` (a record of :func:`xmpspec.provenance.provenance_record`) goes into
+    the files' metadata (:func:`figure_metadata`).
 
     Returns
     -------
@@ -310,7 +352,7 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
                     va="bottom", fontsize=7)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, handlelength=1.5,
                   columnspacing=0.8, labelspacing=0.3, fontsize=6.5)
-        return save_figure(fig, path_stem, formats)
+        return save_figure(fig, path_stem, formats, provenance)
 
 
 # ----------------------------------------------------------------------------- distributions
@@ -338,7 +380,8 @@ def _limit_flags(table: Table, col: str) -> np.ndarray:
 
 def distribution_plot(table: Table, key: str, path_stem: str | Path,
                       config: Config | None = None,
-                      formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+                      formats: Sequence[str] = ("png", "pdf"),
+                      provenance: dict | None = None) -> list[Path]:
     """Histogram of one derived quantity, detections and upper limits separately.
 
     Parameters
@@ -349,6 +392,8 @@ def distribution_plot(table: Table, key: str, path_stem: str | Path,
         Which quantity (see :data:`DISTRIBUTIONS`).
     path_stem : path-like
         Output path without suffix.
+    provenance : dict, optional
+        Provenance record for the figures' metadata (:func:`figure_metadata`).
 
     Raises
     ------
@@ -419,7 +464,7 @@ def distribution_plot(table: Table, key: str, path_stem: str | Path,
                     ha="right", va="top", fontsize=7, color="0.3")
         # an opaque legend box: vertical threshold lines pass behind it
         ax.legend(loc="upper left", frameon=True, framealpha=1.0, edgecolor="none")
-        return save_figure(fig, path_stem, formats)
+        return save_figure(fig, path_stem, formats, provenance)
 
 
 def _nice_bin(w: float) -> float:
@@ -441,14 +486,16 @@ def bpt_curve(params: Sequence[float], x: np.ndarray) -> np.ndarray:
 
 
 def bpt_plot(table: Table, path_stem: str | Path, config: Config | None = None,
-             formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+             formats: Sequence[str] = ("png", "pdf"),
+             provenance: dict | None = None) -> list[Path]:
     """BPT diagram: log([OIII]5008/Hbeta) versus log([NII]6585/Halpha).
 
     Draws Kauffmann et al. (2003), Kewley et al. (2001) and the Kewley et al.
     (2013) star-forming sequence +- its width (configuration ``[bpt]``).
     N2 upper limits are leftward arrows, O3 upper limits downward arrows;
     ``bpt_class`` (when present) sets the symbol colour and
-    ``low_z_agn_candidate`` rows are ringed.
+    ``low_z_agn_candidate`` rows are ringed. ``provenance`` goes into the files'
+    metadata (:func:`figure_metadata`).
 
     Raises
     ------
@@ -563,14 +610,15 @@ def bpt_plot(table: Table, path_stem: str | Path, config: Config | None = None,
         if n_missing:
             ax.text(0.97, 0.04, f"{n_missing} without N2 or O3", transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=6.5, color="0.3")
-        return save_figure(fig, path_stem, formats)
+        return save_figure(fig, path_stem, formats, provenance)
 
 
 # ----------------------------------------------------------------------------- all
 
 def make_all_plots(table: Table, outdir: str | Path, config: Config | None = None,
                    formats: Sequence[str] = ("png", "pdf"),
-                   source=None) -> tuple[dict[str, list[Path]], list[str]]:
+                   source=None, provenance: dict | None = None,
+                   ) -> tuple[dict[str, list[Path]], list[str]]:
     """Every figure that the columns of a derived table allow.
 
     Parameters
@@ -580,6 +628,14 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     outdir : path-like
         Folder for ``oh_distribution``, ``sfr_distribution``,
         ``mstar_distribution`` and ``bpt`` (.png and .pdf).
+    config : Config, optional
+        Configuration (default: active).
+    formats : sequence of str
+        Figure formats.
+    source : path-like, optional
+        File of ``table``, for messages.
+    provenance : dict, optional
+        Provenance record written into every figure's metadata (:func:`figure_metadata`).
 
     Returns
     -------
@@ -609,8 +665,9 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     written: dict[str, list[Path]] = {}
     skipped: list[str] = []
     jobs = [(f"{k}_distribution", lambda k=k: distribution_plot(
-        table, k, outdir / f"{k}_distribution", config, formats)) for k in DISTRIBUTIONS]
-    jobs.append(("bpt", lambda: bpt_plot(table, outdir / "bpt", config, formats)))
+        table, k, outdir / f"{k}_distribution", config, formats, provenance))
+        for k in DISTRIBUTIONS]
+    jobs.append(("bpt", lambda: bpt_plot(table, outdir / "bpt", config, formats, provenance)))
     for name, job in jobs:
         try:
             written[name] = job()

@@ -24,6 +24,7 @@ them; the table model and LaTeX rendering are in
 from __future__ import annotations
 
 import logging
+import textwrap
 from pathlib import Path
 
 import astropy.units as u
@@ -284,26 +285,49 @@ def build_tables(derived: Table, selection: Table | None = None, sort: str = "ra
 def write_paper_table(table: PaperTable, outdir: str | Path, style: str = "aastex",
                       provenance: dict | None = None,
                       config: Config | None = None) -> list[Path]:
-    """Write one table: ``.tex`` (unless style is mrt), ``.mrt``, ``.ecsv``, ``.fits``.
+    """Write one table: ``.tex`` (unless style is mrt), ``.txt``, ``.mrt``, ``.ecsv``, ``.fits``.
+
+    Every file carries the provenance: the ECSV/FITS files the whole record, the
+    others its text form (:func:`xmpspec.provenance.provenance_lines`) as ``%``
+    comments (LaTeX), ``#`` comments (text) or in the MRT ``Notes`` section (ASCII).
+
+    Parameters
+    ----------
+    table : PaperTable
+        The table.
+    outdir : path-like
+        Output folder.
+    style : str
+        ``aastex``, ``latex`` or ``mrt`` (no ``.tex``).
+    provenance : dict, optional
+        Provenance record (default: the active configuration and the running command).
+    config : Config, optional
+        Configuration (default: active).
 
     Returns
     -------
     list of pathlib.Path
     """
-    from ..tableio import atomic_path, write_table
+    from ..provenance import provenance_lines, provenance_record
+    from ..tableio import atomic_path, fits_ascii, write_table
     if style not in TABLE_STYLES:
         raise InputError(f"unknown table style '{style}' ({', '.join(TABLE_STYLES)})")
+    if provenance is None:
+        provenance = provenance_record(config=config, step=f"tables:{table.name}")
+    about = provenance_lines(provenance)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     if style in ("aastex", "latex"):
         target = outdir / f"{table.name}.tex"
         with atomic_path(target) as tmp:
-            tmp.write_text(table.to_latex(style))
+            tmp.write_text("".join(f"% {line}\n" for line in about) + table.to_latex(style),
+                           encoding="utf-8")
         written.append(target)
     target = outdir / f"{table.name}.txt"
     with atomic_path(target) as tmp:
-        tmp.write_text(table.to_text())
+        tmp.write_text("".join(f"# {line}\n" for line in about) + table.to_text(),
+                       encoding="utf-8")
     written.append(target)
     mrt = table.to_machine(rounded=True)
     mrt.meta.clear()
@@ -312,6 +336,10 @@ def write_paper_table(table: PaperTable, outdir: str | Path, style: str = "aaste
     with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         text = _mrt_text(mrt, table, config)
+        notes = [fits_ascii(n) for n in ["Provenance: " + about[0], *about[1:]]]  # ASCII
+        text = text.replace("\nNotes:\n", "\nNotes:\n" + "".join(
+            textwrap.fill(n, 80, subsequent_indent="  ", break_long_words=True,
+                          break_on_hyphens=False) + "\n" for n in notes), 1)
         tmp.write_text(text)
     written.append(target)
     full = table.to_machine(rounded=False)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..config import Config, get_active_config
 from ..errors import InputError, XmpspecError
+from ..provenance import provenance_record
 from .leftovers import clean_leftovers
 from .measure import _identity, derive_objects, measure_to_tables
 
@@ -203,9 +204,10 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
             res.comparison, res.comparison_files = run_comparison(
                 res.derived, selection, outdir / "comparison", config=cfg)
             from ..products.figures import comparison_plot  # compare: numbers only
-            res.comparison_files += comparison_plot(res.comparison,
-                                                    outdir / "comparison" / "comparison",
-                                                    observed=res.derived_table)
+            res.comparison_files += comparison_plot(
+                res.comparison, outdir / "comparison" / "comparison",
+                observed=res.derived_table,
+                provenance=provenance_record([res.derived, selection], cfg, step="compare"))
         except XmpspecError as exc:
             res.problems.append(f"compare: {exc}")
     done("compare", t)
@@ -229,7 +231,9 @@ def run_analysis_chain(spectra: Sequence[str | Path], targets=None, selection=No
     try:
         res.figures, skipped = make_all_plots(derived, outdir / "figures", config=cfg,
                                               formats=list(figure_formats),
-                                              source=res.derived)
+                                              source=res.derived,
+                                              provenance=provenance_record(
+                                                  [res.derived], cfg, step="plots"))
         res.notes += [f"figures: skipped {s}" for s in skipped]
     except XmpspecError as exc:
         res.problems.append(f"figures: {exc}")
