@@ -469,3 +469,70 @@ def test_every_output_carries_provenance(data, tmp_path, monkeypatch):
                 "\\\\", "\\"), (f, text[:500])
     for f in work.glob("t/*.mrt"):
         assert len(Table.read(f, format="ascii.mrt")) == 1
+
+
+# ----------------------------------------------------------------------------- other commands
+
+def _other_cases():
+    return [
+        ("measure-missing-input", ["measure", "{dir}/nonexist.fits", "-o", "{out}"],
+         "{dir}/nonexist.fits", "not found"),
+        ("batch-missing-input", ["batch", "{dir}/nonexist.fits", "-o", "{out}"],
+         "{dir}/nonexist.fits", "no such file"),
+        ("derive-missing-input", ["derive", "{dir}/nonexist.ecsv", "-o", "{out}"],
+         "{dir}/nonexist.ecsv", "not found"),
+        ("reduce-not-a-pypeit-file", ["reduce", "{bad}/notes.pypeit"], "{bad}/notes.pypeit",
+         "instrument"),
+        ("reduce-missing-pypeit-file", ["reduce", "{dir}/nonexist.pypeit"],
+         "{dir}/nonexist.pypeit", "not found"),
+        ("setup-targets-corrupt", ["setup", "{bad}", "-i", "goodman", "--targets",
+                                   "{bad}/corrupt.fits", "--root", "{out}"],
+         "{bad}/corrupt.fits", "cannot read table"),
+        ("cache-import-a-file", ["cache", "import", "{bad}/corrupt.fits"],
+         "{bad}/corrupt.fits", "not a folder"),
+        ("demo-under-a-file", ["demo", "{blocker}/demo"], "{blocker}", "existing file"),
+        ("simulate-unknown-setup", ["simulate", "spectrum", "--setup", "nosuch", "--z", "0.03",
+                                    "--n2", "-1.5", "-o", "{out}"], "", "unknown instrument"),
+    ]
+
+
+@pytest.mark.parametrize(("args", "path", "problem"),
+                         [pytest.param(a, p, w, id=i) for i, a, p, w in _other_cases()])
+def test_bad_input_of_other_commands(data, args, path, problem, tmp_path, capsys):
+    (data["bad"] / "notes.pypeit").write_text("not a PypeIt file\n", encoding="utf-8")
+
+    def fill(text):
+        return str(text).format(bad=data["bad"], dir=data["dir"], blocker=data["blocker"],
+                                out=tmp_path / "out")
+    code, err = _run([fill(a) for a in args], capsys)
+    _assert_user_error(code, err, fill(path), problem)
+    assert not (tmp_path / "out").exists()
+
+
+def test_inspect_several_files_reports_each_bad_one(data, capsys):
+    """inspect: with several files a bad one is reported on one line and the others shown
+    (exit 1)."""
+    bad = data["bad"] / "corrupt.fits"
+    code, err = _run(["inspect", bad, data["good"]], capsys)
+    assert code == 1, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if str(bad) in ln]
+    assert len(lines) == 1 and "corrupt FITS" in lines[0], err
+
+
+def test_nan_errors_mask_pixels_and_empty_table_errors_mean_no_error(data, tmp_path):
+    """The documented rule beside the refusals above: NaN error pixels of a spectrum are
+    masked (a spectrum without any finite error is refused, BAD_SPECTRA), and an empty or
+    NaN cell of a table's ``*_err`` column means "no error", not an error."""
+    from xmpspec.io import read_spectrum
+    from xmpspec.physics._columns import column_float
+    t = Table.read(data["bad"] / "negerr.ecsv")
+    t["error"] = np.abs(t["error"])
+    t["error"][10:15] = np.nan
+    p = tmp_path / "some_nan.ecsv"
+    t.write(p)
+    spec = read_spectrum(p)
+    assert spec.mask[10:15].all() and spec.mask.sum() == 5
+    objects = Table.read(data["objects"])
+    objects["f_ha_err"] = np.nan
+    assert np.isnan(column_float(objects, "f_ha_err", source="x")).all()
