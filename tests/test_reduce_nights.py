@@ -33,10 +33,12 @@ def _run_night(instrument, shared_dir, tmp):
                         "--seed", "11"], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     t0 = time.time()
-    r = subprocess.run(["xmpspec", "run", str(raw), "-i", instrument, "--targets",
-                        str(raw / "targets.csv"), "--night", "sim", "--root", str(tmp),
+    # run from the project folder with relative paths, as an observer would: the PypeIt
+    # files and the outputs must name no absolute path of it (test_no_absolute_paths_...)
+    r = subprocess.run(["xmpspec", "run", "raw", "-i", instrument, "--targets",
+                        "raw/targets.csv", "--night", "sim", "--root", ".",
                         "--reference-data", str(shared_dir / "pypeit-data")],
-                       env=env, capture_output=True, text=True, timeout=3600)
+                       env=env, capture_output=True, text=True, timeout=3600, cwd=tmp)
     elapsed = time.time() - t0
     print(f"{instrument}: xmpspec run took {elapsed:.0f} s")
     return r, raw, tmp / "reductions" / instrument / "sim", env
@@ -75,6 +77,43 @@ def test_run_succeeds_and_writes_products(night):
         assert (nightdir / row["setup"] / f"{row['target']}.fits").is_file()
     assert (nightdir / "measurements.ecsv").is_file()
     assert (nightdir / "derived.ecsv").is_file()
+
+
+def _holding(files, needles: list[bytes]) -> list[str]:
+    return [str(f) for f in files if any(n in f.read_bytes() for n in needles)]
+
+
+def test_no_absolute_paths_in_pypeit_files_and_outputs(goodman_night):
+    """PypeIt files and xmpspec's outputs of a night run with relative paths name no
+    absolute path of the project folder (``tmp``): data paths relative to the PypeIt
+    file's folder, coadds, summary, measurements, provenance and report as given.
+
+    PypeIt's own products (spec1d/spec2d/calibration headers, its log, the ``.calib``
+    file) hold what PypeIt writes; they are listed, not checked.
+    """
+    instrument, r, raw, nightdir, _ = goodman_night
+    assert r.returncode == 0, r.stderr[-2000:]
+    root = nightdir.parents[2]
+    needles = sorted({str(root).encode(), str(root.resolve()).encode()})
+    pfiles = sorted((root / "pypeit_files").rglob("*"))
+    pfile = next(f for f in pfiles if f.suffix == ".pypeit")
+    text = pfile.read_text()
+    assert " path ../../../raw\n" in text and "# xmpspec: raw_dir = ../../../raw\n" in text
+    ours = [f for f in pfiles if f.is_file()]
+    ours += [f for f in nightdir.iterdir() if f.is_file()]             # tables, report
+    for setup in (p for p in nightdir.iterdir() if p.is_dir()):
+        ours += sorted(setup.glob("*.pypeit"))                          # the run copy
+    assert {f.name for f in ours} >= {"night_log.ecsv", "summary.ecsv", "measurements.ecsv",
+                                      "measurements.fits", "lines.ecsv", "derived.ecsv",
+                                      "report.html", pfile.name}
+    assert not _holding(ours, needles)
+    summary = Table.read(nightdir / "summary.ecsv")
+    assert all(str(c).startswith(f"reductions/{instrument}/sim/") for c in summary["coadd"])
+    meas = Table.read(nightdir / "measurements.ecsv")
+    assert all(str(c).startswith(f"reductions/{instrument}/sim/") for c in meas["source_file"])
+    # informational: PypeIt's own files that hold the folder's absolute path
+    pypeits = [f for f in nightdir.rglob("*") if f.is_file() and f not in ours]
+    print("PypeIt's own files with the absolute path:", _holding(pypeits, needles))
 
 
 def test_wavelength_solution_matches_truth(night):
@@ -167,7 +206,9 @@ def test_parallel_reduce_gives_the_same_coadds(goodman_night, shared_dir, tmp_pa
     assert r.returncode == 0, r.stderr[-2000:]
     root = nightdir.parents[2]
     pfile = next((root / "pypeit_files" / instrument / "sim").glob("*.pypeit"))
-    work = tmp_path / "pf"
+    # copies at the same depth (their data path is relative to their folder); reduced from
+    # another working folder (pytest's), which must give the same coadds
+    work = root / "pypeit_files" / instrument / "par"
     work.mkdir()
     files = [work / pfile.name, work / f"{pfile.stem}_copy.pypeit"]
     for f in files:

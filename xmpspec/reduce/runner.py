@@ -8,7 +8,10 @@ are known to every PypeIt class):
    :class:`~xmpspec.errors.ReferenceDataError` lists what is missing;
 2. :class:`pypeit.PypeIt` with ``reuse_calibs=True`` (calibrations, standard
    and science frames), with the sky protection of bright lines if the
-   PypeIt file asks for it;
+   PypeIt file asks for it; PypeIt runs on a copy of the PypeIt file in the
+   reduction folder whose data paths are resolved against the file's own
+   folder (:func:`xmpspec.reduce.pypeitfile.read_pypeit_file`), so a night
+   reduces the same from any working folder;
 3. sensitivity function (:class:`pypeit.sensfunc.SensFunc`) from the night's
    standard;
 4. flux calibration (:func:`pypeit.fluxcalibrate.flux_calibrate`) of every
