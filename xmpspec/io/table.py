@@ -438,6 +438,7 @@ _FITS_CODES = {"L": "u1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">
 _BLOCK = 2880
 _STRING_VALUE = re.compile(r"\s*'((?:[^']|'')*)'\s*(?:/.*)?$")
 _INT_VALUE = re.compile(r"[+-]?\d+$")
+_FLOAT_VALUE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?$")
 
 
 class _Cards:
@@ -480,6 +481,43 @@ class _Cards:
         if _INT_VALUE.match(token):
             return int(token)
         raise ValueError(f"{key}: not a logical, integer or string value")
+
+    def value(self, key: str):
+        """Value of a logical, integer, float or (``CONTINUE``-d long) string card.
+
+        Long strings follow astropy's reading of the convention (each piece
+        right-stripped, ``''`` unescaped, a trailing ``&`` removed); anything
+        unusual is a ValueError (the caller then asks astropy, :meth:`header`).
+        """
+        text = self.raw[key]
+        if _STRING_VALUE.match(text) is None:
+            token = text.split("/", 1)[0].strip()
+            if _FLOAT_VALUE.match(token) and not _INT_VALUE.match(token):
+                return float(token.replace("D", "E").replace("d", "e"))
+            return self.get(key)
+        pieces, i = [], self.pos[key]
+        card = text
+        while True:
+            m = _STRING_VALUE.match(card)
+            if m is None:
+                raise ValueError(f"{key}: unusual CONTINUE card")
+            piece = m.group(1).rstrip().replace("''", "'")
+            more = self.text.startswith("CONTINUE", i + 80)
+            if not pieces and not more:   # one card: a plain string ('&' is text)
+                return m.group(1).replace("''", "'").rstrip()
+            if piece.endswith("&"):
+                piece = piece[:-1]
+                pieces.append(piece)
+                if not more:
+                    break
+                i += 80
+                card = self.text[i + 8:i + 80]
+                continue
+            if more:
+                raise ValueError(f"{key}: CONTINUE after a complete string")
+            pieces.append(piece)
+            break
+        return "".join(pieces)
 
     def header(self, keys) -> fits.Header:
         """astropy's Header of the cards ``keys`` (with their ``CONTINUE`` cards)."""
@@ -613,8 +651,11 @@ def _native_from_hdus(hdus: list, raw: bytes, path: Path, medium: str | None):
     for cards in (headers[0], header):  # the table HDU wins over the primary
         keys = [k for k in ("XMPMETA", "REDSHIFT", "REDSHERR", "MEDIUM") if k in cards]
         if keys:
-            h = cards.header(keys)
-            meta.update({k: h[k] for k in keys})
+            try:
+                meta.update({k: cards.value(k) for k in keys})
+            except ValueError:   # an unusual card: astropy reads these
+                h = cards.header(keys)
+                meta.update({k: h[k] for k in keys})
     return _native_spectrum(*cols, meta, path, medium, "fits-table")
 
 
