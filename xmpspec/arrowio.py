@@ -75,16 +75,30 @@ def table_to_arrow(table: Table):
         else:
             arr = _numpy_to_arrow(values, mask)
         meta = {}
-        if unit is not None and str(unit) not in ("", "dimensionless"):
-            meta[b"unit"] = str(unit).encode()
+        text = _unit_text(unit) if unit is not None else None
+        if text is not None and text not in ("", "dimensionless"):
+            meta[b"unit"] = text.encode()
         arrays.append(arr)
         fields.append(pa.field(name, arr.type, metadata=meta or None))
-        colmeta[name] = {"unit": str(unit) if unit is not None else None,
+        colmeta[name] = {"unit": text,
                          "description": getattr(col.info, "description", None),
                          "dtype": values.dtype.str, "masked": mask is not None
                          or isinstance(col, np.ma.MaskedArray) or hasattr(col, "unmasked")}
     schema = pa.schema(fields, metadata={COLUMNS_META: json.dumps(colmeta).encode()})
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _unit_text(unit) -> str:
+    """``str(unit)``, formatted once per unit (a chunk has ~100 columns in a few units)."""
+    try:
+        return _cached_unit_text(unit)
+    except TypeError:                           # not hashable
+        return str(unit)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_unit_text(unit) -> str:
+    return str(unit)
 
 
 def _numpy_to_arrow(values: np.ndarray, mask: np.ndarray | None):
@@ -432,8 +446,11 @@ def parts_schema(schemas):
 def cast_to(table, schema):
     """An Arrow table with exactly ``schema``'s fields (missing ones null)."""
     import pyarrow as pa
-    cols = [table.column(fld.name).cast(fld.type) if fld.name in table.column_names
-            else pa.nulls(len(table), fld.type) for fld in schema]
+    names = set(table.column_names)
+    cols = [pa.nulls(len(table), fld.type) if fld.name not in names
+            else table.column(fld.name) if table.schema.field(fld.name).type == fld.type
+            else table.column(fld.name).cast(fld.type)   # (cast imports pyarrow.compute)
+            for fld in schema]
     return pa.Table.from_arrays(cols, schema=schema)
 
 

@@ -71,7 +71,6 @@ def iter_parts(files: list[Path], holder: dict | None = None, drop: Sequence[str
         Columns left out (``input_file`` in ``xmpspec measure`` tables).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     schema = parts_schema([pq.read_schema(f) for f in files])
     if drop:
@@ -83,6 +82,7 @@ def iter_parts(files: list[Path], holder: dict | None = None, drop: Sequence[str
     for f in files:
         t = pq.ParquetFile(f).read()  # not read_table: it imports pyarrow.dataset and pandas
         if holder is not None:
+            import pyarrow.compute as pc  # imported here: 40 ms that `measure` does not need
             mine = pa.array(by_chunk.get(f.name.split(".")[0], []), pa.string())
             t = t.filter(pc.is_in(t.column("input_file"), value_set=mine))
         yield cast_to(t, schema)

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import math
+
 import astropy.units as u
 import numpy as np
-from astropy.table import MaskedColumn, QTable, Table
+from astropy.table import MaskedColumn, QTable
 
 from ..errors import InputError
 from .results import Measurement
@@ -26,24 +28,24 @@ _LINE_COLS = [
 def _column(name, values, dtype, unit):
     # numpy arrays, not lists: MaskedColumn deep-copies a list mask and numpy.ma
     # inspects a list of strings element by element (most of a chunk's table time)
-    mask = np.array([v is None or (isinstance(v, float) and not np.isfinite(v))
-                     for v in values], dtype=bool)
+    # (math.isfinite: numpy's ufunc on one Python float costs ~1 us, most of the table time)
+    flags = [v is None or (isinstance(v, float) and not math.isfinite(v)) for v in values]
+    mask = np.array(flags, dtype=bool)
     if dtype is str:
         data = np.array(["" if v is None else str(v) for v in values], dtype=str)
         return MaskedColumn(data, name=name, mask=mask if mask.any() else None, dtype=str)
     if dtype is bool:
         return MaskedColumn(np.array([bool(v) if v is not None else False for v in values],
                                      dtype=bool), name=name, mask=mask, dtype=bool)
-    data = np.array([np.nan if m else float(v) for v, m in zip(values, mask, strict=True)])
+    data = np.array([np.nan if m else float(v) for v, m in zip(values, flags, strict=True)])
     return MaskedColumn(data, name=name, mask=mask, unit=unit, dtype=float)
 
 
 def _lines_qtable(rows: list[dict], lunit) -> QTable:
-    t = Table()
-    for name, dtype, unit in _LINE_COLS:
-        t[name] = _column(name, [r.get(name) for r in rows], dtype,
-                          lunit if unit == "L" else unit)
-    return QTable(t, copy=False)
+    # one table from the columns (setting them one by one copies each column again)
+    return QTable([_column(name, [r.get(name) for r in rows], dtype,
+                           lunit if unit == "L" else unit)
+                   for name, dtype, unit in _LINE_COLS], copy=False)
 
 
 def lines_table(measurements: list[Measurement]) -> QTable:
@@ -77,12 +79,8 @@ def objects_table(measurements: list[Measurement]) -> QTable:
     Fluxes ``f_<key>``, ``f_<key>_err``, ``f_<key>_limit`` carry the line-flux
     unit; states are strings; undefined values are masked.
     """
-    keys: list[str] = []
-    for m in measurements:
-        for k in m.row:
-            if k not in keys:
-                keys.append(k)
-    t = Table()
+    keys = list(dict.fromkeys(k for m in measurements for k in m.row))  # first-seen order
+    t = {}
     lunit = next((m.line_flux_unit for m in measurements if m.line_flux_unit is not None), None)
     for k in keys:
         vals = [m.row.get(k) for m in measurements]
@@ -102,6 +100,7 @@ def objects_table(measurements: list[Measurement]) -> QTable:
         else:
             t[k] = _column(k, vals, str, None)
     for k in ("ra", "dec"):
-        if k in t.colnames and t[k].dtype.kind == "f":
+        if k in t and t[k].dtype.kind == "f":
             t[k].unit = u.deg
-    return QTable(t, copy=False)
+    # one table from the columns (setting them one by one copies each column again)
+    return QTable(list(t.values()), copy=False)
