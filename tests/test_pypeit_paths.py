@@ -92,6 +92,24 @@ def test_relative_path_rule(tmp_path, monkeypatch):
     assert relative_path("raw/n1", "pypeit_files") == (str(tmp_path / "raw" / "n1"), False)
 
 
+def test_hand_written_file_with_pypeit_convention(project, monkeypatch, caplog):
+    """A path relative to the working folder (PypeIt's convention) is still read, with a warning."""
+    proj, raw, _ = project
+    pf = _pypeit_file(proj / "pypeit_files" / "by_hand" / "kast_A.pypeit", ["raw/n1"])
+    monkeypatch.chdir(proj)
+    with caplog.at_level("WARNING", logger="xmpspec.reduce"):
+        got = read_pypeit_file(pf.relative_to(proj))
+    assert [os.path.abspath(f) for f in got.filenames] == [str(raw / f) for f in FRAMES]
+    assert "working folder" in caplog.text
+    # the file's own folder wins when both exist
+    (pf.parent / "raw" / "n1").mkdir(parents=True)
+    for f in FRAMES:
+        (pf.parent / "raw" / "n1" / f).write_bytes(b"")
+    got = read_pypeit_file(pf.relative_to(proj))
+    assert [os.path.abspath(f) for f in got.filenames] \
+        == [str(pf.parent / "raw" / "n1" / f) for f in FRAMES]
+
+
 def test_relative_file_found_from_any_working_folder(project, tmp_path, monkeypatch):
     from pypeit.inputfiles import PypeItFile
     proj, raw, pf = project

@@ -320,7 +320,10 @@ def resolve_data_paths(paths, pypeit_file: str | Path) -> list[str]:
     as ``pypeit_file`` is spelled (given relative: relative to the working
     folder; given absolute: absolute); absolute data paths (PypeIt's own
     ``pypeit_setup`` writes those) are kept. A file without ``path`` lines
-    lists frames in its own folder.
+    lists frames in its own folder. A relative path that is no folder beside
+    the file but is one from the working folder (a file written by hand for
+    PypeIt, whose convention that is) is read from the working folder, with a
+    warning.
 
     Parameters
     ----------
@@ -334,7 +337,18 @@ def resolve_data_paths(paths, pypeit_file: str | Path) -> list[str]:
     list of str
     """
     folder = os.path.dirname(os.fspath(pypeit_file))
-    out = [os.path.normpath(os.path.join(folder, str(p).strip())) for p in paths if str(p).strip()]
+    out = []
+    for p in (str(p).strip() for p in paths):
+        if not p:
+            continue
+        path = os.path.normpath(os.path.join(folder, p))
+        if not os.path.isabs(p) and not os.path.isdir(path) and os.path.isdir(p):
+            # written by hand for PypeIt, whose convention is the working folder
+            log.warning("%s: data path '%s' is not a folder beside the PypeIt file; read from "
+                        "the working folder as PypeIt would (xmpspec writes paths relative to "
+                        "the PypeIt file)", pypeit_file, p)
+            path = os.path.normpath(p)
+        out.append(path)
     return out or [os.path.normpath(folder or os.curdir)]
 
 
