@@ -76,7 +76,10 @@ def child_xmpspec(files: list[str], targets: str, out: str) -> dict:
     # modules the command imports on first use: one-off costs, counted with the imports
     for name in ("xmpspec.workflows.measure", "xmpspec.engine.run", "xmpspec.engine.merge",
                  "xmpspec.lines.measure", "xmpspec.lines.targets", "xmpspec.arrowio", "xmpspec.provenance", "pyarrow.parquet",
-                 "astropy.io.misc.yaml", "astropy.io.ascii", "astropy.io.fits"):
+                 "astropy.io.misc.yaml", "astropy.io.ascii", "astropy.io.fits",
+                 # imported by the first broad-component fit (lines/broad.py; 1 of the 200
+                 # goodman spectra of the README run triggers one): 0.2 s, once per process
+                 "scipy.optimize"):
         try:
             importlib.import_module(name)
         except ImportError:  # layout of another version: imported during the run instead

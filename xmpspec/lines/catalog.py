@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -145,6 +146,21 @@ def line_catalog(config: Config | None = None,
     cfg = config if config is not None else get_active_config()
     waves = cfg["lines"]
     ratios = cfg["doublets"]
+    opt = optional if isinstance(optional, bool) else tuple(optional)
+    try:   # the same wavelengths and ratios give the same (read-only) catalogue
+        key = (tuple(waves.items()), tuple(ratios.items()), opt)
+        return _catalog_cached(key)
+    except TypeError:   # unhashable configuration values: built anew
+        return _build_catalog(waves, ratios, opt)
+
+
+@functools.lru_cache(maxsize=32)
+def _catalog_cached(key) -> LineCatalog:
+    waves, ratios, optional = key
+    return _build_catalog(dict(waves), dict(ratios), optional)
+
+
+def _build_catalog(waves, ratios, optional) -> LineCatalog:
     defs = list(LINE_DEFS)
     if optional is True:
         defs += list(OPTIONAL_LINE_DEFS)
