@@ -449,10 +449,13 @@ def measure_spectrum(spectrum: Spectrum, z: float | None = None, setup: str | Se
         er = er * escale
 
     # ---- group models at the starting redshift
+    by_group: dict[str, list[_Line]] = {}
+    for ln in lines:
+        by_group.setdefault(ln.group, []).append(ln)
     sv0 = float(mcfg["initial_sigma_kms"])
     built: dict[str, tuple] = {}
     for g in GROUPS:
-        b = _build_group(g, [ln for ln in lines if ln.group == g], wv, fl, er, good, z,
+        b = _build_group(g, by_group.get(g, []), wv, fl, er, good, z,
                          sig_a, sig_b, mcfg, nuisance)
         if b is not None:
             built[g] = b
