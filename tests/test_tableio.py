@@ -374,3 +374,22 @@ def test_ecsv_yaml_header_is_astropys(monkeypatch):
         header = {"cols": [_ColumnSpec(c) for c in t.itercols()], "schema": "astropy-2.0",
                   "meta": OrderedDict(metas[0])}
         assert _yaml_header_lines(header) == ref(header)
+
+
+def test_ecsv_plain_string_columns_are_astropys():
+    """String columns with nothing to strip or quote (written as they are) = astropy's ECSV."""
+    import io
+
+    from astropy.table import MaskedColumn
+
+    from xmpspec.tableio import write_ecsv
+
+    t = Table()
+    t["name"] = ["SIM00001", "J0845+1234", "x"]
+    t["state"] = MaskedColumn(["detected", "upper_limit", "failed"], mask=[0, 1, 0])
+    t["note"] = ["a", "b", "tab\there"]          # a tab: the general path for this column
+    t["empty"] = ["a", "", "c"]                  # an empty value: quoted
+    ref, ours = io.StringIO(), io.StringIO()
+    t.write(ref, format="ascii.ecsv")
+    write_ecsv(t, ours)
+    assert ours.getvalue() == ref.getvalue()

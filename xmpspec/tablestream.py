@@ -282,10 +282,9 @@ def _fits_ready(t: Table, widths: dict, masked_bools: list) -> _Columns:
 class _Columns:
     """A FITS-ready chunk: its columns by name (a Table is built only for astropy's encoder)."""
 
-    meta: dict = {}
-
     def __init__(self, columns: dict, n: int):
         self.columns, self.colnames, self.n = columns, list(columns), n
+        self.meta: dict = {}                    # (cleared, as the FITS writer wants it)
 
     def __getitem__(self, name):
         return self.columns[name]
@@ -469,7 +468,7 @@ def _encode_rows(t: Table, header: dict) -> bytes | None:
                 v[mask] = b""
         elif code == "A" and data.dtype.kind == "U" and data.dtype.itemsize // 4 == int(repeat):
             try:
-                v = np.char.encode(data, "ascii").astype(f"S{repeat}")
+                v = data.astype(f"S{repeat}")      # ASCII only: raises otherwise
             except UnicodeEncodeError:
                 return None
             if mask is not None and mask.any():

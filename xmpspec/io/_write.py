@@ -255,10 +255,14 @@ def _ecsv_column_strings(col) -> list[str]:
     elif kind in "iub":
         vals = [str(v) for v in data.tolist()]        # == str(np.int64(v)), 'True'/'False'
     elif kind == "U":
-        vals = [v.strip(" \t") for v in data.tolist()]
-        for i, v in enumerate(vals):
-            if not v or any(c in v for c in _ECSV_QUOTE_CHARS):
-                vals[i] = '"' + v.replace('"', '""') + '"'
+        vals = data.tolist()
+        text = "".join(vals)
+        # the common column (no empty value, nothing to strip or quote) as it is
+        if not all(vals) or "\t" in text or any(c in text for c in _ECSV_QUOTE_CHARS):
+            vals = [v.strip(" \t") for v in vals]
+            for i, v in enumerate(vals):
+                if not v or any(c in v for c in _ECSV_QUOTE_CHARS):
+                    vals[i] = '"' + v.replace('"', '""') + '"'
     else:  # float32/16, bytes, ...: astropy's own per-element formatting
         vals = []
         for i in range(len(col)):

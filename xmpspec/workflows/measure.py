@@ -334,7 +334,8 @@ def measure_to_tables(spectra: Sequence[str | Path], outdir: str | Path, targets
         if meas.line_flux_unit is not None:
             if not first_unit:
                 first_unit.append(meas.line_flux_unit)
-            elif meas.line_flux_unit != first_unit[0]:
+            elif meas.line_flux_unit is not first_unit[0] \
+                    and meas.line_flux_unit != first_unit[0]:   # (astropy's == is slow)
                 raise InputError(f"line fluxes in {meas.line_flux_unit}, the first "
                                  f"spectrum's in {first_unit[0]}: measure them separately",
                                  path)
