@@ -15,6 +15,7 @@ reduced chi-square is reported so a user can judge it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,14 +102,18 @@ def safe_covariance(jtj: np.ndarray, drop_tol: float = 1e-10) -> tuple[np.ndarra
         Indices of unconstrained parameters.
     """
     n = jtj.shape[0]
-    d = np.sqrt(np.abs(jtj.diagonal()))
-    dmax = float(d.max()) if n else 1.0
-    if n and bool((d > drop_tol * max(dmax, 1e-300)).all()):
-        dd = d[:, None] * d[None, :]
-        try:
-            return np.linalg.inv(jtj / dd) / dd, []
-        except np.linalg.LinAlgError:
-            pass
+    if n:   # the common case (every parameter constrained), with few numpy calls
+        d_list = [math.sqrt(abs(v)) for v in jtj.diagonal().tolist()]
+        thr = drop_tol * max(max(d_list), 1e-300)
+        if all(v > thr for v in d_list):   # False for any NaN: the general path below
+            d = np.array(d_list)
+            dd = d[:, None] * d[None, :]
+            try:
+                return np.linalg.inv(jtj / dd) / dd, []
+            except np.linalg.LinAlgError:
+                pass
+    d = np.sqrt(np.abs(np.diag(jtj)))
+    dmax = d.max() if n else 1.0
     keep = np.where(d > drop_tol * max(dmax, 1e-300))[0]
     cov = np.zeros((n, n))
     dropped = [i for i in range(n) if i not in set(keep.tolist())]
