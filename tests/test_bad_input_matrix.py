@@ -117,6 +117,7 @@ def data(tmp_path_factory):
                        "phot_strr.csv": "name,r,r_err,i,i_err\nXMPE1,bright,0.1,17.8,0.05\n",
                        "dist_str.csv": "name,dl_corr_mpc,dl_corr_mpc_err\nXMPE1,far,1\n",
                        "targets_strz.csv": "name,z\nXMPE1,abc\n",
+                       "background_str.csv": "n2,n2_cnn\nx,-1.0\n",
                        "targets_noz.csv": "name,ra\nXMPE1,150.0\n"}.items():
         (b / name).write_text(text, encoding="utf-8")
     blocker = d / "a_file"
@@ -298,6 +299,9 @@ def _table_cases():
         ("compare-selection-negative-error", ["compare", "{derived}", "-s",
                                               "{bad}/sel_negerr.csv", "-o", o],
          "{bad}/sel_negerr.csv", "'n2_cnn_err' row 1: negative error"),
+        ("compare-background-text", ["compare", "{derived}", "-s", "{selection}", "-o", o,
+                                     "--background", "{bad}/background_str.csv"],
+         "{bad}/background_str.csv", "'x' is not a number"),
         # tables
         ("tables-corrupt", ["tables", "{bad}/corrupt.fits", "-o", o], "{bad}/corrupt.fits",
          "cannot read table"),

@@ -68,19 +68,20 @@ def compare(
         xmpspec compare derived.ecsv -s selection.csv -o out --exclude-flag hii_region
     """
     from ..compare import run_comparison, summary_text
-    from ..products.figures import comparison_plot
+    from ..products.figures import background_points, comparison_plot
     from ..provenance import provenance_record
     from ..tableio import read_table
 
     cfg = state.config
     radius = _parse_radius(match_radius)
     bg = read_table(background) if background is not None else None
+    background_points(bg, background)        # a bad background table: before any output
     result, files = run_comparison(observed, selection, outdir, config=cfg, radius=radius,
                                    band=band, exclude_flag=exclude_flag)
     if not no_figure:
         inputs = [observed, selection] + ([background] if background is not None else [])
         files += comparison_plot(result, Path(outdir) / "comparison", background=bg,
-                                 observed=observed,
+                                 observed=observed, background_source=background,
                                  provenance=provenance_record(inputs, cfg, step="compare"))
     if not state.quiet:
         console.print(summary_text(result, observed, selection), highlight=False,

@@ -213,9 +213,45 @@ def _weaker_than_gate(t: Table, observed=None) -> np.ndarray:
     return np.array([bool(flags.get(str(n), False)) for n in t["name"]])
 
 
+def background_points(background: Table | None, source=None):
+    """The (n2_cnn, n2) points of a comparison figure's background table.
+
+    Parameters
+    ----------
+    background : Table or None
+        Table with ``n2`` and ``n2_cnn`` (e.g. the CNN's training set).
+    source : path-like, optional
+        Its file, for messages.
+
+    Returns
+    -------
+    (ndarray, ndarray) or (None, None)
+        x = n2_cnn and y = n2 where both are numbers; None without any.
+
+    Raises
+    ------
+    InputError
+        A column is absent, or a cell is not a number (naming ``source``): ``xmpspec
+        compare`` calls this before it writes anything.
+    """
+    if background is None:
+        return None, None
+    from ..tableio import require_columns
+    src = source or "background table"
+    require_columns(background, ["n2", "n2_cnn"], src)
+    try:
+        bx, by = _masked(background, "n2_cnn"), _masked(background, "n2")
+    except ColumnValueError as exc:
+        raise ColumnValueError(exc.problem, src) from None
+    good = ~(np.ma.getmaskarray(bx) | np.ma.getmaskarray(by))
+    if not good.any():
+        return None, None
+    return np.ma.getdata(bx)[good], np.ma.getdata(by)[good]
+
+
 def comparison_plot(result, path_stem: str | Path, background: Table | None = None,
                     formats: Sequence[str] = ("png", "pdf"), observed=None,
-                    provenance: dict | None = None) -> list[Path]:
+                    provenance: dict | None = None, background_source=None) -> list[Path]:
     """Observed versus CNN-predicted N2 for a :class:`~xmpspec.compare.ComparisonResult`.
 
     Labels follow the N2 gate (its significance, ``significance``): good
@@ -229,7 +265,7 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     longer ones are clipped with an arrow at the edge. The one-to-one line and the band
     of +-``result.band`` dex are drawn. ``background`` (columns ``n2`` and
     ``n2_cnn``, e.g. the CNN's training or test set) is shown as a grey
-    density behind the points.
+    density behind the points (``background_source``: its file, for messages).
     ``provenance`` (a record of :func:`xmpspec.provenance.provenance_record`) goes into
     the files' metadata (:func:`figure_metadata`).
 
@@ -268,15 +304,7 @@ def comparison_plot(result, path_stem: str | Path, background: Table | None = No
     lo = min((x[ok] - xe[ok]).min(), (y[ok] - ye[ok]).min()) - 0.15
     hi = max((x[ok] + xe[ok]).max(), (y[ok] + ye[ok]).max()) + 0.1
     lo, hi = _padded(lo, hi, frac=0.0, min_span=0.6)
-    bg_x = bg_y = None
-    if background is not None:
-        from ..tableio import require_columns
-        require_columns(background, ["n2", "n2_cnn"], "background table")
-        bx, by = _masked(background, "n2_cnn"), _masked(background, "n2")
-        good_bg = ~(np.ma.getmaskarray(bx) | np.ma.getmaskarray(by))
-        bg_x, bg_y = np.ma.getdata(bx)[good_bg], np.ma.getdata(by)[good_bg]
-        if len(bg_x) == 0:
-            bg_x = bg_y = None
+    bg_x, bg_y = background_points(background, background_source)
 
     with figure_style() as plt:
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 1.12 * COLUMN_WIDTH_IN))
