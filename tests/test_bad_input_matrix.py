@@ -540,3 +540,20 @@ def test_nan_errors_mask_pixels_and_empty_table_errors_mean_no_error(data, tmp_p
     objects = Table.read(data["objects"])
     objects["f_ha_err"] = np.nan
     assert np.isnan(column_float(objects, "f_ha_err", source="x")).all()
+
+
+def test_report_of_a_folder_with_a_corrupt_table(data, tmp_path, capsys):
+    """report shows what it can: a table of the folder that cannot be read is named once on
+    the terminal and listed on the page under "Failures and warnings" (exit 0)."""
+    import shutil
+    folder = tmp_path / "night ü"
+    shutil.copytree(data["measure_dir"], folder)
+    shutil.copy(data["bad"] / "corrupt.fits", folder / "derived.ecsv")
+    code, err = _run(["report", folder], capsys)
+    assert code == 0, err
+    named = [ln for ln in err.splitlines() if "derived.ecsv" in ln]
+    assert len(named) == 1 and "cannot read table" in named[0], err
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    failures = page.split("id='failures'", 1)[1]
+    assert "derived.ecsv: not shown, cannot read table" in failures
+    assert "XMPE1" in page                     # the readable tables are still shown

@@ -20,6 +20,7 @@ are inline and no URL is referenced.
 from __future__ import annotations
 
 import base64
+import contextvars
 import html
 import io
 import logging
@@ -32,7 +33,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..config import Config, get_active_config
-from ..errors import InputError
+from ..errors import InputError, XmpspecError
 
 __all__ = ["write_report", "find_report_inputs", "render_report", "ReportInputs"]
 
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 _MAX_WARNINGS = 500  # warnings listed on the page (the tables hold every note)
 _SKIP_DIRS = {"QA", "Calibrations", "Science", "Masters", "raw", ".git"}
+#: tables of the folder that could not be read while one page is rendered (path -> problem)
+_UNREADABLE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("_UNREADABLE",
+                                                                          default=None)
 
 _CSS = """
 body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:1.2em;color:#222;max-width:1200px}
@@ -208,11 +212,18 @@ def _html_table(t: Table, columns=None, max_rows: int = 500) -> str:
 
 
 def _read(path: Path) -> Table | None:
+    """A table of the folder, or None if it cannot be read: a broken table must not stop
+    the report; it is warned about once and listed under "Failures and warnings"."""
     from ..tableio import read_table
+    unreadable = _UNREADABLE.get()
+    if unreadable is not None and path in unreadable:
+        return None
     try:
         return read_table(path)
-    except Exception as exc:  # a broken table must not stop the report
-        log.warning("report: cannot read %s: %s", path, exc)
+    except XmpspecError as exc:
+        log.warning("report: %s", exc)
+        if unreadable is not None:
+            unreadable[path] = exc.problem
         return None
 
 
@@ -626,6 +637,9 @@ def _failures_section(inputs: ReportInputs, warnings: list[str]) -> str:
             probs = sorted({str(p) for p in t["problems"] if str(p).strip()
                             and not np.ma.is_masked(p)})
             warnings = [f"reduction: {p}" for p in probs] + warnings
+    unreadable = _UNREADABLE.get() or {}
+    warnings = [f"{_rel(p, inputs.folder)}: not shown, {why}"
+                for p, why in unreadable.items()] + warnings
     if warnings:
         shown = warnings[:_MAX_WARNINGS]
         more = (f"<p class='muted'>{len(warnings) - len(shown)} more</p>"
@@ -654,6 +668,14 @@ def _provenance_section(inputs: ReportInputs, config: Config) -> str:
 def render_report(inputs: ReportInputs, title: str | None = None,
                   config: Config | None = None) -> str:
     """The HTML text of the report (see :func:`write_report`)."""
+    token = _UNREADABLE.set({})
+    try:
+        return _render_report(inputs, title, config)
+    finally:
+        _UNREADABLE.reset(token)
+
+
+def _render_report(inputs: ReportInputs, title: str | None, config: Config | None) -> str:
     from .._version import __version__
     cfg = config if config is not None else get_active_config()
     max_panels = int(cfg.get("report.max_panels", 100))
