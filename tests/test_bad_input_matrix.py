@@ -557,3 +557,15 @@ def test_report_of_a_folder_with_a_corrupt_table(data, tmp_path, capsys):
     failures = page.split("id='failures'", 1)[1]
     assert "derived.ecsv: not shown, cannot read table" in failures
     assert "XMPE1" in page                     # the readable tables are still shown
+
+
+def test_every_file_of_the_demo_carries_provenance(tmp_path):
+    """The demo chain (measure, derive, compare, tables, figures, recovery): every file
+    it writes, spectra and inputs of the simulated night included."""
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", str(out), "-n", "3"]) == 0
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".ecsv", ".fits", ".png", ".pdf", ".tex", ".mrt",
+                                         ".txt"}
+    missing = [str(p.relative_to(out)) for p in files if not _provenance_of(p)]
+    assert not missing, missing

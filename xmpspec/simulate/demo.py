@@ -26,7 +26,7 @@ from astropy.table import Table
 
 from ..config import Config, get_active_config
 from ..errors import InputError
-from ..provenance import provenance_record
+from ..provenance import provenance_lines, provenance_record
 from ..tableio import write_table
 from .spectra import _random_position, coordinate_name, simulate_spectrum
 from .truth import targets_table, truth_table, write_spectrum_file
@@ -654,8 +654,10 @@ def run_demo(outdir: str | Path, seed: int = 2024, n_targets: int = 8,
     run.recovery = write_table(rec, outdir / "recovery", provenance=prov,
                                formats=("ecsv", "fits"))[0]
     from ..tableio import atomic_path
-    with atomic_path(outdir / "recovery.txt") as tmp:
-        tmp.write_text(recovery_text(summ))
+    with atomic_path(outdir / "recovery.txt") as tmp:   # provenance as '#' comment lines
+        tmp.write_text("".join(f"# {ln}\n" for ln in provenance_lines(
+            {k: v for k, v in prov.items() if k != "extra"})) + recovery_text(summ),
+            encoding="utf-8")
     run.recovery_txt = outdir / "recovery.txt"
     run.recovery_figures = recovery_figure(rec, outdir / "recovery")
     timings["recovery"] = (time.perf_counter() - t0, time.process_time() - c0)
