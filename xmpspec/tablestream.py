@@ -11,10 +11,15 @@ chunk at a time:
   column definitions are checked against the first one's.
 * **FITS**: one binary-table HDU whose header says the total number of rows
   (counted in a first pass, with the widest string of each string column and
-  the boolean columns that have undetermined rows), then each chunk's rows
-  as astropy encodes them, then the ``PROVENANCE`` extension, exactly as
+  the boolean columns that have undetermined rows; a single chunk is kept
+  for the second pass rather than read again), then each chunk's rows as
+  astropy encodes them, then the ``PROVENANCE`` extension, exactly as
   :func:`~xmpspec.tableio.write_table` lays it out (``XMP*`` cards, masked
-  booleans written False and named in ``XMPMBOOL``).
+  booleans written False and named in ``XMPMBOOL``). For plain columns
+  (numbers, booleans, strings with names and units) the header cards are
+  formatted here (:func:`_table_cards`) and the rows packed with NumPy
+  (:func:`_encode_rows`), byte for byte what astropy writes (tests compare
+  them); anything else goes through astropy's ``table_to_hdu``.
 
 Files are written atomically (temporary name + rename). Reading them back
 with :func:`xmpspec.tableio.read_table` gives the same table as
