@@ -118,7 +118,8 @@ def data(tmp_path_factory):
                        "dist_str.csv": "name,dl_corr_mpc,dl_corr_mpc_err\nXMPE1,far,1\n",
                        "targets_strz.csv": "name,z\nXMPE1,abc\n",
                        "background_str.csv": "n2,n2_cnn\nx,-1.0\n",
-                       "targets_noz.csv": "name,ra\nXMPE1,150.0\n"}.items():
+                       "targets_noz.csv": "name,ra\nXMPE1,150.0\n",
+                       "targets_negzerr.csv": "name,z,z_err\nXMPE1,0.03,-0.001\n"}.items():
         (b / name).write_text(text, encoding="utf-8")
     blocker = d / "a_file"
     blocker.write_text("not a folder\n")
@@ -335,6 +336,9 @@ def _table_cases():
                                     "-o", o], "{bad}/targets_strz.csv", "column 'z'"),
         ("batch-targets-text-z", ["batch", "{good}", "--targets", "{bad}/targets_strz.csv",
                                   "-o", o], "{bad}/targets_strz.csv", "column 'z'"),
+        ("measure-targets-negative-error", ["measure", "{good}", "--targets",
+                                            "{bad}/targets_negzerr.csv", "-o", o],
+         "{bad}/targets_negzerr.csv", "'z_err' row 1: negative error"),
         ("batch-targets-corrupt", ["batch", "{good}", "--targets", "{bad}/corrupt.fits",
                                    "-o", o], "{bad}/corrupt.fits", "cannot read table"),
         # report: not a folder, nothing to report

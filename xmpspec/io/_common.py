@@ -444,3 +444,51 @@ def angular_sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> floa
     a = SkyCoord(ra1 * u.deg, dec1 * u.deg)
     b = SkyCoord(ra2 * u.deg, dec2 * u.deg)
     return float(a.separation(b).arcsec)
+
+
+# ----------------------------------------------------------------------------- table columns
+# The rule for the numbers of any table column, here (spectrum layer) so that every layer
+# above reaches the same one: targets tables (lines.targets), derive (physics._columns, which
+# re-exports it), compare and the paper products.
+
+class ColumnValueError(InputError):
+    """A column is present but its values cannot be used: not numbers, a unit of another
+    kind, negative 1-sigma errors. Always an input error (exit 2), also where an *absent*
+    column only skips a product (a table or figure of ``xmpspec tables``/``plots``)."""
+
+
+def is_error_column(name: str) -> bool:
+    """Whether a column holds 1-sigma errors (``<quantity>_err``, the xmpspec spelling)."""
+    return str(name).endswith("_err")
+
+
+def check_error_values(values, name: str, source: str | None = None):
+    """The rule for 1-sigma error columns: no negative value (NaN or masked = no error).
+
+    Parameters
+    ----------
+    values : array-like
+        The column as floats (masked or NaN cells are skipped).
+    name : str
+        Column name, for the message.
+    source : str, optional
+        File name, for the message.
+
+    Returns
+    -------
+    array-like
+        ``values`` unchanged.
+
+    Raises
+    ------
+    ColumnValueError
+        A finite negative error; the message names the column, the first such row
+        (1-based) and its value, and how many rows have one.
+    """
+    arr = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+    bad = np.flatnonzero(np.isfinite(arr) & (arr < 0))
+    if bad.size:
+        more = f" ({bad.size} rows)" if bad.size > 1 else ""
+        raise ColumnValueError(f"column '{name}' row {bad[0] + 1}: negative error "
+                               f"{arr[bad[0]]:g}{more}", source)
+    return values

@@ -17,7 +17,9 @@ naming the file, the row(s) (1-based data rows) and the column:
   cell means "no redshift guess for this target" (found from the lines);
 * two rows with the same name (case and spaces ignored) and different ``z`` are an
   error naming both rows; identical duplicates are a warning (the first row is used);
-* ``ra``/``dec`` must be readable angles (Dec within [-90, 90]).
+* ``ra``/``dec`` must be readable angles (Dec within [-90, 90]);
+* an error column (``z_err``, any ``*_err``) holds numbers, none negative (the rule of
+  every table column, :func:`xmpspec.io._common.check_error_values`).
 
 A table **without a** ``z`` **column** is allowed, as science.md says ("``z`` required
 unless the redshift is to be found"), with an explicit warning: each spectrum's redshift
@@ -38,6 +40,7 @@ from astropy.table import Table
 
 from ..coords import parse_angle, parse_angles
 from ..errors import InputError
+from ..io._common import ColumnValueError, check_error_values, is_error_column
 from ..tableio import read_table, require_columns
 
 __all__ = ["read_targets", "validate_targets", "TargetMatcher", "match_target",
@@ -69,6 +72,10 @@ def _rows(idx) -> str:
     return ("row " if len(idx) == 1 else "rows ") + ", ".join(map(str, idx))
 
 
+#: text of an empty cell
+_EMPTY_CELLS = ("", "--", "nan", "none", "null", "n/a")
+
+
 def _redshifts(targets: Table, source) -> np.ndarray:
     """The ``z`` column as floats (NaN where empty); InputError on text or z < 0."""
     col = targets["z"]
@@ -93,7 +100,7 @@ def _redshifts(targets: Table, source) -> np.ndarray:
             if mask[i]:
                 continue
             s = (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip()
-            if s.lower() in ("", "--", "nan", "none", "null", "n/a"):
+            if s.lower() in _EMPTY_CELLS:
                 continue
             try:
                 z[i] = float(s)
@@ -111,6 +118,26 @@ def _redshifts(targets: Table, source) -> np.ndarray:
         raise InputError(f"column 'z' {_rows(k[:5])}{' ...' if len(k) > 5 else ''}: negative "
                          f"redshift ({shown}); blueshifts are not supported", source)
     return z
+
+
+def _error_values(col, name: str, source) -> None:
+    """An error column: numbers (empty cells allowed), none negative."""
+    arr = np.ma.asarray(col)
+    mask, data = np.ma.getmaskarray(arr), np.ma.getdata(arr)
+    vals = np.full(len(data), np.nan)
+    if data.dtype.kind in "iuf":
+        vals[~mask] = data[~mask].astype(float)
+    else:
+        for i, v in enumerate(data):
+            s = (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip()
+            if mask[i] or s.lower() in _EMPTY_CELLS:
+                continue
+            try:
+                vals[i] = float(s)
+            except ValueError:
+                raise ColumnValueError(f"column '{name}' row {i + 1}: '{s}' is not a number",
+                                       source) from None
+    check_error_values(vals, name, source)
 
 
 def _duplicates(targets: Table, keys: list[str], z: np.ndarray | None, source) -> None:
@@ -183,6 +210,9 @@ def validate_targets(targets: Table, source: str | Path | None = None, *,
     if "ra" in targets.colnames:
         parse_angles(targets["ra"], "ra", source, column="ra")
         parse_angles(targets["dec"], "dec", source, column="dec")
+    for name in targets.colnames:
+        if is_error_column(name):
+            _error_values(targets[name], name, source)
     _VALIDATED[id(targets)] = (weakref.ref(targets), len(targets))
     return targets
 
