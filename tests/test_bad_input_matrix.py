@@ -573,3 +573,24 @@ def test_every_file_of_the_demo_carries_provenance(tmp_path):
                                          ".txt"}
     missing = [str(p.relative_to(out)) for p in files if not _provenance_of(p)]
     assert not missing, missing
+
+
+@pytest.mark.parametrize(("command", "killed"), [
+    ("compare", ["comparison.ecsv", "comparison.png"]),
+    ("tables", ["line_fluxes.tex", "observing_log.mrt"]),
+    ("plots", ["bpt.png", "mstar_distribution.pdf"]),        # mstar: skipped in this run
+    ("report", ["report.html"]),
+])
+def test_a_command_removes_the_leftovers_of_its_killed_run(data, command, killed, tmp_path):
+    out = tmp_path / "o"
+    for name in killed:                  # a run of the command killed mid-write
+        out.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(out / name)], check=False)
+    (out / ".keep").write_text("not a temporary")
+    assert len([p for p in out.iterdir() if ".part" in p.name]) == len(killed)
+    args = {"compare": ["compare", data["derived"], "-s", data["selection"], "-o", out],
+            "tables": ["tables", data["derived"], "-o", out],
+            "plots": ["plots", data["derived"], "-o", out],
+            "report": ["report", data["measure_dir"], "-o", out / "report.html"]}[command]
+    assert main(["-q", *map(str, args)]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".keep"]

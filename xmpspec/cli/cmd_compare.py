@@ -71,8 +71,10 @@ def compare(
     from ..products.figures import background_points, comparison_plot
     from ..provenance import provenance_record
     from ..tableio import read_table
-
+    from ..workflows.leftovers import clean_leftovers
     cfg = state.config
+    stem = [Path(outdir) / "comparison"]
+    clean_leftovers(stem, "compare")             # temporaries of a killed compare
     radius = _parse_radius(match_radius)
     bg = read_table(background) if background is not None else None
     background_points(bg, background)        # a bad background table: before any output
@@ -83,6 +85,7 @@ def compare(
         files += comparison_plot(result, Path(outdir) / "comparison", background=bg,
                                  observed=observed, background_source=background,
                                  provenance=provenance_record(inputs, cfg, step="compare"))
+    clean_leftovers(stem, "compare")
     if not state.quiet:
         console.print(summary_text(result, observed, selection), highlight=False,
                       markup=False, soft_wrap=True)

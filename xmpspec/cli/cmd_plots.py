@@ -32,20 +32,24 @@ def plots(
         xmpspec plots derived.fits -o figs -f pdf
     """
     from ..errors import ConfigError
-    from ..products.figures import make_all_plots
+    from ..products.figures import PLOT_NAMES, make_all_plots
     from ..provenance import provenance_record
     from ..tableio import read_table
 
     for f in fmt:
         if f.lower().lstrip(".") not in ("png", "pdf", "svg", "eps"):
             raise ConfigError(f"--format '{f}' is not one of png, pdf, svg, eps")
+    from ..workflows.leftovers import clean_leftovers
     cfg = state.config
+    stems = [outdir / name for name in PLOT_NAMES]
+    clean_leftovers(stems, "plots")              # temporaries of a killed plots run
     table = read_table(derived)
     written, skipped = make_all_plots(table, outdir, config=cfg,
                                       formats=[f.lower().lstrip(".") for f in fmt],
                                       source=derived,
                                       provenance=provenance_record([derived], cfg,
                                                                    step="plots"))
+    clean_leftovers(stems, "plots")
     for s in skipped:
         err_console.print(f"note: skipped {s}", highlight=False, markup=False, soft_wrap=True)
     if not state.quiet:

@@ -34,8 +34,10 @@ def report(
         xmpspec report meas/ --title "IDS 2024-03-05"
     """
     from ..products.report import write_report
+    from ..workflows.leftovers import clean_leftovers
 
     path = write_report(folder, out, title=title, config=state.config)
+    clean_leftovers([path], "report")            # temporaries of a killed report
     if not state.quiet:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     return 0

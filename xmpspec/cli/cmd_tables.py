@@ -62,9 +62,14 @@ def tables(
                 raise ConfigError(f"--error-digits must be an integer or 'pdg', got "
                                   f"'{error_digits}'") from None
         state.override(products__error_digits=val)
+    from ..workflows.leftovers import clean_leftovers
+    earlier = [f for f in outdir.iterdir() if f.is_file() and not f.name.startswith(".")] \
+        if outdir.is_dir() else []
+    clean_leftovers(earlier, "tables")           # temporaries of a killed tables run
     built, notes, written = write_tables(derived, outdir, selection, style=style, sort=sort,
                                          config=state.config,
                                          iterate=lambda ts: track(ts, "writing tables"))
+    clean_leftovers(written, "tables")
     for note in notes:
         err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if not state.quiet:

@@ -392,6 +392,9 @@ DISTRIBUTIONS = {
     "mstar": ("log_mstar", r"log(M$_*$ / M$_\odot$)  (Bell+03)", False),
 }
 
+#: the figures of :func:`make_all_plots` (file stems in its output folder)
+PLOT_NAMES = (*(f"{k}_distribution" for k in DISTRIBUTIONS), "bpt")
+
 
 #: the numeric columns of the BPT diagram (with their ``_err``)
 _BPT_COLUMNS = ("n2", "o3")
@@ -692,10 +695,11 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     ensure_output_dir(outdir)    # an unusable output folder is an error, not a skipped figure
     written: dict[str, list[Path]] = {}
     skipped: list[str] = []
-    jobs = [(f"{k}_distribution", lambda k=k: distribution_plot(
-        table, k, outdir / f"{k}_distribution", config, formats, provenance))
-        for k in DISTRIBUTIONS]
-    jobs.append(("bpt", lambda: bpt_plot(table, outdir / "bpt", config, formats, provenance)))
+    makers = [lambda name, k=k: distribution_plot(table, k, outdir / name, config, formats,
+                                                   provenance) for k in DISTRIBUTIONS]
+    makers.append(lambda name: bpt_plot(table, outdir / name, config, formats, provenance))
+    jobs = [(name, lambda name=name, make=make: make(name))
+            for name, make in zip(PLOT_NAMES, makers, strict=True)]
     for name, job in jobs:
         try:
             written[name] = job()

@@ -67,7 +67,8 @@ def clean_leftovers(outputs: Iterable[str | Path], command: str = "xmpspec") -> 
     Returns
     -------
     int
-        Files and folders removed. A folder that does not exist is skipped; a
+        Files and folders removed. A folder that does not exist or cannot be
+        written is skipped (the command reports the latter when it writes); a
         folder locked by another running command is left alone (that command
         cleans it).
     """
@@ -86,5 +87,7 @@ def clean_leftovers(outputs: Iterable[str | Path], command: str = "xmpspec") -> 
             with OutputLock(folder, command):
                 n += clean_temporaries(folder, sorted(stems))
         except InputError as exc:        # another running command holds the folder
+            log.debug("temporaries of %s not cleaned: %s", folder, exc)
+        except OSError as exc:           # a folder we cannot write: the command says so
             log.debug("temporaries of %s not cleaned: %s", folder, exc)
     return n
