@@ -66,16 +66,16 @@ def setup_cmd(
         xmpspec setup raw/n1 -i int_ids --night 2023-10-02 --targets targets.csv
         xmpspec setup raw/kast -i shane_kast_blue
     """
+    from ..lines.targets import read_targets
     from ..reduce.pipeline import quiet_pypeit
     from ..reduce.pypeitfile import setup_night
-    from ..tableio import read_table
     from .common import state
 
     quiet_pypeit(state.verbose)
     if extraction is not None and extraction not in ("boxcar", "optimal"):
         from ..errors import InputError
         raise InputError(f"--extraction must be boxcar or optimal, not '{extraction}'")
-    tt = read_table(targets) if targets else None
+    tt = read_targets(targets) if targets else None    # the rules measure applies
     res = setup_night(raw_dir, instrument, night=night, root=root, targets=tt,
                       extraction=extraction, sky_protect=not no_sky_protect,
                       boxcar_radius=boxcar_radius)

@@ -66,15 +66,16 @@ def run_night(raw_dir, instrument: str, night: str | None = None, root=".", targ
     -------
     xmpspec.reduce.pipeline.NightRun
     """
+    from ..lines.targets import read_targets
     from ..reduce.cache import ensure_reference_data
     from ..reduce.pypeitfile import default_night_name, setup_night
     from ..reduce.registry import get_instrument
-    from ..tableio import read_table
 
     cfg = config if config is not None else get_active_config()
     plugin = get_instrument(instrument)
     night = night or default_night_name(raw_dir)
-    targets = read_table(targets_path) if targets_path else None
+    # checked before hours of reduction (lines.targets, the rules measure applies)
+    targets = read_targets(targets_path) if targets_path else None
     nightdir = Path(root) / "reductions" / plugin.name / night
     clean_leftovers(_night_outputs(nightdir), "run")   # temporaries of a killed night
     t0 = time.time()
