@@ -110,6 +110,9 @@ def data(tmp_path_factory):
     t = der.copy()
     t["f_ha"].unit = u.km / u.s
     files["derived_fha_kms"] = save(t, "derived_fha_kms.ecsv")
+    t = der.copy()
+    t["sfr"].unit = u.km / u.s
+    files["derived_sfr_kms"] = save(t, "derived_sfr_kms.ecsv")
     for name, text in {"sel_non2cnn.csv": "name,ra,dec\nXMPE1,150.0,2.0\n",
                        "sel_negerr.csv": "name,ra,dec,n2_cnn,n2_cnn_err\n"
                                          "XMPE1,150.0,2.0,-1.9,-0.1\n",
@@ -313,6 +316,8 @@ def _table_cases():
          "{bad}/derived_negerr.ecsv", "'n2_err' row 1: negative error"),
         ("tables-flux-kms", ["tables", "{bad}/derived_fha_kms.ecsv", "-o", o],
          "{bad}/derived_fha_kms.ecsv", "'f_ha' has unit 'km / s'"),
+        ("tables-sfr-kms", ["tables", "{bad}/derived_sfr_kms.ecsv", "-o", o],
+         "{bad}/derived_sfr_kms.ecsv", "'sfr' has unit 'km / s'"),
         ("tables-selection-corrupt", ["tables", "{derived}", "-s", "{bad}/corrupt.fits",
                                       "-o", o], "{bad}/corrupt.fits", "cannot read table"),
         ("tables-selection-negative-error", ["tables", "{derived}", "-s",
@@ -327,6 +332,8 @@ def _table_cases():
          "{bad}/derived_strn2.ecsv", "'x' is not a number"),
         ("plots-negative-error", ["plots", "{bad}/derived_negerr.ecsv", "-o", o, "-f", "png"],
          "{bad}/derived_negerr.ecsv", "'n2_err' row 1: negative error"),
+        ("plots-sfr-kms", ["plots", "{bad}/derived_sfr_kms.ecsv", "-o", o, "-f", "png"],
+         "{bad}/derived_sfr_kms.ecsv", "'sfr' has unit 'km / s'"),
         # targets tables of measure and batch
         ("measure-targets-corrupt", ["measure", "{good}", "--targets", "{bad}/corrupt.fits",
                                      "-o", o], "{bad}/corrupt.fits", "cannot read table"),

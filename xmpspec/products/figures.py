@@ -395,6 +395,23 @@ DISTRIBUTIONS = {
 #: the figures of :func:`make_all_plots` (file stems in its output folder)
 PLOT_NAMES = (*(f"{k}_distribution" for k in DISTRIBUTIONS), "bpt")
 
+#: units of the distributions' columns that have one (converted; another kind is an error)
+_DISTRIBUTION_UNITS = {"sfr": "solMass / yr"}
+
+
+def _distribution_values(table: Table, col: str) -> np.ma.MaskedArray:
+    """A distribution's column as numbers in its unit (:data:`_DISTRIBUTION_UNITS`)."""
+    import astropy.units as u
+    vals = _masked(table, col)
+    want = _DISTRIBUTION_UNITS.get(col)
+    have = getattr(table[col], "unit", None) if col in table.colnames else None
+    if want is not None and have is not None and u.Unit(have) != u.dimensionless_unscaled:
+        if not u.Unit(have).is_equivalent(want):
+            raise ColumnValueError(f"column '{col}' has unit '{have}', not convertible to "
+                                   f"'{u.Unit(want)}'")
+        vals = vals * u.Unit(have).to(want)
+    return vals
+
 
 #: the numeric columns of the BPT diagram (with their ``_err``)
 _BPT_COLUMNS = ("n2", "o3")
@@ -435,7 +452,7 @@ def distribution_plot(table: Table, key: str, path_stem: str | Path,
     col, label, take_log = DISTRIBUTIONS[key]
     if col not in table.colnames:
         raise InputError(f"no '{col}' column: no {key} distribution", path_stem)
-    vals = _masked(table, col)
+    vals = _distribution_values(table, col)
     lim = _limit_flags(table, col)
     if take_log:
         bad = np.ma.getdata(vals) <= 0
@@ -687,7 +704,7 @@ def make_all_plots(table: Table, outdir: str | Path, config: Config | None = Non
     for col in [*(c for c, _, _ in DISTRIBUTIONS.values()), *_BPT_COLUMNS]:
         for name in (col, f"{col}_err"):
             try:
-                _masked(table, name)
+                _distribution_values(table, name)
             except ColumnValueError as exc:
                 raise ColumnValueError(exc.problem, source) from None
     outdir = Path(outdir)

@@ -41,8 +41,16 @@ def _col_float(table: Table, name: str | None, source=None) -> np.ma.MaskedArray
 
 
 def _col_unit(table: Table, name: str, default: u.UnitBase | None) -> u.UnitBase | None:
+    """The unit of a column (``default`` when it has none); a unit of another kind than
+    ``default`` (an SFR in km/s) is a :class:`~xmpspec.physics._columns.ColumnValueError`."""
+    from ..physics._columns import ColumnValueError
     if name in table.colnames and getattr(table[name], "unit", None) is not None:
-        return u.Unit(table[name].unit)
+        unit = u.Unit(table[name].unit)
+        if default is not None and unit != u.dimensionless_unscaled \
+                and not unit.is_equivalent(default):
+            raise ColumnValueError(f"column '{name}' has unit '{unit}', not convertible to "
+                                   f"'{default}'")
+        return unit
     return default
 
 
