@@ -607,3 +607,15 @@ def test_a_command_removes_the_leftovers_of_its_killed_run(data, command, killed
             "report": ["report", data["measure_dir"], "-o", out / "report.html"]}[command]
     assert main(["-q", *map(str, args)]) == 0
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".keep"]
+
+
+def test_the_matrix_covers_every_command():
+    """A new command (or command group) gets bad-input cases here."""
+    import xmpspec.cli  # noqa: F401  (registers the commands)
+    from xmpspec.cli.app import app
+    commands = {c.name for c in app.registered_commands} | {g.name for g in
+                                                            app.registered_groups}
+    covered = {"measure", "inspect", "batch"}                       # BAD_SPECTRA
+    covered |= {args[0] for _, args, _, _ in _table_cases() + _other_cases()}
+    covered |= {args[0] for args in _output_cases().values()}
+    assert commands <= covered, sorted(commands - covered)
