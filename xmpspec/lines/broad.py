@@ -108,7 +108,9 @@ def residual_excess(model: GroupModel, fit: FitResult, region_kms: float) -> flo
     ``(chi2 - n) / sqrt(2 n)`` over the ``n`` good pixels within
     ``region_kms`` of a line centre (0 when no pixel qualifies).
     """
-    r = (model.y - model.evaluate(fit.z, fit.sigma_v, fit.theta, full=False)) * model.w
+    r = fit.extra.get("weighted_residual")   # kept by fitcore.fit_free
+    if r is None or r.shape != model.y.shape:
+        r = (model.y - model.evaluate(fit.z, fit.sigma_v, fit.theta, full=False)) * model.w
     mu = model.rest * (1.0 + fit.z)
     wave = model.wave[model.good]
     near = (np.abs(wave[:, None] - mu[None, :]) < mu[None, :] * region_kms / C_KMS).any(axis=1)

@@ -306,4 +306,5 @@ def fit_free(model: GroupModel, z0: float, sigma_v0: float, max_iter: int = 100,
         elif any(i >= 2 for i in dropped):
             res.success, res.message = False, "singular covariance (degenerate lines)"
     res.extra["dropped"] = dropped
+    res.extra["weighted_residual"] = r   # (data - model) / error at the result (good pixels)
     return res

@@ -373,10 +373,10 @@ def _n2_flux_choice(mcfg: dict) -> str:
 def _integrated_n2(gf, F, sig, mcfg, notes):
     """Integrated Halpha and [NII]6585 fluxes (:mod:`xmpspec.lines.integrated`) or None."""
     model, fit = gf.model, gf.fit
-    full_model = model.evaluate(fit.z, fit.sigma_v, fit.theta, full=True)
+    prof = model.line_profiles(fit.z, fit.sigma_v, full=True)
+    full_model = model.design(fit.z, fit.sigma_v, full=True, profiles=prof) @ fit.theta
     mu = {k: model.rest[gf.keys.index(k)] * (1 + fit.z) for k in gf.keys}
     sg = {k: sig[gf.keys.index(k)] for k in gf.keys}
-    prof = model.line_profiles(fit.z, fit.sigma_v, full=True)
     wing = sum(F[gf.keys.index(k)] * prof[gf.keys.index(k)]
                for k in ("ha", "nii6550") if k in gf.keys)
     try:

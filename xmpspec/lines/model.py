@@ -216,13 +216,18 @@ class GroupModel:
         return basis, dbasis
 
     # ----------------------------------------------------------- design
-    def design(self, z: float, sigma_v: float, derivs: bool = False, full: bool = False):
+    def design(self, z: float, sigma_v: float, derivs: bool = False, full: bool = False,
+               profiles: np.ndarray | None = None):
         """Design matrix ``B`` (npix, n_lin) so that ``model = B @ theta``.
 
         With ``derivs`` also ``dB/dz`` and ``dB/dt`` where ``t = sigma_v**2``
-        (``dB/dsigma_v = 2 sigma_v dB/dt``).
+        (``dB/dsigma_v = 2 sigma_v dB/dt``). ``profiles``: the caller's
+        ``line_profiles(z, sigma_v, full=full)`` (not with ``derivs``).
         """
-        out = self.line_profiles(z, sigma_v, derivs=derivs, full=full)
+        if profiles is not None and not derivs:
+            out = profiles
+        else:
+            out = self.line_profiles(z, sigma_v, derivs=derivs, full=full)
         prof = out[0] if derivs else out
         T = self.tie_matrix
         cont = self._cont_basis if full else self._cont_good
