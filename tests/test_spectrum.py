@@ -173,3 +173,20 @@ def test_from_specutils_foreign_spectrum():
     assert np.allclose(Spectrum.from_specutils(sp2).error.value, 3.0)
     with pytest.raises(InputError, match="no uncertainty"):
         Spectrum.from_specutils(Spectrum1D(spectral_axis=w, flux=f))
+
+
+@pytest.mark.parametrize("unit,ok", [
+    ("1e-17 erg/(s cm2 Angstrom)", True), ("Jy", True), ("erg/(s cm2 Hz)", True),
+    ("W/(m2 um)", True), ("erg/(s cm2 Angstrom arcsec2)", True), ("MJy/sr", True),
+    ("electron/s", True), ("adu", True), ("ct/(s pix)", True), ("", True),
+    ("km/s", False), ("kg", False), ("Angstrom", False)])
+def test_flux_units_accepted_and_refused(unit, ok):
+    """Flux densities, counts, surface brightness (per solid angle) and per-pixel units are
+    spectra; anything else is an input error naming the unit."""
+    wave = np.linspace(6000.0, 7000.0, 50) * u.AA
+    flux = np.ones(50) * u.Unit(unit)
+    if ok:
+        Spectrum(wave, flux, 0.1 * flux)
+    else:
+        with pytest.raises(InputError, match="flux unit"):
+            Spectrum(wave, flux, 0.1 * flux)

@@ -35,11 +35,16 @@ _RAW_UNITS = (u.count, u.adu, u.electron, u.photon, u.dimensionless_unscaled)
 
 
 def _is_flux_unit(unit: u.UnitBase) -> bool:
-    """Whether ``unit`` is a spectral flux density or a unit of counts."""
-    if any(unit.is_equivalent(d) for d in _FLUX_DENSITY_UNITS):
-        return True
-    return any(unit.is_equivalent(r / per) for r in _RAW_UNITS
-               for per in (1, u.s, u.AA, u.s * u.AA))
+    """Whether ``unit`` is a spectral flux density or a unit of counts, also per solid
+    angle (surface brightness, e.g. MJy/sr or erg/s/cm2/A/arcsec2) and/or per pixel."""
+    for per_area in (u.dimensionless_unscaled, u.sr, u.pix, u.sr * u.pix):
+        un = unit * per_area
+        if any(un.is_equivalent(d) for d in _FLUX_DENSITY_UNITS):
+            return True
+        if any(un.is_equivalent(r / per) for r in _RAW_UNITS
+               for per in (1, u.s, u.AA, u.s * u.AA)):
+            return True
+    return False
 
 
 META_KEYS = ("name", "ra", "dec", "instrument", "setup", "exptime", "source_file",
