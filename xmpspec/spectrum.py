@@ -34,6 +34,21 @@ _FLUX_DENSITY_UNITS = (FLUX_UNIT, u.Jy, u.photon / (u.s * u.cm**2 * u.AA),
 _RAW_UNITS = (u.count, u.adu, u.electron, u.photon, u.dimensionless_unscaled)
 
 
+def is_flux_density(unit) -> bool:
+    """Whether ``unit`` is an energy flux density (f_lambda or f_nu): a fluxed spectrum.
+
+    Parameters
+    ----------
+    unit : str or astropy.units.UnitBase
+
+    Returns
+    -------
+    bool
+    """
+    unit = u.Unit(unit)
+    return bool(unit.is_equivalent(FLUX_UNIT) or unit.is_equivalent(u.Jy))
+
+
 def _is_flux_unit(unit: u.UnitBase) -> bool:
     """Whether ``unit`` is a spectral flux density or a unit of counts, also per solid
     angle (surface brightness, e.g. MJy/sr or erg/s/cm2/A/arcsec2) and/or per pixel."""

@@ -36,7 +36,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import InputError
-from ..spectrum import FLUX_UNIT, Spectrum
+from ..spectrum import Spectrum, is_flux_density
 from ._common import (
     assumed_flux_unit,
     error_from,
@@ -332,7 +332,7 @@ def read_fits_image_spectrum(path: Path, medium: str | None = None) -> Spectrum:
             meta["date_obs"] = str(date)
         z = float_or_none(header_value(header, "REDSHIFT", "Z"))
         zerr = float_or_none(header_value(header, "REDSHERR", "Z_ERR"))
-    meta["fluxed"] = bool(flux_unit.is_equivalent(FLUX_UNIT) or flux_unit.is_equivalent(u.Jy))
+    meta["fluxed"] = is_flux_density(flux_unit)
     w, flux, error, mask = orient(wave.value, flux, error, mask, path=path)
     return Spectrum(wavelength=w * wave.unit, flux=flux * flux_unit, error=error * flux_unit,
                     mask=mask, redshift=z, redshift_err=zerr,

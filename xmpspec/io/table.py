@@ -32,7 +32,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import InputError
-from ..spectrum import FLUX_UNIT, Spectrum
+from ..spectrum import FLUX_UNIT, Spectrum, is_flux_density
 from ._common import (
     AIR_WAVE_NAMES,
     BADMASK_NAMES,
@@ -366,8 +366,7 @@ def spectrum_from_table(table: Table, path: Path, medium: str | None = None,
         meta["date_obs"] = str(date)
     z = float_or_none(_meta_get(meta_in, "redshift", "z"))
     zerr = float_or_none(_meta_get(meta_in, "redshift_err", "z_err", "zerr"))
-    meta["fluxed"] = bool(u.Unit(flux_unit).is_equivalent(FLUX_UNIT)
-                          or u.Unit(flux_unit).is_equivalent(u.Jy))
+    meta["fluxed"] = is_flux_density(flux_unit)
 
     return Spectrum(wavelength=wave * wave_unit, flux=flux * flux_unit,
                     error=error * flux_unit, mask=mask, redshift=z, redshift_err=zerr,
